@@ -1,0 +1,178 @@
+//! `kindling bench`
+
+use std::path::PathBuf;
+
+use kindling_core::bench::{SpeedOptions, SpeedReport, SpeedRequest};
+use kindling_core::events::{BenchPhase, Event};
+use kindling_core::{Cancel, Core, Result};
+
+use crate::format;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The model file to measure (a .gguf). Without it, Kindling uses your first
+    /// installed model, or the small sample model.
+    #[arg(long, value_name = "PATH")]
+    model: Option<PathBuf>,
+    /// How many times to repeat the measurement (the middle result is reported).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    reps: u32,
+    /// Length of the test prompt, in tokens.
+    #[arg(long, default_value_t = 512, value_name = "N")]
+    prompt_tokens: u32,
+    /// How many tokens to generate each time.
+    #[arg(long, default_value_t = 128, value_name = "N")]
+    gen_tokens: u32,
+    /// Port for the model server during the benchmark (a free one when not given).
+    #[arg(long, value_name = "N")]
+    port: Option<u16>,
+    /// Skip the one-second memory-speed measurement.
+    #[arg(long)]
+    no_bandwidth: bool,
+    /// Print the result as JSON (for scripts).
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(core: &Core, args: Args, cancel: &Cancel) -> Result<()> {
+    let model = crate::pick_model(core, args.model)?;
+    let mut events = core.events().subscribe();
+    let quiet = args.json;
+    let printer = tokio::spawn(async move {
+        while let Ok(ev) = events.recv().await {
+            if let Event::BenchProgress {
+                phase,
+                step,
+                total,
+                message,
+                ..
+            } = ev
+            {
+                if quiet || phase == BenchPhase::Done {
+                    continue;
+                }
+                if total > 1 {
+                    eprintln!("  [{step}/{total}] {message}");
+                } else {
+                    eprintln!("  {message}…");
+                }
+            }
+        }
+    });
+    if !quiet {
+        eprintln!(
+            "Benchmarking {} — this takes about a minute.",
+            model.display()
+        );
+    }
+    let report = core
+        .bench_speed(
+            SpeedRequest {
+                model,
+                options: SpeedOptions {
+                    prompt_tokens: args.prompt_tokens,
+                    gen_tokens: args.gen_tokens,
+                    repetitions: args.reps.max(1),
+                    warmup: true,
+                },
+                port: args.port,
+                probe_bandwidth: !args.no_bandwidth,
+            },
+            cancel,
+        )
+        .await;
+    printer.abort();
+    let report = report?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serializes")
+        );
+    } else {
+        print_report(&report);
+    }
+    Ok(())
+}
+
+fn print_report(r: &SpeedReport) {
+    let s = &r.summary;
+    println!();
+    println!("Kindling benchmark — run {}", r.run_id);
+    println!();
+    format::row("Machine", &r.hardware.summary());
+    format::row("GPU for AI", &format::devices(&r.hardware.vulkan_devices));
+    format::row("Runtime", &format!("llama-server {}", r.runtime_version));
+    format::row(
+        "Model",
+        &format!(
+            "{} ({}, {})",
+            r.model_name
+                .clone()
+                .unwrap_or_else(|| r.model_path.display().to_string()),
+            r.quant.as_deref().unwrap_or("unknown quant"),
+            format::bytes(r.model_bytes)
+        ),
+    );
+    println!();
+    let reps = s.gen_per_second.n;
+    format::row(
+        "Prompt speed",
+        &format!(
+            "{:.0} tokens/s  ({}-token prompt; median of {reps}, spread {:.0}%)",
+            s.prompt_per_second.median, s.options.prompt_tokens, s.prompt_per_second.spread_pct
+        ),
+    );
+    format::row(
+        "Generation speed",
+        &format!(
+            "{:.1} tokens/s  ({} tokens; median of {reps}, spread {:.0}%)",
+            s.gen_per_second.median, s.options.gen_tokens, s.gen_per_second.spread_pct
+        ),
+    );
+    format::row(
+        "First token",
+        &format!(
+            "{} after sending the prompt",
+            format::seconds(s.ttft_ms.median)
+        ),
+    );
+    format::row(
+        "Load time",
+        &format!(
+            "{} to load the model and be ready",
+            format::seconds(s.load_ms)
+        ),
+    );
+    if let Some(rss) = s.peak_rss_bytes {
+        format::row(
+            "Peak memory",
+            &format!("{} used by the model server", format::bytes(rss)),
+        );
+    }
+    match (s.bandwidth_bytes_per_second, s.bandwidth_limit_per_second, s.fraction_of_limit) {
+        (Some(bw), Some(limit), Some(frac)) => format::row(
+            "Memory limit",
+            &format!(
+                "memory reads at {:.1} GB/s, so this model could reach at most {:.0} tokens/s; it runs at {:.0}% of that",
+                bw / 1e9,
+                limit,
+                frac * 100.0
+            ),
+        ),
+        _ => format::row("Memory limit", "not measured"),
+    }
+    if !r.timings_agree {
+        println!();
+        println!("  Note: Kindling's clock and the server's own timings disagreed by more than expected;");
+        println!("  the machine may have been busy. Run the benchmark again for steadier figures.");
+    }
+    println!();
+    println!(
+        "In plain words: {}.",
+        format::verdict(s.gen_per_second.median)
+    );
+    println!(
+        "Saved as run {}. See it again with: kindling history show {}",
+        r.run_id, r.run_id
+    );
+}

@@ -1,0 +1,68 @@
+//! `kindling detect`
+
+use kindling_core::{Core, Result};
+
+use crate::format;
+
+pub async fn run(core: &Core, json: bool) -> Result<()> {
+    let d = core.detect().await;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&d).expect("detection serializes")
+        );
+        return Ok(());
+    }
+    let hw = &d.hardware;
+    println!("This computer");
+    format::row(
+        "Processor",
+        &format!("{} ({})", hw.cpu_brand, format::cores(hw)),
+    );
+    format::row(
+        "Memory",
+        &format!(
+            "{} in all, {} free now",
+            format::bytes(hw.ram_total_bytes),
+            format::bytes(hw.ram_available_bytes)
+        ),
+    );
+    format::row(
+        "System",
+        &format!(
+            "{} {} ({})",
+            hw.os,
+            hw.os_version.as_deref().unwrap_or(""),
+            hw.arch
+        ),
+    );
+    if let Some(m) = &hw.model_identifier {
+        format::row("Model", m);
+    }
+    if hw.gpus.is_empty() {
+        format::row("Graphics", "none found");
+    }
+    for g in &hw.gpus {
+        let mem = match (g.vram_bytes, g.unified) {
+            (_, true) => "shares the main memory".to_string(),
+            (Some(b), false) => format!("{} of its own memory", format::bytes(b)),
+            (None, false) => "memory unknown".to_string(),
+        };
+        format::row("Graphics", &format!("{} ({mem})", g.name));
+    }
+    match (&d.runtime, &d.runtime_info) {
+        (Some(rt), Some(info)) => {
+            format::row(
+                "Runtime",
+                &format!("llama-server {} at {}", info.version, rt.path.display()),
+            );
+            format::row("GPU for AI", &format::devices(&info.devices));
+        }
+        _ => {}
+    }
+    if let Some(p) = &d.runtime_problem {
+        println!();
+        println!("Problem: {}", p.message);
+    }
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! `kindling history` and `kindling history show RUN`
+
+use kindling_core::history::RunSummary;
+use kindling_core::{Core, Result};
+
+use crate::format;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    show: Option<Show>,
+    /// Print the runs as JSON (for scripts).
+    #[arg(long)]
+    json: bool,
+    /// How many runs to list.
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    limit: u32,
+}
+
+#[derive(clap::Subcommand)]
+enum Show {
+    /// Show everything Kindling stored about one run.
+    Show {
+        /// The run's number, as listed by `kindling history`.
+        run: i64,
+        /// Print it as JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl Args {
+    pub fn json(&self) -> bool {
+        self.json || matches!(self.show, Some(Show::Show { json: true, .. }))
+    }
+}
+
+fn gen_speed(r: &RunSummary) -> Option<f64> {
+    r.summary
+        .as_ref()?
+        .pointer("/gen_per_second/median")?
+        .as_f64()
+}
+fn prompt_speed(r: &RunSummary) -> Option<f64> {
+    r.summary
+        .as_ref()?
+        .pointer("/prompt_per_second/median")?
+        .as_f64()
+}
+
+pub async fn run(core: &Core, args: Args) -> Result<()> {
+    if let Some(Show::Show { run, json }) = args.show {
+        let d = core.db().run_detail(run).await?;
+        if json || args.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&d).expect("detail serializes")
+            );
+            return Ok(());
+        }
+        let r = &d.run;
+        println!("Run {} — {} benchmark, {}", r.id, r.kind, status_words(r));
+        format::row("Started", &r.started_at);
+        format::row("Finished", r.finished_at.as_deref().unwrap_or("—"));
+        format::row("Model", r.model_path.as_deref().unwrap_or("—"));
+        format::row("Quant", r.quant.as_deref().unwrap_or("—"));
+        format::row("Runtime", r.runtime_version.as_deref().unwrap_or("—"));
+        if let Some(hw) = &d.hardware {
+            format::row("Machine", &hw.summary());
+        }
+        if let Some(bw) = d.bandwidth_bytes_per_second {
+            format::row("Memory speed", &format!("{:.1} GB/s", bw / 1e9));
+        }
+        if let Some(g) = gen_speed(r) {
+            format::row("Generation", &format!("{g:.1} tokens/s (median)"));
+        }
+        if let Some(p) = prompt_speed(r) {
+            format::row("Prompt", &format!("{p:.0} tokens/s (median)"));
+        }
+        format::row("Server args", &d.server_args.join(" "));
+        if let Some(msg) = &r.error_message {
+            println!();
+            println!("What went wrong: {msg}");
+        }
+        if !d.measurements.is_empty() {
+            println!();
+            println!("Measurements:");
+            for m in &d.measurements {
+                let rep = m.repetition.map(|r| format!(" #{r}")).unwrap_or_default();
+                println!(
+                    "  {:<20} {:>14.2} {}",
+                    format!("{}{rep}", m.name),
+                    m.value,
+                    m.unit
+                );
+            }
+        }
+        if !d.log_tail.is_empty() {
+            println!();
+            println!("Last lines from the model server:");
+            for l in d.log_tail.iter().rev().take(15).rev() {
+                println!("  {l}");
+            }
+        }
+        return Ok(());
+    }
+    let runs = core.db().list_runs(args.limit).await?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&runs).expect("runs serialize")
+        );
+        return Ok(());
+    }
+    if runs.is_empty() {
+        println!("No benchmarks yet. Run `kindling bench` to measure this computer.");
+        return Ok(());
+    }
+    println!(
+        "{:>4}  {:<20}  {:<28}  {:<8}  {:<12}  {:>9}  {:>9}",
+        "RUN", "STARTED (UTC)", "MODEL", "QUANT", "STATUS", "GEN t/s", "PROMPT t/s"
+    );
+    for r in &runs {
+        let model = r
+            .model_name
+            .clone()
+            .or_else(|| r.model_path.clone())
+            .unwrap_or_else(|| "—".into());
+        let num = |v: Option<f64>, p: usize| v.map_or("—".into(), |v| format!("{v:.p$}"));
+        println!(
+            "{:>4}  {:<20}  {:<28}  {:<8}  {:<12}  {:>9}  {:>9}",
+            r.id,
+            r.started_at
+                .get(..19)
+                .unwrap_or(&r.started_at)
+                .replace('T', " "),
+            model.chars().take(28).collect::<String>(),
+            r.quant.as_deref().unwrap_or("—"),
+            r.status.as_str(),
+            num(gen_speed(r), 1),
+            num(prompt_speed(r), 0),
+        );
+    }
+    println!();
+    println!("See one run in full with: kindling history show RUN");
+    Ok(())
+}
+
+fn status_words(r: &RunSummary) -> &'static str {
+    match r.status {
+        kindling_core::history::RunStatus::Completed => "completed",
+        kindling_core::history::RunStatus::Failed => "failed",
+        kindling_core::history::RunStatus::Interrupted => "interrupted",
+        kindling_core::history::RunStatus::Running => "still running",
+    }
+}

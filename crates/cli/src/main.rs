@@ -1,0 +1,134 @@
+//! `kindling`: benchmark this machine, serve a model, and read the history — from a
+//! terminal. Every command is a thin layer over kindling-core; this crate only parses
+//! arguments, shows progress, and prints.
+
+mod bench;
+mod detect;
+mod format;
+mod history;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use kindling_core::{Cancel, Core, Paths};
+
+#[derive(Parser)]
+#[command(
+    name = "kindling",
+    version,
+    about = "Run AI models on the computer you already have.",
+    long_about = "Kindling finds out what this computer can do, measures how fast models run on it, \
+and serves them to other apps on this computer.\n\nStart with `kindling bench`: it measures this \
+machine on a small sample model and tells you, in plain words, how fast it is."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show what this computer has: processor, memory, graphics, and the model runtime.
+    Detect {
+        /// Print the details as JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure how fast a model runs here, and save the result in your history.
+    Bench(bench::Args),
+    /// Run a model as a local server that apps can talk to (OpenAI-compatible). Ctrl-C stops it.
+    Serve(serve::Args),
+    /// List the benchmarks you have run, newest first.
+    History(history::Args),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KINDLING_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the async runtime starts");
+    rt.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    let json = match &cli.command {
+        Command::Detect { json } => *json,
+        Command::Bench(a) => a.json,
+        Command::Serve(_) => false,
+        Command::History(a) => a.json(),
+    };
+    let core = match Core::open(Paths::from_env()).await {
+        Ok(c) => c,
+        Err(e) => return fail(&e, json),
+    };
+    let cancel = Cancel::new();
+    spawn_stop_on_signal(cancel.clone());
+    let result = match cli.command {
+        Command::Detect { json } => detect::run(&core, json).await,
+        Command::Bench(args) => bench::run(&core, args, &cancel).await,
+        Command::Serve(args) => serve::run(&core, args, &cancel).await,
+        Command::History(args) => history::run(&core, args).await,
+    };
+    core.db().close().await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e, json),
+    }
+}
+
+/// Ctrl-C (and SIGTERM) cancel the work in progress, which then stops the server and
+/// records the run as interrupted. A second Ctrl-C is left to the default: exit now.
+fn spawn_stop_on_signal(cancel: Cancel) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut term = signal(SignalKind::terminate()).expect("signal handler installs");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("\nStopping…");
+        cancel.cancel();
+    });
+}
+
+fn fail(e: &kindling_core::Error, json: bool) -> ExitCode {
+    if json {
+        println!("{}", serde_json::json!({"error": e.to_report()}));
+    } else {
+        eprintln!("error: {e}");
+    }
+    if matches!(e, kindling_core::Error::Cancelled) {
+        ExitCode::from(130)
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// The model to use: the one given, or the first installed (the sample model in a
+/// source checkout), or an error that says how to get one.
+fn pick_model(core: &Core, given: Option<PathBuf>) -> Result<PathBuf, kindling_core::Error> {
+    if let Some(m) = given {
+        return Ok(m);
+    }
+    core.default_models().into_iter().next().ok_or_else(|| {
+        kindling_core::gguf::GgufError::NotFound {
+            path: core.paths().models(),
+        }
+        .into()
+    })
+}

@@ -1,0 +1,10 @@
+//! Benchmarks: the speed benchmark (prompt and generation speed, time to first token,
+//! load time, peak memory) and the statistics it reports.
+
+pub mod speed;
+pub mod stats;
+
+pub use speed::{SpeedOptions, SpeedSample, SpeedSummary};
+pub use stats::Stat;
+pub mod runner;
+pub use runner::{SpeedReport, SpeedRequest};

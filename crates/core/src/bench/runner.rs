@@ -1,0 +1,370 @@
+//! Runs a speed benchmark end to end: detect, probe bandwidth, check the model, start
+//! the server, warm up, measure N times, stop, and store everything. The run row is
+//! created before any work and always finishes `completed`, `failed` or `interrupted`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::speed::{self, SpeedOptions, SpeedSample, SpeedSummary};
+use crate::events::{BenchPhase, Event};
+use crate::hardware::{self, BandwidthReport, HardwareProfile};
+use crate::history::{self, Measurement, NewRun, RunStatus};
+use crate::server::{Server, ServerError};
+use crate::{Core, Error, Result};
+
+/// What to benchmark.
+#[derive(Debug, Clone)]
+pub struct SpeedRequest {
+    pub model: PathBuf,
+    pub options: SpeedOptions,
+    /// A fixed port; a free one when `None`.
+    pub port: Option<u16>,
+    /// Measure memory bandwidth first (about a second).
+    pub probe_bandwidth: bool,
+}
+
+/// The result of a finished speed run.
+#[derive(Debug, Clone, Serialize)]
+pub struct SpeedReport {
+    pub run_id: i64,
+    pub hardware: HardwareProfile,
+    pub bandwidth: Option<BandwidthReport>,
+    pub runtime_version: String,
+    pub model_path: PathBuf,
+    pub model_name: Option<String>,
+    pub quant: Option<String>,
+    pub model_bytes: u64,
+    pub summary: SpeedSummary,
+    pub samples: Vec<SpeedSample>,
+    /// Whether every sample's wall clock agreed with the server's timings.
+    pub timings_agree: bool,
+}
+
+const TTFT: &str = "ttft_ms";
+
+impl Core {
+    /// Benchmarks generation and prompt speed of `req.model` on this machine.
+    pub async fn bench_speed(
+        &self,
+        req: SpeedRequest,
+        cancel: &CancellationToken,
+    ) -> Result<SpeedReport> {
+        let progress = |run_id: i64, phase: BenchPhase, step: u32, total: u32, message: String| {
+            self.events().emit(Event::BenchProgress {
+                run_id,
+                phase,
+                step,
+                total,
+                message,
+            })
+        };
+        progress(
+            0,
+            BenchPhase::Hardware,
+            1,
+            1,
+            "Looking at this machine".into(),
+        );
+        let runtime = self.locate_runtime()?;
+        let info = runtime.info().await?;
+        let registered = crate::store::register(self.db(), &req.model).await?;
+        let devices = info.devices.clone();
+        let hw = tokio::task::spawn_blocking(move || hardware::detect(devices))
+            .await
+            .expect("hardware detection does not panic");
+
+        let bandwidth = if req.probe_bandwidth {
+            progress(
+                0,
+                BenchPhase::Bandwidth,
+                1,
+                1,
+                "Measuring memory speed (about a second)".into(),
+            );
+            let threads = hw.logical_cores;
+            Some(
+                tokio::task::spawn_blocking(move || {
+                    hardware::probe_bandwidth(threads, Duration::from_secs(1))
+                })
+                .await
+                .expect("the bandwidth probe does not panic"),
+            )
+        } else {
+            None
+        };
+        if cancel.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+
+        let now = history::now();
+        let hardware_id = self
+            .db()
+            .insert_hardware(&hw, bandwidth.map(|b| b.bytes_per_second), &now)
+            .await?;
+        let port = match req.port {
+            Some(p) => p,
+            None => crate::server::free_port().map_err(|source| Error::Io {
+                path: "127.0.0.1".into(),
+                source,
+            })?,
+        };
+        let config = self.server_config(&registered.path, port);
+        let args = config.to_args();
+        let runtime_path = runtime.path.to_string_lossy().into_owned();
+        let devices_json = serde_json::to_string(&info.devices).expect("devices serialize");
+        let run_id = self
+            .db()
+            .create_run(&NewRun {
+                kind: "speed",
+                model_id: registered.id,
+                hardware_id,
+                runtime_path: &runtime_path,
+                runtime_version: &info.version,
+                devices_json: &devices_json,
+                server_args: &args,
+                started_at: &now,
+            })
+            .await?;
+
+        progress(
+            run_id,
+            BenchPhase::Starting,
+            1,
+            1,
+            "Starting the model server".into(),
+        );
+        let started = Server::start(
+            &runtime,
+            config,
+            crate::server::supervisor::ready_deadline(registered.info.file_size),
+            self.events(),
+            Some(self.paths().server_pid()),
+            cancel,
+        )
+        .await;
+        let mut server = match started {
+            Ok(s) => s,
+            Err(e) => {
+                self.end_run(run_id, &e, None).await;
+                return Err(e);
+            }
+        };
+
+        let measured = self.measure(run_id, &server, &req.options, cancel).await;
+        let peak_rss = server.peak_rss_bytes();
+        let log_tail = server.log_tail();
+        progress(
+            run_id,
+            BenchPhase::Stopping,
+            1,
+            1,
+            "Stopping the model server".into(),
+        );
+        server.stop().await;
+        let samples = match measured {
+            Ok(s) => s,
+            Err(e) => {
+                self.end_run(run_id, &e, Some(&log_tail)).await;
+                return Err(e);
+            }
+        };
+
+        let model_bytes = registered.info.file_size;
+        let summary = speed::summarize(
+            req.options,
+            &samples,
+            server.timings.load_ms,
+            server.timings.readiness_latency_ms,
+            peak_rss,
+            registered.info.tensor_bytes.max(1),
+            bandwidth.map(|b| b.bytes_per_second),
+        )
+        .ok_or_else(|| {
+            Error::Server(ServerError::BadResponse {
+                what: "the benchmark".into(),
+                detail: "no measurement was taken".into(),
+            })
+        })?;
+        let mut extra = vec![Measurement {
+            name: "load_ms".into(),
+            repetition: None,
+            value: summary.load_ms,
+            unit: "ms".into(),
+        }];
+        if let Some(rss) = peak_rss {
+            extra.push(Measurement {
+                name: "peak_rss".into(),
+                repetition: None,
+                value: rss as f64,
+                unit: "bytes".into(),
+            });
+        }
+        if let Some(bw) = bandwidth {
+            extra.push(Measurement {
+                name: "bandwidth".into(),
+                repetition: None,
+                value: bw.bytes_per_second,
+                unit: "bytes/s".into(),
+            });
+        }
+        self.db().add_measurements(run_id, &extra).await?;
+        let summary_json = serde_json::to_value(&summary).expect("summary serializes");
+        self.db()
+            .finish_run(
+                run_id,
+                RunStatus::Completed,
+                None,
+                Some(&summary_json),
+                None,
+                &history::now(),
+            )
+            .await?;
+        progress(run_id, BenchPhase::Done, 1, 1, "Done".into());
+        Ok(SpeedReport {
+            run_id,
+            hardware: hw,
+            bandwidth,
+            runtime_version: info.version,
+            model_path: registered.path,
+            model_name: registered.info.name.clone(),
+            quant: registered.info.file_type.clone(),
+            model_bytes,
+            timings_agree: samples.iter().all(SpeedSample::timings_agree),
+            summary,
+            samples,
+        })
+    }
+
+    /// Warm-up, then the measured repetitions, each stored as it is taken.
+    async fn measure(
+        &self,
+        run_id: i64,
+        server: &Server,
+        opts: &SpeedOptions,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<SpeedSample>> {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("a plain HTTP client always builds");
+        let base = server.base_url();
+        let prompt = guarded(
+            server,
+            cancel,
+            speed::prompt_tokens(&http, &base, opts.prompt_tokens),
+        )
+        .await?;
+        // The first request may be slow (caches, shader compilation); later ones get
+        // a deadline derived from it, so a 1 tok/s model still has the time it needs.
+        let mut timeout = Duration::from_secs(30 * 60);
+        if opts.warmup {
+            self.events().emit(Event::BenchProgress {
+                run_id,
+                phase: BenchPhase::Warmup,
+                step: 1,
+                total: 1,
+                message: "Warming up".into(),
+            });
+            let w = guarded(
+                server,
+                cancel,
+                speed::measure_once(&http, &base, &prompt, opts.gen_tokens, timeout),
+            )
+            .await?;
+            timeout = Duration::from_secs_f64(w.wall_ms / 1e3 * 3.0 + 30.0);
+        }
+        let mut samples = Vec::new();
+        for rep in 1..=opts.repetitions.max(1) {
+            self.events().emit(Event::BenchProgress {
+                run_id,
+                phase: BenchPhase::Measuring,
+                step: rep,
+                total: opts.repetitions.max(1),
+                message: match samples.last() {
+                    Some(SpeedSample {
+                        predicted_per_second,
+                        ..
+                    }) => {
+                        format!("Measuring ({predicted_per_second:.1} tokens/s so far)")
+                    }
+                    None => "Measuring".into(),
+                },
+            });
+            let s = guarded(
+                server,
+                cancel,
+                speed::measure_once(&http, &base, &prompt, opts.gen_tokens, timeout),
+            )
+            .await?;
+            let rep_i = Some(i64::from(rep));
+            let m = |name: &str, value: f64, unit: &str| Measurement {
+                name: name.into(),
+                repetition: rep_i,
+                value,
+                unit: unit.into(),
+            };
+            self.db()
+                .add_measurements(
+                    run_id,
+                    &[
+                        m("prompt_per_second", s.prompt_per_second, "tok/s"),
+                        m("gen_per_second", s.predicted_per_second, "tok/s"),
+                        m(TTFT, s.ttft_ms, "ms"),
+                        m("wall_ms", s.wall_ms, "ms"),
+                    ],
+                )
+                .await?;
+            samples.push(s);
+        }
+        Ok(samples)
+    }
+
+    /// Records why a run ended early.
+    async fn end_run(&self, run_id: i64, e: &Error, log_tail: Option<&[String]>) {
+        let status = if matches!(e, Error::Cancelled) {
+            RunStatus::Interrupted
+        } else {
+            RunStatus::Failed
+        };
+        let code = e.code();
+        let message = e.to_string();
+        if let Err(db) = self
+            .db()
+            .finish_run(
+                run_id,
+                status,
+                Some((code.as_str(), &message)),
+                None,
+                log_tail,
+                &history::now(),
+            )
+            .await
+        {
+            tracing::error!(error = %db, run_id, "could not record how the run ended");
+        }
+    }
+}
+
+/// Runs a request, ending it at once if the server dies or the user cancels. A request
+/// that fails because the server died reports the server's reason, not "connection reset".
+async fn guarded<T>(
+    server: &Server,
+    cancel: &CancellationToken,
+    fut: impl std::future::Future<Output = std::result::Result<T, ServerError>>,
+) -> Result<T> {
+    tokio::select! {
+        biased;
+        _ = cancel.cancelled() => Err(Error::Cancelled),
+        e = server.died() => Err(e.into()),
+        r = fut => match r {
+            Ok(v) => Ok(v),
+            Err(e) => match tokio::time::timeout(Duration::from_secs(2), server.died()).await {
+                Ok(died) => Err(died.into()),
+                Err(_) => Err(e.into()),
+            },
+        },
+    }
+}

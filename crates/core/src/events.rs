@@ -1,0 +1,63 @@
+//! Progress as values: long work reports [`Event`]s on a channel; the CLI turns them
+//! into progress lines, the desktop shell into Tauri events. Same events, same order.
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::server::ServerState;
+
+/// Something a front end may want to show while work goes on.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// The supervised server moved to a new state.
+    ServerState { state: ServerState },
+    /// A benchmark moved on.
+    BenchProgress {
+        run_id: i64,
+        phase: BenchPhase,
+        /// 1-based step within the phase, and how many steps it has.
+        step: u32,
+        total: u32,
+        message: String,
+    },
+}
+
+/// The phases of a speed benchmark, in order.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BenchPhase {
+    Hardware,
+    Bandwidth,
+    Starting,
+    Warmup,
+    Measuring,
+    Stopping,
+    Done,
+}
+
+/// The sending side of the event channel; cheap to clone. Sending never blocks and
+/// never fails: with nobody listening, events are dropped.
+#[derive(Debug, Clone)]
+pub struct Events {
+    tx: broadcast::Sender<Event>,
+}
+
+impl Events {
+    pub fn new() -> Self {
+        let (tx, _) = broadcast::channel(256);
+        Events { tx }
+    }
+    pub fn emit(&self, event: Event) {
+        let _ = self.tx.send(event);
+    }
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.tx.subscribe()
+    }
+}
+
+impl Default for Events {
+    fn default() -> Self {
+        Events::new()
+    }
+}

@@ -1,0 +1,118 @@
+//! All SQL lives here. One [`Database::open`] creates the file if missing, turns on WAL,
+//! runs the embedded migrations, and marks runs a dead Kindling left `running` as
+//! `interrupted`. Queries are checked at run time (no `DATABASE_URL` at build time).
+
+mod hardware;
+mod models;
+mod runs;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+use crate::error::ErrorCode;
+pub use models::ModelRecord;
+pub use runs::{Measurement, NewRun, RunDetail, RunStatus, RunSummary};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("Kindling could not open its history at {path}: {detail}. Check free disk space and that the folder is writable; if the file is damaged, move it aside and Kindling starts a new one.")]
+    Open { path: PathBuf, detail: String },
+    #[error(
+        "Kindling could not read or write its history: {0}. Check free disk space and try again."
+    )]
+    Query(#[from] sqlx::Error),
+    #[error("There is no run {0} in the history. `kindling history` lists the runs there are.")]
+    RunNotFound(i64),
+}
+
+impl HistoryError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            HistoryError::RunNotFound(_) => ErrorCode::RunNotFound,
+            _ => ErrorCode::Database,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, HistoryError>;
+
+/// The history database.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pool: SqlitePool,
+}
+
+impl Database {
+    /// Opens (creating if needed) the database at `path` and brings it up to date.
+    pub async fn open(path: &Path) -> Result<Database> {
+        let open_err = |detail: String| HistoryError::Open {
+            path: path.to_path_buf(),
+            detail,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(|e| open_err(e.to_string()))?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| open_err(e.to_string()))?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(|e| open_err(e.to_string()))?;
+        let db = Database { pool };
+        db.mark_orphaned_runs_interrupted().await?;
+        Ok(db)
+    }
+
+    /// Closes the pool, flushing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Runs left `running` by a Kindling that is no longer alive become `interrupted`.
+    async fn mark_orphaned_runs_interrupted(&self) -> Result<()> {
+        let running: Vec<(i64, Option<i64>)> =
+            sqlx::query_as("SELECT id, owner_pid FROM runs WHERE status = 'running'")
+                .fetch_all(&self.pool)
+                .await?;
+        let me = i64::from(std::process::id());
+        for (id, owner) in running {
+            let alive =
+                owner.is_some_and(|pid| pid != me && crate::server::process::signal(pid as u32, 0));
+            if !alive {
+                self.finish_run(
+                    id,
+                    RunStatus::Interrupted,
+                    Some((
+                        "interrupted",
+                        "Kindling stopped before this run finished (it was closed, crashed, or the Mac slept or lost power). Run the benchmark again.",
+                    )),
+                    None,
+                    None,
+                    &now(),
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Timestamps are stored as RFC 3339 text in UTC, with milliseconds.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -1,0 +1,253 @@
+//! Benchmark runs and their measurements. A run is created `running` before any work,
+//! measurements are written as they are taken, and the run always ends in one of
+//! `completed`, `failed` or `interrupted` — never left `running`.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Database, HistoryError, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Completed,
+    Failed,
+    Interrupted,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+    fn parse(s: &str) -> RunStatus {
+        match s {
+            "completed" => RunStatus::Completed,
+            "failed" => RunStatus::Failed,
+            "interrupted" => RunStatus::Interrupted,
+            _ => RunStatus::Running,
+        }
+    }
+}
+
+/// What is known when a run starts.
+#[derive(Debug, Clone)]
+pub struct NewRun<'a> {
+    pub kind: &'a str,
+    pub model_id: i64,
+    pub hardware_id: i64,
+    pub runtime_path: &'a str,
+    pub runtime_version: &'a str,
+    pub devices_json: &'a str,
+    pub server_args: &'a [String],
+    pub started_at: &'a str,
+}
+
+/// One row of `kindling history`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunSummary {
+    pub id: i64,
+    pub kind: String,
+    pub status: RunStatus,
+    pub model_path: Option<String>,
+    pub model_name: Option<String>,
+    pub quant: Option<String>,
+    pub runtime_version: Option<String>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    /// The figures the run produced (a [`crate::bench::SpeedSummary`] for speed runs).
+    pub summary: Option<serde_json::Value>,
+}
+
+/// One measured value.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, sqlx::FromRow)]
+pub struct Measurement {
+    pub name: String,
+    pub repetition: Option<i64>,
+    pub value: f64,
+    pub unit: String,
+}
+
+/// Everything stored about a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunDetail {
+    #[serde(flatten)]
+    pub run: RunSummary,
+    pub runtime_path: Option<String>,
+    pub devices: serde_json::Value,
+    pub server_args: Vec<String>,
+    pub hardware: Option<crate::hardware::HardwareProfile>,
+    pub bandwidth_bytes_per_second: Option<f64>,
+    pub measurements: Vec<Measurement>,
+    pub log_tail: Vec<String>,
+}
+
+type SummaryRow = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+const SUMMARY_SELECT: &str =
+    "SELECT r.id, r.kind, r.status, m.path, m.name, m.quant, r.runtime_version,
+    r.started_at, r.finished_at, r.error_code, r.error_message, r.summary_json
+    FROM runs r LEFT JOIN models m ON m.id = r.model_id";
+
+fn summary_from_row(r: SummaryRow) -> RunSummary {
+    RunSummary {
+        id: r.0,
+        kind: r.1,
+        status: RunStatus::parse(&r.2),
+        model_path: r.3,
+        model_name: r.4,
+        quant: r.5,
+        runtime_version: r.6,
+        started_at: r.7,
+        finished_at: r.8,
+        error_code: r.9,
+        error_message: r.10,
+        summary: r.11.and_then(|s| serde_json::from_str(&s).ok()),
+    }
+}
+
+impl Database {
+    /// Creates a run in state `running`, owned by this process.
+    pub async fn create_run(&self, run: &NewRun<'_>) -> Result<i64> {
+        let args = serde_json::to_string(run.server_args).expect("strings serialize");
+        Ok(sqlx::query(
+            "INSERT INTO runs (kind, status, model_id, hardware_id, runtime_path, runtime_version, devices_json, server_args_json, started_at, owner_pid)
+             VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(run.kind)
+        .bind(run.model_id)
+        .bind(run.hardware_id)
+        .bind(run.runtime_path)
+        .bind(run.runtime_version)
+        .bind(run.devices_json)
+        .bind(args)
+        .bind(run.started_at)
+        .bind(i64::from(std::process::id()))
+        .execute(&self.pool)
+        .await?
+        .last_insert_rowid())
+    }
+
+    /// Stores measurements of a run in one transaction.
+    pub async fn add_measurements(&self, run_id: i64, items: &[Measurement]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for m in items {
+            sqlx::query("INSERT INTO measurements (run_id, name, repetition, value, unit) VALUES (?, ?, ?, ?, ?)")
+                .bind(run_id)
+                .bind(&m.name)
+                .bind(m.repetition)
+                .bind(m.value)
+                .bind(&m.unit)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Ends a run. `error` is `(code, message)`; `summary` the figures; `log_tail` the
+    /// server's last lines (kept for failed runs).
+    pub async fn finish_run(
+        &self,
+        run_id: i64,
+        status: RunStatus,
+        error: Option<(&str, &str)>,
+        summary: Option<&serde_json::Value>,
+        log_tail: Option<&[String]>,
+        finished_at: &str,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE runs SET status = ?, finished_at = ?, error_code = ?, error_message = ?,
+               summary_json = COALESCE(?, summary_json), log_tail = COALESCE(?, log_tail)
+             WHERE id = ?",
+        )
+        .bind(status.as_str())
+        .bind(finished_at)
+        .bind(error.map(|e| e.0))
+        .bind(error.map(|e| e.1))
+        .bind(summary.map(|s| s.to_string()))
+        .bind(log_tail.map(|l| l.join("\n")))
+        .bind(run_id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(HistoryError::RunNotFound(run_id));
+        }
+        Ok(())
+    }
+
+    /// Runs, newest first.
+    pub async fn list_runs(&self, limit: u32) -> Result<Vec<RunSummary>> {
+        let rows: Vec<SummaryRow> = sqlx::query_as(&format!(
+            "{SUMMARY_SELECT} ORDER BY r.started_at DESC, r.id DESC LIMIT ?"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(summary_from_row).collect())
+    }
+
+    /// Everything about one run.
+    pub async fn run_detail(&self, run_id: i64) -> Result<RunDetail> {
+        let row: SummaryRow = sqlx::query_as(&format!("{SUMMARY_SELECT} WHERE r.id = ?"))
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(HistoryError::RunNotFound(run_id))?;
+        let (runtime_path, devices, args, hardware_id, log_tail): (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            Option<String>,
+        ) = sqlx::query_as("SELECT runtime_path, devices_json, server_args_json, hardware_id, log_tail FROM runs WHERE id = ?")
+            .bind(run_id)
+            .fetch_one(&self.pool)
+            .await?;
+        let measurements: Vec<Measurement> = sqlx::query_as(
+            "SELECT name, repetition, value, unit FROM measurements WHERE run_id = ? ORDER BY id",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let hw = match hardware_id {
+            Some(id) => self.hardware(id).await?,
+            None => None,
+        };
+        Ok(RunDetail {
+            run: summary_from_row(row),
+            runtime_path,
+            devices: devices
+                .and_then(|d| serde_json::from_str(&d).ok())
+                .unwrap_or(serde_json::Value::Null),
+            server_args: args
+                .and_then(|a| serde_json::from_str(&a).ok())
+                .unwrap_or_default(),
+            bandwidth_bytes_per_second: hw.as_ref().and_then(|h| h.1),
+            hardware: hw.map(|h| h.0),
+            measurements,
+            log_tail: log_tail
+                .map(|l| l.lines().map(str::to_string).collect())
+                .unwrap_or_default(),
+        })
+    }
+}

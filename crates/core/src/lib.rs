@@ -1,0 +1,161 @@
+//! kindling-core: every capability of Kindling, with no GUI or terminal code.
+//!
+//! Each binary builds one [`Core`] (paths, settings, database, events) and passes it
+//! in; nothing reads globals. Long work reports [`events::Event`]s and takes a
+//! cancellation token. Errors carry a stable [`ErrorCode`] and a message that says
+//! what happened and what to do next.
+
+pub mod bench;
+pub mod error;
+pub mod events;
+pub mod gguf;
+pub mod hardware;
+pub mod history;
+pub mod paths;
+pub mod runtime;
+pub mod server;
+pub mod settings;
+pub mod store;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+pub use error::{Error, ErrorCode, ErrorReport, Result};
+pub use events::{Event, Events};
+pub use paths::Paths;
+pub use settings::Settings;
+pub use tokio_util::sync::CancellationToken as Cancel;
+
+use hardware::HardwareProfile;
+use history::Database;
+use runtime::{Locator, Runtime, RuntimeInfo};
+use server::{Server, ServerConfig};
+
+/// The handle every front end holds.
+pub struct Core {
+    paths: Paths,
+    settings: Settings,
+    db: Database,
+    events: Events,
+}
+
+/// What `kindling detect` shows: the machine, and the runtime if one was found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Detection {
+    pub hardware: HardwareProfile,
+    pub runtime: Option<Runtime>,
+    pub runtime_info: Option<RuntimeInfo>,
+    /// Why no runtime could be used, when none could.
+    pub runtime_problem: Option<ErrorReport>,
+}
+
+impl Core {
+    /// Opens Kindling's state under `paths` (creating it on first use), and stops any
+    /// llama-server that a crashed Kindling left running.
+    pub async fn open(paths: Paths) -> Result<Core> {
+        paths.ensure().map_err(|source| Error::Io {
+            path: paths.home().to_path_buf(),
+            source,
+        })?;
+        let settings = Settings::load(&paths.settings())?;
+        let db = Database::open(&paths.database()).await?;
+        server::process::reap_stale(&paths.server_pid());
+        Ok(Core {
+            paths,
+            settings,
+            db,
+            events: Events::new(),
+        })
+    }
+
+    pub fn paths(&self) -> &Paths {
+        &self.paths
+    }
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+    pub fn events(&self) -> &Events {
+        &self.events
+    }
+
+    /// Finds llama-server (see [`runtime`] for the order).
+    pub fn locate_runtime(&self) -> std::result::Result<Runtime, runtime::RuntimeError> {
+        Locator::from_process(self.settings.llama_server.clone()).locate()
+    }
+
+    /// Detects the machine and asks the runtime for its version and devices.
+    pub async fn detect(&self) -> Detection {
+        let (runtime, info, problem) = match self.locate_runtime() {
+            Ok(rt) => match rt.info().await {
+                Ok(info) => (Some(rt), Some(info), None),
+                Err(e) => (Some(rt), None, Some(Error::from(e).to_report())),
+            },
+            Err(e) => (None, None, Some(Error::from(e).to_report())),
+        };
+        let devices = info.as_ref().map(|i| i.devices.clone()).unwrap_or_default();
+        let hardware = tokio::task::spawn_blocking(move || hardware::detect(devices))
+            .await
+            .expect("hardware detection does not panic");
+        Detection {
+            hardware,
+            runtime,
+            runtime_info: info,
+            runtime_problem: problem,
+        }
+    }
+
+    /// Models to use when the user names none, best first.
+    pub fn default_models(&self) -> Vec<PathBuf> {
+        let mut hints: Vec<PathBuf> = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .into_iter()
+            .collect();
+        hints.extend(std::env::current_dir().ok());
+        store::default_models(&self.paths.models(), &hints)
+    }
+
+    /// The server configuration the settings call for.
+    pub fn server_config(&self, model: &Path, port: u16) -> ServerConfig {
+        let mut c = ServerConfig::new(model, port);
+        c.ctx_size = self.settings.ctx_size;
+        c.threads = self.settings.threads;
+        c.gpu_layers = self.settings.gpu_layers;
+        c
+    }
+
+    /// Checks and registers `model`, then starts llama-server with it on `port` (a free
+    /// one when `None`) and waits until it is ready.
+    pub async fn start_server(
+        &self,
+        model: &Path,
+        port: Option<u16>,
+        cancel: &CancellationToken,
+    ) -> Result<(Server, store::RegisteredModel)> {
+        let runtime = self.locate_runtime()?;
+        let registered = store::register(&self.db, model).await?;
+        let port = match port {
+            Some(p) => p,
+            None => server::free_port().map_err(|source| Error::Io {
+                path: "127.0.0.1".into(),
+                source,
+            })?,
+        };
+        let config = self.server_config(&registered.path, port);
+        let server = Server::start(
+            &runtime,
+            config,
+            server::supervisor::ready_deadline(registered.info.file_size),
+            &self.events,
+            Some(self.paths.server_pid()),
+            cancel,
+        )
+        .await?;
+        Ok((server, registered))
+    }
+}

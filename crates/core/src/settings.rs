@@ -1,0 +1,150 @@
+//! User settings: defaults, then the TOML file, then the environment.
+//! Every field has a default and unknown fields are kept when the file is rewritten,
+//! so a newer Kindling's settings survive an older one.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Port the local API listens on unless the user picks another.
+pub const DEFAULT_PORT: u16 = 11480;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct Settings {
+    /// An explicit llama-server binary; wins over every other place Kindling looks.
+    pub llama_server: Option<PathBuf>,
+    /// Port for `serve` and the tray's server.
+    pub port: u16,
+    /// Context size the server is started with.
+    pub ctx_size: u32,
+    /// Layers to offload to the GPU; `None` lets Kindling decide (all when a GPU is usable).
+    pub gpu_layers: Option<u32>,
+    /// Threads for generation; `None` uses the physical core count.
+    pub threads: Option<u32>,
+    /// Fields this version does not know, kept verbatim.
+    #[serde(flatten)]
+    pub extra: toml::Table,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            llama_server: None,
+            port: DEFAULT_PORT,
+            ctx_size: 4096,
+            gpu_layers: None,
+            threads: None,
+            extra: toml::Table::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error(
+        "Kindling could not read its settings at {path}: {source}. Check the file's permissions."
+    )]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("The settings file {path} is not valid: {message}. Fix that line, or delete the file to go back to the defaults.")]
+    Invalid { path: PathBuf, message: String },
+    #[error("Kindling could not save its settings to {path}: {source}. Check free disk space and permissions.")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Settings {
+    /// Reads settings from `path`; a missing file means the defaults.
+    pub fn load(path: &Path) -> Result<Settings, SettingsError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Settings::default()),
+            Err(source) => {
+                return Err(SettingsError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        };
+        Settings::parse(&text).map_err(|message| SettingsError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    /// Parses the TOML text of a settings file.
+    pub fn parse(text: &str) -> Result<Settings, String> {
+        toml::from_str(text).map_err(|e| e.message().to_string())
+    }
+
+    /// Writes settings atomically (temp file, then rename), so a crash never leaves half a file.
+    pub fn save(&self, path: &Path) -> Result<(), SettingsError> {
+        let write_err = |source| SettingsError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        let text = toml::to_string_pretty(self).expect("settings always serialize to TOML");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(write_err)?;
+        }
+        let tmp = path.with_extension("toml.tmp");
+        std::fs::write(&tmp, text).map_err(write_err)?;
+        std::fs::rename(&tmp, path).map_err(write_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        assert_eq!(Settings::parse("").unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn unknown_fields_survive_a_round_trip() {
+        let s = Settings::parse("port = 9000\nfuture_option = \"keep me\"\n").unwrap();
+        assert_eq!(s.port, 9000);
+        let text = toml::to_string(&s).unwrap();
+        assert!(text.contains("future_option = \"keep me\""), "{text}");
+    }
+
+    #[test]
+    fn a_bad_value_names_the_field() {
+        let err = Settings::parse("port = \"eighty\"").unwrap_err();
+        assert!(
+            err.contains("port") || err.contains("invalid type"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn save_then_load_is_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.toml");
+        let mut s = Settings::default();
+        s.llama_server = Some("/opt/llama-server".into());
+        s.gpu_layers = Some(12);
+        s.save(&path).unwrap();
+        assert_eq!(Settings::load(&path).unwrap(), s);
+    }
+
+    #[test]
+    fn missing_file_is_defaults_but_a_corrupt_one_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.toml");
+        assert_eq!(Settings::load(&path).unwrap(), Settings::default());
+        std::fs::write(&path, "port = [").unwrap();
+        let err = Settings::load(&path).unwrap_err();
+        assert!(matches!(err, SettingsError::Invalid { .. }), "{err}");
+        assert!(err.to_string().contains("delete the file"), "{err}");
+    }
+}
