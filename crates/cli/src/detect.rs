@@ -50,15 +50,14 @@ pub async fn run(core: &Core, json: bool) -> Result<()> {
         };
         format::row("Graphics", &format!("{} ({mem})", g.name));
     }
-    match (&d.runtime, &d.runtime_info) {
-        (Some(rt), Some(info)) => {
+    if let (Some(rt), Some(info)) = (&d.runtime, &d.runtime_info) {
+        {
             format::row(
                 "Runtime",
                 &format!("llama-server {} at {}", info.version, rt.path.display()),
             );
             format::row("GPU for AI", &format::devices(&info.devices));
         }
-        _ => {}
     }
     if let Some(p) = &d.runtime_problem {
         println!();

@@ -130,9 +130,11 @@ mod tests {
     fn save_then_load_is_identity() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("settings.toml");
-        let mut s = Settings::default();
-        s.llama_server = Some("/opt/llama-server".into());
-        s.gpu_layers = Some(12);
+        let s = Settings {
+            llama_server: Some("/opt/llama-server".into()),
+            gpu_layers: Some(12),
+            ..Settings::default()
+        };
         s.save(&path).unwrap();
         assert_eq!(Settings::load(&path).unwrap(), s);
     }

@@ -47,9 +47,11 @@ impl Stat {
 mod tests {
     use super::*;
 
+    type Case<'a> = (&'a [f64], Option<(f64, f64, f64)>);
+
     #[test]
     fn table() {
-        let cases: &[(&[f64], Option<(f64, f64, f64)>)] = &[
+        let cases: &[Case] = &[
             (&[], None),
             (&[f64::NAN], None),
             (&[5.0], Some((5.0, 5.0, 5.0))),

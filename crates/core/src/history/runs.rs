@@ -88,6 +88,15 @@ pub struct RunDetail {
     pub log_tail: Vec<String>,
 }
 
+#[derive(sqlx::FromRow)]
+struct RunExtra {
+    runtime_path: Option<String>,
+    devices_json: Option<String>,
+    server_args_json: Option<String>,
+    hardware_id: Option<i64>,
+    log_tail: Option<String>,
+}
+
 type SummaryRow = (
     i64,
     String,
@@ -213,13 +222,7 @@ impl Database {
             .fetch_optional(&self.pool)
             .await?
             .ok_or(HistoryError::RunNotFound(run_id))?;
-        let (runtime_path, devices, args, hardware_id, log_tail): (
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<i64>,
-            Option<String>,
-        ) = sqlx::query_as("SELECT runtime_path, devices_json, server_args_json, hardware_id, log_tail FROM runs WHERE id = ?")
+        let extra: RunExtra = sqlx::query_as("SELECT runtime_path, devices_json, server_args_json, hardware_id, log_tail FROM runs WHERE id = ?")
             .bind(run_id)
             .fetch_one(&self.pool)
             .await?;
@@ -229,6 +232,13 @@ impl Database {
         .bind(run_id)
         .fetch_all(&self.pool)
         .await?;
+        let RunExtra {
+            runtime_path,
+            devices_json: devices,
+            server_args_json: args,
+            hardware_id,
+            log_tail,
+        } = extra;
         let hw = match hardware_id {
             Some(id) => self.hardware(id).await?,
             None => None,

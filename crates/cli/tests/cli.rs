@@ -1,0 +1,345 @@
+//! The `kindling` binary as a user runs it: real llama-server, real sample model, a
+//! temp KINDLING_HOME per test, signals sent as a terminal would send them.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static SERVER_LOCK: Mutex<()> = Mutex::new(());
+
+fn kindling(home: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kindling"));
+    c.env("KINDLING_HOME", home)
+        .env_remove("KINDLING_LLAMA_SERVER");
+    c
+}
+
+fn sample_model() -> PathBuf {
+    let m = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.runtime/models/gemma-3-270m-q4_k_m.gguf");
+    assert!(m.is_file(), "run `make setup` first");
+    m
+}
+
+fn signal(pid: u32, sig: &str) {
+    assert!(Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s
+            .split(") ")
+            .nth(1)
+            .is_some_and(|rest| rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    f()
+}
+
+/// Starts `kindling serve` and returns once it says it is serving.
+fn serve(home: &Path) -> (Child, u32) {
+    let mut child = kindling(home)
+        .args(["serve", "--model"])
+        .arg(sample_model())
+        .arg("--port")
+        .arg(free_port().to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("serve prints a line").unwrap();
+    assert!(
+        first.starts_with("Serving") && first.contains("/v1"),
+        "{first}"
+    );
+    std::thread::spawn(move || for _ in lines {});
+    let pid: u32 = std::fs::read_to_string(home.join("llama-server.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    (child, pid)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn help_speaks_plainly() {
+    let home = tempfile::tempdir().unwrap();
+    let out = kindling(home.path()).arg("--help").output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    for cmd in ["detect", "bench", "serve", "history"] {
+        assert!(text.contains(cmd), "{text}");
+    }
+    assert!(
+        text.contains("Measure how fast a model runs here"),
+        "{text}"
+    );
+    let out = kindling(home.path())
+        .args(["history", "--help"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8(out.stdout).unwrap().contains("show"));
+}
+
+#[test]
+fn detect_json_describes_this_machine_and_the_runtime() {
+    let home = tempfile::tempdir().unwrap();
+    let out = kindling(home.path())
+        .args(["detect", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["hardware"]["logical_cores"].as_u64().unwrap() >= 1);
+    assert!(v["hardware"]["ram_total_bytes"].as_u64().unwrap() > 0);
+    assert!(v["runtime"]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("llama-server"));
+    assert!(!v["runtime_info"]["version"].as_str().unwrap().is_empty());
+    assert!(v["runtime_info"]["devices"].is_array());
+}
+
+#[test]
+fn bench_then_history_newest_first() {
+    let _g = SERVER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let home = tempfile::tempdir().unwrap();
+    let bench = |reps: &str| {
+        let out = kindling(home.path())
+            .args([
+                "bench",
+                "--json",
+                "--no-bandwidth",
+                "--prompt-tokens",
+                "64",
+                "--gen-tokens",
+                "16",
+                "--reps",
+                reps,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let first = bench("1");
+    let second = bench("2");
+    assert!(
+        second["summary"]["gen_per_second"]["median"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    assert_eq!(second["samples"].as_array().unwrap().len(), 2);
+
+    let out = kindling(home.path())
+        .args(["history", "--json"])
+        .output()
+        .unwrap();
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<i64> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            second["run_id"].as_i64().unwrap(),
+            first["run_id"].as_i64().unwrap()
+        ]
+    );
+
+    let out = kindling(home.path()).arg("history").output().unwrap();
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        table.contains("completed") && table.contains("Q4_K_M"),
+        "{table}"
+    );
+
+    let out = kindling(home.path())
+        .args(["history", "show", &first["run_id"].to_string()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("completed") && text.contains("gen_per_second"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_plain_report_says_what_a_person_needs() {
+    let _g = SERVER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let home = tempfile::tempdir().unwrap();
+    let out = kindling(home.path())
+        .args([
+            "bench",
+            "--prompt-tokens",
+            "64",
+            "--gen-tokens",
+            "16",
+            "--reps",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    for words in [
+        "Machine",
+        "Runtime",
+        "Model",
+        "Prompt speed",
+        "Generation speed",
+        "First token",
+        "Load time",
+        "Peak memory",
+        "Memory limit",
+        "GB/s",
+        "words per second",
+        "kindling history show",
+    ] {
+        assert!(text.contains(words), "missing {words:?} in:\n{text}");
+    }
+}
+
+#[test]
+fn ctrl_c_stops_serve_and_its_server() {
+    let _g = SERVER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let home = tempfile::tempdir().unwrap();
+    let (mut child, server_pid) = serve(home.path());
+    assert!(alive(server_pid));
+    signal(child.id(), "-INT");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        wait_until(Duration::from_secs(2), || !alive(server_pid)),
+        "llama-server outlived Ctrl-C"
+    );
+    assert!(!home.path().join("llama-server.pid").exists());
+}
+
+#[test]
+fn kill_9_of_kindling_leaves_no_orphan_server() {
+    let _g = SERVER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let home = tempfile::tempdir().unwrap();
+    let (mut child, server_pid) = serve(home.path());
+    signal(child.id(), "-KILL");
+    let _ = child.wait();
+    assert!(
+        wait_until(Duration::from_secs(3), || !alive(server_pid)),
+        "llama-server {server_pid} survived kill -9 of Kindling"
+    );
+}
+
+#[test]
+fn ctrl_c_during_bench_marks_the_run_interrupted() {
+    let _g = SERVER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let home = tempfile::tempdir().unwrap();
+    let mut child = kindling(home.path())
+        .args(["bench", "--no-bandwidth", "--reps", "20"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in err.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.contains("[2/20]") {
+            break;
+        }
+    }
+    let server_pid: u32 = std::fs::read_to_string(home.path().join("llama-server.pid"))
+        .unwrap_or_else(|_| panic!("{seen:?}"))
+        .trim()
+        .parse()
+        .unwrap();
+    signal(child.id(), "-INT");
+    let rest: Vec<String> = err.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest:?}");
+    assert!(
+        rest.iter().any(|l| l.contains("Stopped because you asked")),
+        "{rest:?}"
+    );
+    assert!(!alive(server_pid));
+    let out = kindling(home.path())
+        .args(["history", "--json"])
+        .output()
+        .unwrap();
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(runs[0]["status"], "interrupted");
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_exit_code() {
+    let home = tempfile::tempdir().unwrap();
+    let fake = home.path().join("notes.gguf");
+    std::fs::write(&fake, "not a model").unwrap();
+    let out = kindling(home.path())
+        .args(["bench", "--model"])
+        .arg(&fake)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("is not a GGUF model file"), "{err}");
+
+    let out = kindling(home.path())
+        .args(["bench", "--json", "--model"])
+        .arg(&fake)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["code"], "model_not_gguf");
+
+    let out = kindling(home.path())
+        .args(["history", "show", "999"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("There is no run 999"));
+
+    let out = kindling(home.path()).arg("history").output().unwrap();
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .contains("No benchmarks yet"));
+}

