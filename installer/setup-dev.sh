@@ -14,8 +14,11 @@ MODEL_SIZE=253113024
 
 say() { printf '==> %s\n' "$*"; }
 
-# 1. Debian packages for the build (only when something is missing).
-apt_packages=(build-essential pkg-config curl)
+# 1. Debian packages for the build and tests (only when something is missing).
+#    mesa-vulkan-drivers gives the llvmpipe software Vulkan device, which tests use to
+#    check device discovery (inference on it is far too slow; llama.cpp hides it unless
+#    GGML_VK_VISIBLE_DEVICES asks for it, so benchmarks stay on the CPU).
+apt_packages=(build-essential pkg-config curl mesa-vulkan-drivers)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

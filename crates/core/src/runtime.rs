@@ -139,6 +139,9 @@ impl Locator {
 pub struct Runtime {
     pub path: PathBuf,
     pub source: RuntimeSource,
+    /// Extra environment for the binary (e.g. `GGML_VK_VISIBLE_DEVICES`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<(String, String)>,
 }
 
 /// What a runtime says about itself.
@@ -150,7 +153,17 @@ pub struct RuntimeInfo {
 
 impl Runtime {
     pub fn new(path: PathBuf, source: RuntimeSource) -> Runtime {
-        Runtime { path, source }
+        Runtime {
+            path,
+            source,
+            env: Vec::new(),
+        }
+    }
+
+    /// The same runtime, started with `key=value` in its environment.
+    pub fn with_env(mut self, key: &str, value: &str) -> Runtime {
+        self.env.push((key.to_string(), value.to_string()));
+        self
     }
 
     /// A command for this binary with its environment prepared. The folder holding the
@@ -173,6 +186,7 @@ impl Runtime {
                 cmd.env("LD_LIBRARY_PATH", value);
             }
         }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd.stdin(std::process::Stdio::null());
         cmd.kill_on_drop(true);
         cmd

@@ -438,3 +438,62 @@ async fn the_server_serves_the_openai_api_and_stops_cleanly() {
     );
     assert!(!alive(pid));
 }
+
+#[tokio::test]
+async fn vulkan_devices_are_discovered_with_their_free_memory() {
+    // llvmpipe (Debian's mesa-vulkan-drivers, installed by setup) is a real Vulkan
+    // device: enough to check discovery end to end, far too slow for inference.
+    let home = tempfile::tempdir().unwrap();
+    let core = core_in(home.path()).await;
+    let rt = core
+        .locate_runtime()
+        .unwrap()
+        .with_env("GGML_VK_VISIBLE_DEVICES", "0");
+    let info = rt.info().await.unwrap();
+    assert!(!info.version.is_empty() && info.version != "unknown");
+    let dev = info
+        .devices
+        .first()
+        .expect("llvmpipe is listed when made visible");
+    assert_eq!(dev.id, "Vulkan0");
+    assert!(dev.name.starts_with("llvmpipe"), "{dev:?}");
+    assert!(dev.total_bytes.unwrap() > 0 && dev.free_bytes.unwrap() <= dev.total_bytes.unwrap());
+}
+
+#[tokio::test]
+async fn sha256_is_computed_once_per_size_and_mtime() {
+    let home = tempfile::tempdir().unwrap();
+    let core = core_in(home.path()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.gguf");
+    std::fs::copy(sample_model(), &path).unwrap();
+    let first = kindling_core::store::register(core.db(), &path)
+        .await
+        .unwrap();
+    assert_eq!(
+        first.sha256,
+        "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+    );
+
+    // Same size and mtime, different bytes in the tensor data: the cache is trusted.
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    use std::os::unix::fs::FileExt;
+    f.write_at(b"changed", 200_000_000).unwrap();
+    f.set_modified(mtime).unwrap();
+    drop(f);
+    let again = kindling_core::store::register(core.db(), &path)
+        .await
+        .unwrap();
+    assert_eq!(again.sha256, first.sha256, "not recomputed");
+    assert_eq!(again.id, first.id);
+
+    // A new mtime means the file changed: recomputed.
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_modified(mtime + Duration::from_secs(60)).unwrap();
+    drop(f);
+    let third = kindling_core::store::register(core.db(), &path)
+        .await
+        .unwrap();
+    assert_ne!(third.sha256, first.sha256);
+}
