@@ -30,6 +30,14 @@ pub enum ErrorCode {
     Settings,
     Io,
     Cancelled,
+    Paused,
+    DiskFull,
+    DownloadCorrupt,
+    DownloadNetwork,
+    DownloadNotFound,
+    DownloadUnauthorized,
+    DownloadUnverifiable,
+    PlanStale,
 }
 
 impl ErrorCode {
@@ -56,6 +64,14 @@ impl ErrorCode {
             ErrorCode::Settings => "settings",
             ErrorCode::Io => "io",
             ErrorCode::Cancelled => "cancelled",
+            ErrorCode::Paused => "paused",
+            ErrorCode::DiskFull => "disk_full",
+            ErrorCode::DownloadCorrupt => "download_corrupt",
+            ErrorCode::DownloadNetwork => "download_network",
+            ErrorCode::DownloadNotFound => "download_not_found",
+            ErrorCode::DownloadUnauthorized => "download_unauthorized",
+            ErrorCode::DownloadUnverifiable => "download_unverifiable",
+            ErrorCode::PlanStale => "plan_stale",
         }
     }
 }
@@ -79,11 +95,18 @@ pub enum Error {
     History(#[from] crate::history::HistoryError),
     #[error(transparent)]
     Settings(#[from] crate::settings::SettingsError),
+    #[error(transparent)]
+    Download(#[from] crate::download::DownloadError),
     #[error("Kindling could not use {path}: {source}. Check that the folder exists and that you may write to it.")]
     Io {
         path: std::path::PathBuf,
         #[source]
         source: std::io::Error,
+    },
+    #[error("The cleanup plan {path} cannot be read ({detail}). Run `kindling cleanup` again to make a new one.")]
+    PlanInvalid {
+        path: std::path::PathBuf,
+        detail: String,
     },
     #[error("Stopped because you asked. Nothing was lost; run it again when you are ready.")]
     Cancelled,
@@ -98,7 +121,9 @@ impl Error {
             Error::Server(e) => e.code(),
             Error::History(e) => e.code(),
             Error::Settings(_) => ErrorCode::Settings,
+            Error::Download(e) => e.code(),
             Error::Io { .. } => ErrorCode::Io,
+            Error::PlanInvalid { .. } => ErrorCode::PlanStale,
             Error::Cancelled => ErrorCode::Cancelled,
         }
     }

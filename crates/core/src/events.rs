@@ -21,6 +21,15 @@ pub enum Event {
         total: u32,
         message: String,
     },
+    /// A download moved on.
+    Download {
+        file: String,
+        state: crate::download::DownloadState,
+        bytes: u64,
+        total: u64,
+        bytes_per_second: f64,
+        eta_seconds: Option<f64>,
+    },
 }
 
 /// The phases of a speed benchmark, in order.

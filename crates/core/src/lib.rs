@@ -6,6 +6,8 @@
 //! what happened and what to do next.
 
 pub mod bench;
+pub mod cleanup;
+pub mod download;
 pub mod error;
 pub mod events;
 pub mod gguf;
@@ -39,6 +41,7 @@ pub struct Core {
     settings: Settings,
     db: Database,
     events: Events,
+    download_slots: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 /// What `kindling detect` shows: the machine, and the runtime if one was found.
@@ -67,6 +70,9 @@ impl Core {
             settings,
             db,
             events: Events::new(),
+            download_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(
+                store::pull::MAX_CONCURRENT,
+            )),
         })
     }
 
@@ -81,6 +87,10 @@ impl Core {
     }
     pub fn events(&self) -> &Events {
         &self.events
+    }
+    /// Limits how many downloads run at once.
+    pub fn download_slots(&self) -> &tokio::sync::Semaphore {
+        &self.download_slots
     }
 
     /// Finds llama-server (see [`runtime`] for the order).

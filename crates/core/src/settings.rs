@@ -22,6 +22,8 @@ pub struct Settings {
     pub gpu_layers: Option<u32>,
     /// Threads for generation; `None` uses the physical core count.
     pub threads: Option<u32>,
+    /// Extra folders (or files) holding GGUF models to use in place.
+    pub model_folders: Vec<PathBuf>,
     /// Fields this version does not know, kept verbatim.
     #[serde(flatten)]
     pub extra: toml::Table,
@@ -35,6 +37,7 @@ impl Default for Settings {
             ctx_size: 4096,
             gpu_layers: None,
             threads: None,
+            model_folders: Vec::new(),
             extra: toml::Table::new(),
         }
     }

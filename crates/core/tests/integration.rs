@@ -497,3 +497,8 @@ async fn sha256_is_computed_once_per_size_and_mtime() {
         .unwrap();
     assert_ne!(third.sha256, first.sha256);
 }
+
+#[path = "integration/cleanup.rs"]
+mod cleanup;
+#[path = "integration/downloads.rs"]
+mod downloads;

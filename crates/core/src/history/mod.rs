@@ -2,6 +2,7 @@
 //! runs the embedded migrations, and marks runs a dead Kindling left `running` as
 //! `interrupted`. Queries are checked at run time (no `DATABASE_URL` at build time).
 
+mod downloads;
 mod hardware;
 mod models;
 mod runs;
@@ -14,6 +15,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 use crate::error::ErrorCode;
+pub use downloads::DownloadRecord;
 pub use models::ModelRecord;
 pub use runs::{Measurement, NewRun, RunDetail, RunStatus, RunSummary};
 
@@ -27,12 +29,15 @@ pub enum HistoryError {
     Query(#[from] sqlx::Error),
     #[error("There is no run {0} in the history. `kindling history` lists the runs there are.")]
     RunNotFound(i64),
+    #[error("There is no model {0}. `kindling models list` shows the models there are.")]
+    ModelNotFound(i64),
 }
 
 impl HistoryError {
     pub fn code(&self) -> ErrorCode {
         match self {
             HistoryError::RunNotFound(_) => ErrorCode::RunNotFound,
+            HistoryError::ModelNotFound(_) => ErrorCode::ModelNotFound,
             _ => ErrorCode::Database,
         }
     }

@@ -41,21 +41,23 @@ impl Database {
     }
 
     /// Inserts or refreshes a model and returns its id.
+    #[allow(clippy::too_many_arguments)] // one column each; a struct would only rename them
     pub async fn upsert_model(
         &self,
         path: &str,
         size: u64,
         mtime_ns: i64,
         sha256: Option<&str>,
+        source: &str,
         info: &GgufInfo,
         now: &str,
     ) -> Result<i64> {
         let json = serde_json::to_string(info).expect("GGUF info always serializes");
         let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO models (path, size_bytes, mtime_ns, sha256, name, architecture, quant, parameter_count, gguf_json, first_seen, last_seen)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
+            "INSERT INTO models (path, size_bytes, mtime_ns, sha256, name, architecture, quant, parameter_count, gguf_json, first_seen, last_seen, source)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)
              ON CONFLICT(path) DO UPDATE SET size_bytes = ?2, mtime_ns = ?3, sha256 = ?4, name = ?5,
-               architecture = ?6, quant = ?7, parameter_count = ?8, gguf_json = ?9, last_seen = ?10
+               architecture = ?6, quant = ?7, parameter_count = ?8, gguf_json = ?9, last_seen = ?10, source = ?11
              RETURNING id",
         )
         .bind(path)
@@ -68,6 +70,7 @@ impl Database {
         .bind(info.parameter_count as i64)
         .bind(json)
         .bind(now)
+        .bind(source)
         .fetch_one(&self.pool)
         .await?;
         Ok(id)

@@ -7,6 +7,13 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+pub mod found;
+pub mod hf_cache;
+pub mod inventory;
+pub mod ollama;
+pub mod pull;
+pub use pull::{PullRequest, Pulled};
+
 use crate::gguf::{self, GgufInfo};
 use crate::history::{self, Database};
 
@@ -22,6 +29,17 @@ pub struct RegisteredModel {
 /// Checks that `path` is a complete GGUF file and records it. Fails before anything is
 /// started when the file is missing, not GGUF, or truncated.
 pub async fn register(db: &Database, path: &Path) -> crate::Result<RegisteredModel> {
+    register_as(db, path, "local", None).await
+}
+
+/// [`register`] with where the file came from (`huggingface:org/name`, `ollama`, …) and,
+/// when its store names files by content, the sha256 it already knows.
+pub async fn register_as(
+    db: &Database,
+    path: &Path,
+    source: &str,
+    known_sha256: Option<&str>,
+) -> crate::Result<RegisteredModel> {
     let path = std::fs::canonicalize(path).map_err(|_| gguf::GgufError::NotFound {
         path: path.to_path_buf(),
     })?;
@@ -39,7 +57,11 @@ pub async fn register(db: &Database, path: &Path) -> crate::Result<RegisteredMod
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos() as i64);
     let key = path.to_string_lossy().into_owned();
-    let sha256 = match db.cached_sha256(&key, meta.len(), mtime_ns).await? {
+    let cached = match known_sha256 {
+        Some(sha) => Some(sha.to_string()),
+        None => db.cached_sha256(&key, meta.len(), mtime_ns).await?,
+    };
+    let sha256 = match cached {
         Some(sha) => sha,
         None => {
             let p = path.clone();
@@ -58,6 +80,7 @@ pub async fn register(db: &Database, path: &Path) -> crate::Result<RegisteredMod
             meta.len(),
             mtime_ns,
             Some(&sha256),
+            source,
             &info,
             &history::now(),
         )

@@ -1,0 +1,440 @@
+//! Resumable, verified HTTP downloads.
+//!
+//! Bytes go to `FILE.part`; the sha256 is computed while streaming (over the bytes
+//! already on disk first, when resuming), and the file appears under its real name only
+//! after size and sha256 match — a rename, so a crash never leaves a half file that
+//! looks whole. Every attempt starts from the original URL, so an expiring redirect
+//! link is fetched anew on resume. Verification cannot be turned off.
+
+pub mod disk;
+pub mod hf;
+pub mod resume;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::error::ErrorCode;
+use crate::events::{Event, Events};
+use crate::hardware::format_bytes;
+use resume::Answer;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    #[error("Not enough free disk space for {file}: it needs {} more but only {} is free on that disk. Free some space (`kindling cleanup` can help) and try again.", format_bytes(*.needed), format_bytes(*.free))]
+    DiskFull {
+        file: String,
+        needed: u64,
+        free: u64,
+    },
+    #[error("The downloaded {file} is not the file that was published (sha256 {actual}, expected {expected}). The damaged copy was deleted; try again.")]
+    ChecksumMismatch {
+        file: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("The server sent more of {file} than it said the file has ({got} bytes, expected {expected}). The partial copy was deleted; try again later.")]
+    TooLong {
+        file: String,
+        got: u64,
+        expected: u64,
+    },
+    #[error("The download of {file} kept failing ({detail}). What was downloaded is kept: run the same command again to continue.")]
+    Network { file: String, detail: String },
+    #[error("{what} was not found on Hugging Face. Check the repository and file names.")]
+    NotFound { what: String },
+    #[error("Hugging Face refused access to {what} (HTTP {status}). The model may need you to accept its license on huggingface.co and to set your access token (`kindling models token`).")]
+    Unauthorized { what: String, status: u16 },
+    #[error("Kindling cannot check {file}: Hugging Face publishes no sha256 for it, and Kindling never installs a model it cannot verify.")]
+    Unverifiable { file: String },
+    #[error(
+        "Hugging Face answered in a way Kindling does not understand ({detail}). Try again later."
+    )]
+    BadMetadata { detail: String },
+    #[error("Paused {file} at {}; run the same command again to continue.", format_bytes(*.have))]
+    Paused { file: String, have: u64 },
+    #[error("Cancelled the download of {file}; the partial file was deleted.")]
+    Cancelled { file: String },
+    #[error("Kindling could not write {path}: {source}. Check that the folder is writable.")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("Kindling could not use the keychain for the Hugging Face token: {0}.")]
+    Keychain(String),
+}
+
+impl DownloadError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            DownloadError::DiskFull { .. } => ErrorCode::DiskFull,
+            DownloadError::ChecksumMismatch { .. } | DownloadError::TooLong { .. } => {
+                ErrorCode::DownloadCorrupt
+            }
+            DownloadError::Network { .. } => ErrorCode::DownloadNetwork,
+            DownloadError::NotFound { .. } => ErrorCode::DownloadNotFound,
+            DownloadError::Unauthorized { .. } => ErrorCode::DownloadUnauthorized,
+            DownloadError::Unverifiable { .. } | DownloadError::BadMetadata { .. } => {
+                ErrorCode::DownloadUnverifiable
+            }
+            DownloadError::Paused { .. } => ErrorCode::Paused,
+            DownloadError::Cancelled { .. } => ErrorCode::Cancelled,
+            DownloadError::Io { .. } => ErrorCode::Io,
+            DownloadError::Keychain(_) => ErrorCode::Settings,
+        }
+    }
+}
+
+/// One file to fetch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DownloadSpec {
+    pub url: String,
+    pub dest: PathBuf,
+    pub size: u64,
+    pub sha256: String,
+    #[serde(skip)]
+    pub token: Option<String>,
+}
+
+/// How hard to try.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+    /// No byte for this long means the connection is stalled: retry.
+    pub stall_timeout: Duration,
+    /// Bytes to keep free beyond the file; `None` uses [`resume::free_space_margin`].
+    pub free_margin: Option<u64>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            max_attempts: 6,
+            backoff_base: Duration::from_millis(500),
+            stall_timeout: Duration::from_secs(30),
+            free_margin: None,
+        }
+    }
+}
+
+/// Stops a download: `pause` keeps the partial file, `cancel` deletes it.
+#[derive(Debug, Clone, Default)]
+pub struct Control {
+    pub pause: CancellationToken,
+    pub cancel: CancellationToken,
+}
+
+/// What a finished download did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fetched {
+    pub path: PathBuf,
+    pub bytes: u64,
+    /// Bytes received over the network (more than `bytes` when a resume re-fetched some).
+    pub received: u64,
+    pub resumed_from: u64,
+    pub attempts: u32,
+    pub seconds: f64,
+}
+
+/// The partial file beside `dest`.
+pub fn partial_path(dest: &Path) -> PathBuf {
+    let mut name = dest.file_name().unwrap_or_default().to_os_string();
+    name.push(".part");
+    dest.with_file_name(name)
+}
+
+enum Attempt {
+    Done,
+    Retry(String),
+}
+
+fn name_of(dest: &Path) -> String {
+    dest.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Downloads `spec` with retries, reporting progress, until verified in place.
+pub async fn fetch(
+    http: &reqwest::Client,
+    spec: &DownloadSpec,
+    policy: Policy,
+    events: &Events,
+    control: &Control,
+) -> Result<Fetched, DownloadError> {
+    let file = name_of(&spec.dest);
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| DownloadError::Io { path, source }
+    };
+    let dir = spec.dest.parent().unwrap_or(Path::new(".")).to_path_buf();
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let part = partial_path(&spec.dest);
+    let have = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+    let have = if have > spec.size {
+        std::fs::remove_file(&part).map_err(io(&part))?;
+        0
+    } else {
+        have
+    };
+    let needed = spec.size - have;
+    let margin = policy
+        .free_margin
+        .unwrap_or_else(|| resume::free_space_margin(spec.size));
+    let free = disk::available_bytes(&dir).map_err(io(&dir))?;
+    if free < needed.saturating_add(margin) {
+        return Err(DownloadError::DiskFull {
+            file,
+            needed: needed + margin,
+            free,
+        });
+    }
+
+    let started = Instant::now();
+    let mut st = Stream {
+        received: 0,
+        last_event: Instant::now() - Duration::from_secs(1),
+        rate_from: (Instant::now(), have),
+    };
+    let resumed_from = have;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let before = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+        match one_attempt(http, spec, policy, events, control, &part, &mut st).await? {
+            Attempt::Done => break,
+            Attempt::Retry(detail) => {
+                let after = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+                if after > before + (1 << 20) {
+                    attempt = 0; // progress was made: a flaky link, not a dead one
+                }
+                if attempt >= policy.max_attempts {
+                    return Err(DownloadError::Network { file, detail });
+                }
+                tracing::info!(%detail, attempt, "download interrupted; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(resume::backoff(attempt.max(1), policy.backoff_base)) => {}
+                    _ = control.pause.cancelled() => {}
+                    _ = control.cancel.cancelled() => {}
+                }
+                stop_requested(control, &part, &file)?;
+            }
+        }
+    }
+
+    // Verify the whole file, then rename into place.
+    let p = part.clone();
+    let actual = tokio::task::spawn_blocking(move || crate::store::sha256_file(&p))
+        .await
+        .expect("hashing does not panic")
+        .map_err(io(&part))?;
+    if !actual.eq_ignore_ascii_case(&spec.sha256) {
+        let _ = std::fs::remove_file(&part);
+        return Err(DownloadError::ChecksumMismatch {
+            file,
+            expected: spec.sha256.clone(),
+            actual,
+        });
+    }
+    std::fs::rename(&part, &spec.dest).map_err(io(&spec.dest))?;
+    events.emit(Event::Download {
+        file: file.clone(),
+        state: DownloadState::Done,
+        bytes: spec.size,
+        total: spec.size,
+        bytes_per_second: 0.0,
+        eta_seconds: Some(0.0),
+    });
+    Ok(Fetched {
+        path: spec.dest.clone(),
+        bytes: spec.size,
+        received: st.received,
+        resumed_from,
+        attempts: attempt,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Where a download stands, for progress displays.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DownloadState {
+    Downloading,
+    Verifying,
+    Done,
+}
+
+struct Stream {
+    received: u64,
+    last_event: Instant,
+    rate_from: (Instant, u64),
+}
+
+fn stop_requested(control: &Control, part: &Path, file: &str) -> Result<(), DownloadError> {
+    if control.cancel.is_cancelled() {
+        let _ = std::fs::remove_file(part);
+        return Err(DownloadError::Cancelled {
+            file: file.to_string(),
+        });
+    }
+    if control.pause.is_cancelled() {
+        let have = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
+        return Err(DownloadError::Paused {
+            file: file.to_string(),
+            have,
+        });
+    }
+    Ok(())
+}
+
+async fn one_attempt(
+    http: &reqwest::Client,
+    spec: &DownloadSpec,
+    policy: Policy,
+    events: &Events,
+    control: &Control,
+    part: &Path,
+    st: &mut Stream,
+) -> Result<Attempt, DownloadError> {
+    let file = name_of(&spec.dest);
+    let io = |source| DownloadError::Io {
+        path: part.to_path_buf(),
+        source,
+    };
+    stop_requested(control, part, &file)?;
+    let mut have = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
+    let mut req = http.get(&spec.url);
+    if let Some(r) = resume::range_header(have) {
+        req = req.header(reqwest::header::RANGE, r);
+    }
+    if let Some(t) = &spec.token {
+        req = req.bearer_auth(t);
+    }
+    let resp = tokio::select! {
+        r = tokio::time::timeout(policy.stall_timeout, req.send()) => match r {
+            Err(_) => return Ok(Attempt::Retry("the server did not answer".into())),
+            Ok(Err(e)) => return Ok(Attempt::Retry(e.to_string())),
+            Ok(Ok(r)) => r,
+        },
+        _ = control.pause.cancelled() => return stop_requested(control, part, &file).map(|_| Attempt::Done),
+        _ = control.cancel.cancelled() => return stop_requested(control, part, &file).map(|_| Attempt::Done),
+    };
+    let status = resp.status().as_u16();
+    match status {
+        401 | 403 => {
+            return Err(DownloadError::Unauthorized {
+                what: spec.url.clone(),
+                status,
+            })
+        }
+        404 => {
+            return Err(DownloadError::NotFound {
+                what: spec.url.clone(),
+            })
+        }
+        s if s >= 500 || s == 429 => return Ok(Attempt::Retry(format!("HTTP {s}"))),
+        _ => {}
+    }
+    let content_range = resp
+        .headers()
+        .get(reqwest::header::CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut out = match resume::answer(have, status, content_range.as_deref(), spec.size) {
+        Answer::Complete => return Ok(Attempt::Done),
+        Answer::RetryFromZero => {
+            std::fs::remove_file(part).map_err(io)?;
+            return Ok(Attempt::Retry("the server refused to resume".into()));
+        }
+        Answer::Restart => {
+            have = 0;
+            std::fs::File::create(part).map_err(io)?
+        }
+        Answer::Append if (200..300).contains(&status) => std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(part)
+            .map_err(io)?,
+        Answer::Append => return Ok(Attempt::Retry(format!("HTTP {status}"))),
+    };
+    if have == 0 {
+        st.rate_from = (Instant::now(), 0);
+    }
+    let mut body = resp.bytes_stream();
+    loop {
+        let next = tokio::select! {
+            n = tokio::time::timeout(policy.stall_timeout, body.next()) => n,
+            _ = control.pause.cancelled() => { drop(out); return stop_requested(control, part, &file).map(|_| Attempt::Done) }
+            _ = control.cancel.cancelled() => { drop(out); return stop_requested(control, part, &file).map(|_| Attempt::Done) }
+        };
+        let chunk = match next {
+            Err(_) => {
+                return Ok(Attempt::Retry(format!(
+                    "no data for {} s",
+                    policy.stall_timeout.as_secs()
+                )))
+            }
+            Ok(None) => break,
+            Ok(Some(Err(e))) => return Ok(Attempt::Retry(e.to_string())),
+            Ok(Some(Ok(c))) => c,
+        };
+        st.received += chunk.len() as u64;
+        if have + chunk.len() as u64 > spec.size {
+            drop(out);
+            let _ = std::fs::remove_file(part);
+            return Err(DownloadError::TooLong {
+                file,
+                got: have + chunk.len() as u64,
+                expected: spec.size,
+            });
+        }
+        if let Err(e) = out.write_all(&chunk) {
+            if e.raw_os_error() == Some(libc::ENOSPC) {
+                let dir = part.parent().unwrap_or(Path::new("."));
+                return Err(DownloadError::DiskFull {
+                    file,
+                    needed: spec.size - have,
+                    free: disk::available_bytes(dir).unwrap_or(0),
+                });
+            }
+            return Err(io(e));
+        }
+        have += chunk.len() as u64;
+        if st.last_event.elapsed() >= Duration::from_millis(200) {
+            st.last_event = Instant::now();
+            let secs = st.rate_from.0.elapsed().as_secs_f64().max(1e-3);
+            let rate = (have.saturating_sub(st.rate_from.1)) as f64 / secs;
+            events.emit(Event::Download {
+                file: file.clone(),
+                state: DownloadState::Downloading,
+                bytes: have,
+                total: spec.size,
+                bytes_per_second: rate,
+                eta_seconds: (rate > 0.0).then(|| (spec.size - have) as f64 / rate),
+            });
+        }
+    }
+    out.flush().map_err(io)?;
+    out.sync_all().map_err(io)?;
+    if have < spec.size {
+        return Ok(Attempt::Retry(format!(
+            "the connection ended at {have} of {} bytes",
+            spec.size
+        )));
+    }
+    events.emit(Event::Download {
+        file,
+        state: DownloadState::Verifying,
+        bytes: have,
+        total: spec.size,
+        bytes_per_second: 0.0,
+        eta_seconds: None,
+    });
+    Ok(Attempt::Done)
+}

@@ -1,0 +1,156 @@
+//! The models this machine has: Kindling's own downloads and models found in place,
+//! each checked and registered, and those the owning tool has since deleted.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::found::{self, FoundModel, Roots};
+use crate::{Core, Result};
+
+/// One usable model.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstalledModel {
+    pub id: i64,
+    /// `kindling`, `ollama`, `huggingface`, `lmstudio` or `folder`.
+    pub source: String,
+    /// How its owner names it.
+    pub name: String,
+    pub path: PathBuf,
+    pub bytes: u64,
+    pub quant: Option<String>,
+    pub architecture: Option<String>,
+}
+
+/// A model Kindling knew that is gone from disk.
+#[derive(Debug, Clone, Serialize)]
+pub struct MissingModel {
+    pub id: i64,
+    pub path: PathBuf,
+    pub source: String,
+    /// What happened and what to do, in plain words.
+    pub message: String,
+}
+
+/// Everything `kindling models list` shows.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Inventory {
+    pub installed: Vec<InstalledModel>,
+    pub missing: Vec<MissingModel>,
+    /// GGUF-named files that are not usable models, with why.
+    pub unusable: Vec<(PathBuf, String)>,
+}
+
+fn tool_name(source: &str) -> &str {
+    match source.split(':').next().unwrap_or(source) {
+        "ollama" => "Ollama",
+        "huggingface" | "hf" => "the Hugging Face cache",
+        "lmstudio" => "LM Studio",
+        "folder" => "its folder",
+        _ => "Kindling's models folder",
+    }
+}
+
+impl Core {
+    /// Where found-in-place models are looked for.
+    pub fn model_roots(&self) -> Roots {
+        Roots::standard(self.settings().model_folders.clone())
+    }
+
+    /// Finds, checks and registers every model; reports those that disappeared.
+    pub async fn inventory(&self, roots: &Roots) -> Result<Inventory> {
+        let mut inv = Inventory::default();
+        let own = self.paths().models();
+        let mut all_roots = roots.clone();
+        all_roots.folders.push(own.clone());
+        let r = all_roots.clone();
+        let found: Vec<FoundModel> = tokio::task::spawn_blocking(move || found::scan(&r))
+            .await
+            .expect("scanning does not panic");
+        for f in found {
+            let kindling_owned = f.path.starts_with(&own);
+            let source = if kindling_owned {
+                "kindling".to_string()
+            } else {
+                format!("{}:{}", f.source, f.name)
+            };
+            match super::register_as(self.db(), &f.path, &source, f.sha256.as_deref()).await {
+                Ok(m) => inv.installed.push(InstalledModel {
+                    id: m.id,
+                    source: if kindling_owned {
+                        "kindling".into()
+                    } else {
+                        f.source
+                    },
+                    name: f.name,
+                    path: f.path,
+                    bytes: f.bytes,
+                    quant: m.info.file_type,
+                    architecture: m.info.architecture,
+                }),
+                Err(e) => inv.unusable.push((f.path, e.to_string())),
+            }
+        }
+        for m in self.db().models().await? {
+            let path = PathBuf::from(&m.path);
+            if path.exists() {
+                continue;
+            }
+            let (tool, name) = m
+                .source
+                .split_once(':')
+                .map_or((m.source.as_str(), ""), |(t, n)| (t, n));
+            let label = if name.is_empty() {
+                m.path.clone()
+            } else {
+                name.to_string()
+            };
+            inv.missing.push(MissingModel {
+                id: m.id,
+                message: format!(
+                    "{label} is no longer in {} (it was deleted or moved there). Kindling will not use it; `kindling models rm {}` forgets it.",
+                    tool_name(tool),
+                    m.id
+                ),
+                path,
+                source: m.source,
+            });
+        }
+        Ok(inv)
+    }
+
+    /// Removes a model: a download of Kindling's own goes to the Trash; a model another
+    /// tool keeps is only forgotten (its file is theirs). Returns what was done.
+    pub async fn remove_model(&self, id: i64, apply: bool) -> Result<String> {
+        let Some(m) = self.db().model(id).await? else {
+            return Err(crate::history::HistoryError::ModelNotFound(id).into());
+        };
+        let path = PathBuf::from(&m.path);
+        let own = path.starts_with(self.paths().models())
+            || std::fs::canonicalize(self.paths().models()).is_ok_and(|o| path.starts_with(o));
+        let what = if own && path.exists() {
+            format!(
+                "Move {} ({}) to the Trash and forget it.",
+                m.path,
+                crate::hardware::format_bytes(m.size_bytes as u64)
+            )
+        } else {
+            format!(
+                "Forget {} (the file belongs to {} and stays where it is).",
+                m.path,
+                tool_name(&m.source)
+            )
+        };
+        if !apply {
+            return Ok(what);
+        }
+        if own && path.exists() {
+            trash::delete(&path).map_err(|e| crate::Error::Io {
+                path: path.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        }
+        self.db().forget_model(id).await?;
+        Ok(what)
+    }
+}
