@@ -622,4 +622,28 @@ pub(crate) mod tests {
             let _ = parse_bytes(&b);
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2000, .. Default::default() })]
+
+        /// Any bytes at all: an answer or an error, never a panic or a huge allocation.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = parse_bytes(&bytes);
+            let mut with_magic = b"GGUF\x03\0\0\0".to_vec();
+            with_magic.extend(&bytes);
+            let _ = parse_bytes(&with_magic);
+        }
+
+        /// A valid file with a few bytes overwritten anywhere.
+        #[test]
+        fn mutated_files_never_panic(edits in proptest::collection::vec((0usize..4096, proptest::prelude::any::<u8>()), 1..8)) {
+            let mut b = tiny_gguf();
+            for (i, v) in edits {
+                let n = b.len();
+                b[i % n] = v;
+            }
+            let _ = parse_bytes(&b);
+        }
+    }
 }
