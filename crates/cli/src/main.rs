@@ -3,9 +3,11 @@
 //! arguments, shows progress, and prints.
 
 mod bench;
+mod cleanup;
 mod detect;
 mod format;
 mod history;
+mod models;
 mod serve;
 
 use std::path::PathBuf;
@@ -42,6 +44,11 @@ enum Command {
     Serve(serve::Args),
     /// List the benchmarks you have run, newest first.
     History(history::Args),
+    /// Get, list and remove models.
+    Models(models::Args),
+    /// Find disk space taken by leftover model files (unused Ollama data, unfinished
+    /// downloads) and reclaim it. Shows a plan first; nothing is removed until you apply it.
+    Cleanup(cleanup::Args),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +73,8 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Bench(a) => a.json,
         Command::Serve(_) => false,
         Command::History(a) => a.json(),
+        Command::Models(a) => a.json(),
+        Command::Cleanup(a) => a.json,
     };
     let core = match Core::open(Paths::from_env()).await {
         Ok(c) => c,
@@ -78,6 +87,8 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Bench(args) => bench::run(&core, args, &cancel).await,
         Command::Serve(args) => serve::run(&core, args, &cancel).await,
         Command::History(args) => history::run(&core, args).await,
+        Command::Models(args) => models::run(&core, args, &cancel).await,
+        Command::Cleanup(args) => cleanup::run(&core, args).await,
     };
     core.db().close().await;
     match result {

@@ -343,3 +343,133 @@ fn bad_input_gets_a_clear_error_and_exit_code() {
         .unwrap()
         .contains("No benchmarks yet"));
 }
+
+/// A home of its own for stores the user's tools keep (Ollama, HF cache, LM Studio, Trash).
+fn isolated(home: &Path, user_home: &Path) -> Command {
+    let mut c = kindling(home);
+    c.env("HOME", user_home)
+        .env("XDG_DATA_HOME", user_home.join(".local/share"))
+        .env("OLLAMA_MODELS", user_home.join(".ollama/models"))
+        .env("HF_HUB_CACHE", user_home.join(".cache/huggingface/hub"))
+        .env_remove("HF_HOME")
+        .env_remove("HF_TOKEN");
+    c
+}
+
+#[test]
+fn pull_list_and_remove_a_model() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let srv = rt.block_on(kindling_testsupport::FileServer::start(&[(
+        "org/tiny-GGUF/tiny.gguf",
+        sample_model(),
+    )]));
+    let home = tempfile::tempdir().unwrap();
+    let user = tempfile::tempdir().unwrap();
+    let out = isolated(home.path(), user.path())
+        .env("HF_ENDPOINT", srv.base_url())
+        .args(["models", "pull", "org/tiny-GGUF", "tiny.gguf"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("sha256 verified") && text.contains("kindling bench --model"),
+        "{text}"
+    );
+
+    let out = isolated(home.path(), user.path())
+        .args(["models", "list", "--json"])
+        .output()
+        .unwrap();
+    let inv: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let installed = inv["installed"].as_array().unwrap();
+    assert_eq!(installed.len(), 1, "{inv}");
+    assert_eq!(installed[0]["source"], "kindling");
+    let id = installed[0]["id"].as_i64().unwrap();
+
+    let out = isolated(home.path(), user.path())
+        .args(["models", "rm", &id.to_string()])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8(out.stdout).unwrap().contains("--apply"));
+    let file = home.path().join("models/org--tiny-GGUF/tiny.gguf");
+    assert!(file.exists(), "nothing happens without --apply");
+    let out = isolated(home.path(), user.path())
+        .args(["models", "rm", &id.to_string(), "--apply"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!file.exists());
+    assert!(
+        user.path()
+            .join(".local/share/Trash/files/tiny.gguf")
+            .exists(),
+        "it went to the Trash"
+    );
+
+    let out = isolated(home.path(), user.path())
+        .env("HF_ENDPOINT", srv.base_url())
+        .args(["models", "pull", "org/tiny-GGUF", "missing.gguf"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("was not found on Hugging Face"));
+}
+
+#[test]
+fn cleanup_shows_a_plan_then_applies_it_to_the_trash() {
+    let home = tempfile::tempdir().unwrap();
+    let user = tempfile::tempdir().unwrap();
+    let blobs = user.path().join(".ollama/models/blobs");
+    std::fs::create_dir_all(&blobs).unwrap();
+    std::fs::create_dir_all(user.path().join(".ollama/models/manifests")).unwrap();
+    let orphan = blobs.join(format!("sha256-{}", "ab".repeat(32)));
+    std::fs::write(&orphan, vec![0u8; 3_000_000]).unwrap();
+    let f = std::fs::File::options().write(true).open(&orphan).unwrap();
+    f.set_modified(std::time::SystemTime::now() - Duration::from_secs(7200))
+        .unwrap();
+
+    let out = isolated(home.path(), user.path())
+        .args(["cleanup"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("can reclaim 3 MB") && text.contains("Ollama data no installed model uses"),
+        "{text}"
+    );
+    assert!(orphan.exists(), "a plan removes nothing");
+    let id = text
+        .lines()
+        .find_map(|l| l.split("--apply ").nth(1))
+        .unwrap()
+        .trim()
+        .to_string();
+
+    let out = isolated(home.path(), user.path())
+        .args(["cleanup", "--apply", &id])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("Reclaimed 3 MB (1 items moved to the Trash)"),
+        "{text}"
+    );
+    assert!(!orphan.exists());
+
+    let out = isolated(home.path(), user.path())
+        .args(["cleanup", "--apply", "no-such-plan"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}

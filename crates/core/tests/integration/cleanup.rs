@@ -93,8 +93,14 @@ fn ollama_orphans_and_partials_are_planned_and_nothing_else() {
     .unwrap();
 
     let plan = cleanup::scan(&ollama_only(&root), SystemTime::now());
-    assert_eq!(paths_for(&plan, Reason::OllamaOrphanBlob), std::slice::from_ref(&orphan));
-    assert_eq!(paths_for(&plan, Reason::OllamaPartial), std::slice::from_ref(&partial));
+    assert_eq!(
+        paths_for(&plan, Reason::OllamaOrphanBlob),
+        std::slice::from_ref(&orphan)
+    );
+    assert_eq!(
+        paths_for(&plan, Reason::OllamaPartial),
+        std::slice::from_ref(&partial)
+    );
     assert_eq!(plan.items.len(), 2);
     assert_eq!(plan.total_bytes(), 5300);
     assert!(plan.warnings.is_empty());
