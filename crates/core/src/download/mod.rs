@@ -10,12 +10,13 @@ pub mod disk;
 pub mod hf;
 pub mod resume;
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ErrorCode;
@@ -197,10 +198,18 @@ pub async fn fetch(
     }
 
     let started = Instant::now();
+    // The hash runs over the bytes as they arrive; a resumed download first hashes the
+    // bytes already on disk (read once, far faster than fetching them again).
+    let p = part.clone();
+    let hasher = tokio::task::spawn_blocking(move || hash_prefix(&p, have))
+        .await
+        .expect("hashing does not panic")
+        .map_err(io(&part))?;
     let mut st = Stream {
         received: 0,
         last_event: Instant::now() - Duration::from_secs(1),
         rate_from: (Instant::now(), have),
+        hasher,
     };
     let resumed_from = have;
     let mut attempt = 0;
@@ -228,12 +237,8 @@ pub async fn fetch(
         }
     }
 
-    // Verify the whole file, then rename into place.
-    let p = part.clone();
-    let actual = tokio::task::spawn_blocking(move || crate::store::sha256_file(&p))
-        .await
-        .expect("hashing does not panic")
-        .map_err(io(&part))?;
+    // Verify, then rename into place.
+    let actual = format!("{:x}", st.hasher.finalize());
     if !actual.eq_ignore_ascii_case(&spec.sha256) {
         let _ = std::fs::remove_file(&part);
         return Err(DownloadError::ChecksumMismatch {
@@ -274,6 +279,25 @@ struct Stream {
     received: u64,
     last_event: Instant,
     rate_from: (Instant, u64),
+    /// sha256 of exactly the bytes in the partial file.
+    hasher: Sha256,
+}
+
+/// The sha256 state after the first `len` bytes of `path` (a fresh state for 0).
+fn hash_prefix(path: &Path, len: u64) -> std::io::Result<Sha256> {
+    let mut hasher = Sha256::new();
+    if len == 0 {
+        return Ok(hasher);
+    }
+    let mut f = std::fs::File::open(path)?.take(len);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hasher);
+        }
+        hasher.update(&buf[..n]);
+    }
 }
 
 fn stop_requested(control: &Control, part: &Path, file: &str) -> Result<(), DownloadError> {
@@ -346,14 +370,16 @@ async fn one_attempt(
         .get(reqwest::header::CONTENT_RANGE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let mut out = match resume::answer(have, status, content_range.as_deref(), spec.size) {
+    let file_out = match resume::answer(have, status, content_range.as_deref(), spec.size) {
         Answer::Complete => return Ok(Attempt::Done),
         Answer::RetryFromZero => {
             std::fs::remove_file(part).map_err(io)?;
+            st.hasher = Sha256::new();
             return Ok(Attempt::Retry("the server refused to resume".into()));
         }
         Answer::Restart => {
             have = 0;
+            st.hasher = Sha256::new();
             std::fs::File::create(part).map_err(io)?
         }
         Answer::Append if (200..300).contains(&status) => std::fs::OpenOptions::new()
@@ -362,6 +388,13 @@ async fn one_attempt(
             .open(part)
             .map_err(io)?,
         Answer::Append => return Ok(Attempt::Retry(format!("HTTP {status}"))),
+    };
+    // Network chunks are small; writing them one by one costs more than the hashing.
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file_out);
+    let disk_full = |have: u64| DownloadError::DiskFull {
+        file: file.clone(),
+        needed: spec.size - have,
+        free: disk::available_bytes(part.parent().unwrap_or(Path::new("."))).unwrap_or(0),
     };
     if have == 0 {
         st.rate_from = (Instant::now(), 0);
@@ -395,16 +428,13 @@ async fn one_attempt(
             });
         }
         if let Err(e) = out.write_all(&chunk) {
-            if e.raw_os_error() == Some(libc::ENOSPC) {
-                let dir = part.parent().unwrap_or(Path::new("."));
-                return Err(DownloadError::DiskFull {
-                    file,
-                    needed: spec.size - have,
-                    free: disk::available_bytes(dir).unwrap_or(0),
-                });
-            }
-            return Err(io(e));
+            return Err(if e.raw_os_error() == Some(libc::ENOSPC) {
+                disk_full(have)
+            } else {
+                io(e)
+            });
         }
+        st.hasher.update(&chunk);
         have += chunk.len() as u64;
         if st.last_event.elapsed() >= Duration::from_millis(200) {
             st.last_event = Instant::now();
@@ -420,8 +450,19 @@ async fn one_attempt(
             });
         }
     }
-    out.flush().map_err(io)?;
-    out.sync_all().map_err(io)?;
+    // Durable before it can be renamed into place: a crash must never leave a file that
+    // looks verified but is not on disk.
+    let synced = out
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .and_then(|f| f.sync_all());
+    if let Err(e) = synced {
+        return Err(if e.raw_os_error() == Some(libc::ENOSPC) {
+            disk_full(have)
+        } else {
+            io(e)
+        });
+    }
     if have < spec.size {
         return Ok(Attempt::Retry(format!(
             "the connection ended at {have} of {} bytes",
