@@ -1,6 +1,7 @@
 //! Benchmarks: the speed benchmark (prompt and generation speed, time to first token,
 //! load time, peak memory) and the statistics it reports.
 
+pub mod graders;
 pub mod speed;
 pub mod stats;
 
