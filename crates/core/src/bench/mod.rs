@@ -1,9 +1,12 @@
 //! Benchmarks: the speed benchmark (prompt and generation speed, time to first token,
 //! load time, peak memory) and the statistics it reports.
 
+pub mod degenerate;
 pub mod graders;
 pub mod speed;
 pub mod stats;
+pub mod suite;
+pub mod tools;
 
 pub use speed::{SpeedOptions, SpeedSample, SpeedSummary};
 pub use stats::Stat;

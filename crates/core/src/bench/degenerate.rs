@@ -1,0 +1,164 @@
+//! Noticing garbage while it streams: runs of special tokens (`<unused50>`), a short
+//! n-gram repeating without end, or thinking that never ends. Fed one streamed piece at
+//! a time; says so within a bounded number of pieces after the onset.
+
+use serde::{Deserialize, Serialize};
+
+/// Why a stream was stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Degeneracy {
+    pub kind: String,
+    pub evidence: String,
+    /// Pieces (≈ tokens) received when it was noticed.
+    pub at_piece: usize,
+}
+
+/// Pieces of the same special token in a row that count as a broken backend.
+const SPECIAL_RUN: usize = 8;
+/// The repeating unit may be up to this many pieces, and must repeat this many times.
+const MAX_UNIT: usize = 8;
+const REPEATS: usize = 8;
+
+/// Streaming detector.
+#[derive(Debug, Default)]
+pub struct Detector {
+    pieces: Vec<String>,
+    special_run: usize,
+    last_special: Option<String>,
+    thinking_pieces: usize,
+    /// Thinking longer than this many pieces with no answer counts as stuck (0 = off).
+    pub thinking_limit: usize,
+}
+
+fn is_special(piece: &str) -> Option<&str> {
+    let p = piece.trim();
+    (p.starts_with('<')
+        && p.ends_with('>')
+        && p.len() > 2
+        && !p.contains(' ')
+        && (p.contains("unused") || p.starts_with("<|") || p.starts_with("<0x")))
+    .then_some(p)
+}
+
+impl Detector {
+    pub fn new(thinking_limit: usize) -> Self {
+        Detector {
+            thinking_limit,
+            ..Detector::default()
+        }
+    }
+
+    /// Feeds one piece of answer text; returns a verdict once the stream is degenerate.
+    pub fn push(&mut self, piece: &str) -> Option<Degeneracy> {
+        self.pieces.push(piece.to_string());
+        let n = self.pieces.len();
+        // A piece may hold several specials at once ("<unused50><unused50>").
+        let specials: Vec<&str> = piece.split_inclusive('>').filter_map(is_special).collect();
+        if !specials.is_empty() && specials.len() * 4 >= piece.split_inclusive('>').count() {
+            for s in specials {
+                if self.last_special.as_deref() == Some(s) {
+                    self.special_run += 1;
+                } else {
+                    self.special_run = 1;
+                    self.last_special = Some(s.to_string());
+                }
+            }
+            if self.special_run >= SPECIAL_RUN {
+                return Some(Degeneracy {
+                    kind: "special_tokens".into(),
+                    evidence: format!(
+                        "{} × {}",
+                        self.special_run,
+                        self.last_special.clone().unwrap_or_default()
+                    ),
+                    at_piece: n,
+                });
+            }
+        } else if !piece.trim().is_empty() {
+            self.special_run = 0;
+            self.last_special = None;
+        }
+        for unit in 1..=MAX_UNIT {
+            let span = unit * REPEATS;
+            if n < span {
+                break;
+            }
+            let tail = &self.pieces[n - span..];
+            let first = &tail[..unit];
+            if first.iter().all(|p| p.trim().is_empty()) {
+                continue;
+            }
+            if tail.chunks(unit).all(|c| c == first) {
+                return Some(Degeneracy {
+                    kind: "repetition".into(),
+                    evidence: format!("{:?} repeated {REPEATS} times", first.concat()),
+                    at_piece: n,
+                });
+            }
+        }
+        None
+    }
+
+    /// Feeds one piece of thinking text.
+    pub fn push_thinking(&mut self, _piece: &str) -> Option<Degeneracy> {
+        self.thinking_pieces += 1;
+        (self.thinking_limit > 0 && self.thinking_pieces >= self.thinking_limit).then(|| {
+            Degeneracy {
+                kind: "endless_thinking".into(),
+                evidence: format!("{} pieces of thinking and no answer", self.thinking_pieces),
+                at_piece: self.thinking_pieces,
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unused_tokens_are_caught_within_the_bound() {
+        let mut d = Detector::new(0);
+        let mut at = None;
+        for i in 0..1000 {
+            if let Some(v) = d.push("<unused50>") {
+                at = Some((i, v));
+                break;
+            }
+        }
+        let (i, v) = at.unwrap();
+        assert!(i < 64, "caught after {i} pieces");
+        assert_eq!(v.kind, "special_tokens");
+        let mut d = Detector::new(0);
+        assert!((0..20)
+            .filter_map(|_| d.push("<unused50><unused50>"))
+            .next()
+            .is_some());
+    }
+
+    #[test]
+    fn loops_are_caught_and_ordinary_text_is_not() {
+        let mut d = Detector::new(0);
+        let looped = (0..200)
+            .map(|i| [" the", " cat", " sat", "."][i % 4])
+            .find_map(|p| d.push(p));
+        assert_eq!(looped.unwrap().kind, "repetition");
+        let mut d = Detector::new(0);
+        let prose = "The quick brown fox jumps over the lazy dog while the cat watches from the warm windowsill and the rain begins to fall on the quiet street outside";
+        assert!(prose.split(' ').find_map(|w| d.push(w)).is_none());
+        // A list of numbers is not a loop.
+        let mut d = Detector::new(0);
+        assert!((0..100).find_map(|i| d.push(&format!(" {i},"))).is_none());
+        // Repeated blank lines are not evidence.
+        let mut d = Detector::new(0);
+        assert!((0..100).find_map(|_| d.push("\n")).is_none());
+    }
+
+    #[test]
+    fn endless_thinking() {
+        let mut d = Detector::new(50);
+        assert!((0..49).all(|_| d.push_thinking("hmm").is_none()));
+        assert_eq!(d.push_thinking("hmm").unwrap().kind, "endless_thinking");
+        assert!(Detector::new(0).push_thinking("x").is_none());
+    }
+}
