@@ -41,6 +41,8 @@ pub enum BenchPhase {
     Starting,
     Warmup,
     Measuring,
+    /// Quality tests, one step per test.
+    Testing,
     Stopping,
     Done,
 }

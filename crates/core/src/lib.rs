@@ -18,6 +18,7 @@ pub mod runtime;
 pub mod server;
 pub mod settings;
 pub mod store;
+pub mod units;
 
 use std::path::{Path, PathBuf};
 

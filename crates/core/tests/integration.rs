@@ -502,3 +502,5 @@ async fn sha256_is_computed_once_per_size_and_mtime() {
 mod cleanup;
 #[path = "integration/downloads.rs"]
 mod downloads;
+#[path = "integration/quality.rs"]
+mod quality;

@@ -306,3 +306,91 @@ async fn handle(mut sock: TcpStream, s: Arc<State>) -> std::io::Result<()> {
     }
     sock.shutdown().await
 }
+
+/// A stand-in for llama-server's OpenAI chat endpoint that plays one fault the real
+/// server cannot be made to show on demand.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ChatFault {
+    /// Streams `<unused50>` forever (Gemma MoE on Vulkan over MoltenVK did this).
+    StreamsUnusedForever,
+    /// Accepts the request and never says a word.
+    NeverAnswers,
+}
+
+/// The running stand-in; stops when dropped.
+pub struct ChatStandIn {
+    addr: SocketAddr,
+    pieces_sent: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ChatStandIn {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl ChatStandIn {
+    pub async fn start(fault: ChatFault) -> ChatStandIn {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let pieces_sent = Arc::new(AtomicU64::new(0));
+        let sent = pieces_sent.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let sent = sent.clone();
+                tokio::spawn(async move {
+                    let Ok(head) = read_head(&mut sock).await else {
+                        return;
+                    };
+                    let len: usize = head
+                        .lines()
+                        .filter_map(|l| l.split_once(':'))
+                        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                        .and_then(|(_, v)| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    let mut body = vec![0u8; len];
+                    if sock.read_exact(&mut body).await.is_err() {
+                        return;
+                    }
+                    match fault {
+                        ChatFault::NeverAnswers => {
+                            tokio::time::sleep(Duration::from_secs(3600)).await
+                        }
+                        ChatFault::StreamsUnusedForever => {
+                            let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n";
+                            if sock.write_all(head.as_bytes()).await.is_err() {
+                                return;
+                            }
+                            let piece = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"<unused50>\"}}]}\n\n";
+                            for _ in 0..1_000_000 {
+                                if sock.write_all(piece.as_bytes()).await.is_err() {
+                                    return;
+                                }
+                                sent.fetch_add(1, Ordering::SeqCst);
+                                tokio::time::sleep(Duration::from_millis(1)).await;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        ChatStandIn {
+            addr,
+            pieces_sent,
+            task,
+        }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Pieces streamed before the client went away.
+    pub fn pieces_sent(&self) -> u64 {
+        self.pieces_sent.load(Ordering::SeqCst)
+    }
+}

@@ -1,6 +1,7 @@
 //! Benchmarks: the speed benchmark (prompt and generation speed, time to first token,
 //! load time, peak memory) and the statistics it reports.
 
+pub mod chat;
 pub mod degenerate;
 pub mod graders;
 pub mod speed;
@@ -10,5 +11,7 @@ pub mod tools;
 
 pub use speed::{SpeedOptions, SpeedSample, SpeedSummary};
 pub use stats::Stat;
+pub mod quality;
 pub mod runner;
+pub use quality::{QualityReport, QualityRequest};
 pub use runner::{SpeedReport, SpeedRequest};

@@ -239,7 +239,7 @@ impl Core {
     }
 
     /// Warm-up, then the measured repetitions, each stored as it is taken.
-    async fn measure(
+    pub(crate) async fn measure(
         &self,
         run_id: i64,
         server: &Server,
@@ -350,7 +350,7 @@ impl Core {
 
 /// Runs a request, ending it at once if the server dies or the user cancels. A request
 /// that fails because the server died reports the server's reason, not "connection reset".
-async fn guarded<T>(
+pub(crate) async fn guarded<T>(
     server: &Server,
     cancel: &CancellationToken,
     fut: impl std::future::Future<Output = std::result::Result<T, ServerError>>,

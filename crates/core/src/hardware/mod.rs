@@ -10,6 +10,7 @@ pub mod vulkan;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::units::format_bytes;
 pub use bandwidth::{probe_bandwidth, BandwidthReport};
 pub use vulkan::VulkanDevice;
 
@@ -81,20 +82,6 @@ impl HardwareProfile {
             format_bytes(self.ram_total_bytes),
             gpus
         )
-    }
-}
-
-/// Bytes for people: `253 MB`, `23.4 GB`.
-pub fn format_bytes(b: u64) -> String {
-    const GB: f64 = 1e9;
-    const MB: f64 = 1e6;
-    let b = b as f64;
-    if b >= 10.0 * GB {
-        format!("{:.0} GB", b / GB)
-    } else if b >= GB {
-        format!("{:.1} GB", b / GB)
-    } else {
-        format!("{:.0} MB", b / MB)
     }
 }
 
@@ -200,12 +187,5 @@ mod tests {
         assert!(hw.ram_total_bytes > 0 && hw.ram_available_bytes <= hw.ram_total_bytes);
         assert!(!hw.cpu_brand.is_empty());
         assert!(hw.summary().contains("RAM"));
-    }
-
-    #[test]
-    fn bytes_for_people() {
-        assert_eq!(format_bytes(253_113_024), "253 MB");
-        assert_eq!(format_bytes(4 << 30), "4.3 GB");
-        assert_eq!(format_bytes(32 << 30), "34 GB");
     }
 }

@@ -5,6 +5,7 @@
 mod downloads;
 mod hardware;
 mod models;
+mod quality;
 mod runs;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use sqlx::SqlitePool;
 use crate::error::ErrorCode;
 pub use downloads::DownloadRecord;
 pub use models::ModelRecord;
+pub use quality::{StoredResult, StoredScore};
 pub use runs::{Measurement, NewRun, RunDetail, RunStatus, RunSummary};
 
 #[derive(Debug, thiserror::Error)]

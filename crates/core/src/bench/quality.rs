@@ -1,0 +1,865 @@
+//! The quality runner: the suite against a served model, one test at a time, each raw
+//! answer saved before it is graded. Resumable (completed tests are skipped), tolerant of
+//! slow models (deadlines derived from this machine's measured speed), and of crashes
+//! (the server is restarted; three in a row end the run with the reason).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use super::chat::{self, ChatAnswer, Ending};
+use super::graders::{self, Grade, Grader, Response, GRADER_VERSION};
+use super::runner::guarded;
+use super::speed::SpeedOptions;
+use super::suite::{needle_prompt, Suite, TestCase, CATEGORIES};
+use super::tools;
+use crate::events::{BenchPhase, Event};
+use crate::history::{self, NewRun, RunStatus, StoredResult, StoredScore};
+use crate::server::{Server, ServerError};
+use crate::{Core, Error, Result};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct QualityRequest {
+    pub model: PathBuf,
+    pub quick: bool,
+    /// Thinking on/off for templates that toggle it; `None` leaves the template's default.
+    pub think: Option<bool>,
+    /// Continue this interrupted run instead of starting a new one.
+    pub resume: Option<i64>,
+    /// The suite; `None` is the one built in.
+    pub suite: Option<Suite>,
+}
+
+/// Stored with the run so it can be resumed and rescored.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunConfig {
+    pub model: PathBuf,
+    pub quick: bool,
+    pub think: Option<bool>,
+    pub suite_id: String,
+    pub suite_version: u32,
+}
+
+/// Everything stored about one test's answer (raw; scores are derived from it).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct TestAnswer {
+    pub conversation: Vec<Value>,
+    /// The last model reply, which is graded.
+    pub last: Option<ChatAnswer>,
+    pub tools_used: Vec<String>,
+    pub error: Option<String>,
+    pub elapsed_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CategoryScore {
+    pub category: String,
+    pub score: f64,
+    pub tests: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Counts {
+    pub answered: usize,
+    pub degenerate: usize,
+    pub timeout: usize,
+    pub crash: usize,
+    pub error: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TestLine {
+    pub id: String,
+    pub category: String,
+    pub outcome: String,
+    pub score: f64,
+    pub detail: String,
+}
+
+/// The report of a quality run.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct QualityReport {
+    pub run_id: i64,
+    pub config: RunConfig,
+    pub model_bytes: u64,
+    pub categories: Vec<CategoryScore>,
+    /// Mean of the answer-quality categories, 0–1. Speed is reported beside it, not in it:
+    /// slow but right is a valid answer here.
+    pub score: f64,
+    /// Score in percent ÷ model file size in GB.
+    pub score_per_gb: f64,
+    pub gen_per_second: Option<f64>,
+    pub prompt_per_second: Option<f64>,
+    pub counts: Counts,
+    pub grader_version: u32,
+    pub expected_seconds: Option<f64>,
+    pub tests: Vec<TestLine>,
+}
+
+/// How long one request may take: twice what this machine's measured speed predicts,
+/// plus a margin, within a floor and a cap.
+pub fn deadline(
+    prompt_tokens: u64,
+    max_tokens: u32,
+    prompt_per_second: f64,
+    gen_per_second: f64,
+) -> Duration {
+    let expected = prompt_tokens as f64 / prompt_per_second.max(0.1)
+        + f64::from(max_tokens) / gen_per_second.max(0.01);
+    Duration::from_secs_f64((2.0 * expected + 15.0).clamp(30.0, 4.0 * 3600.0))
+}
+
+fn estimate_tokens(messages: &[Value]) -> u64 {
+    messages
+        .iter()
+        .map(|m| m.to_string().len() as u64 / 4 + 4)
+        .sum()
+}
+
+fn user(text: &str) -> Value {
+    json!({"role": "user", "content": text})
+}
+
+/// Runs one test against `base` (the OpenAI API of a server).
+pub async fn run_test(
+    http: &reqwest::Client,
+    base: &str,
+    system: Option<&str>,
+    test: &TestCase,
+    think: Option<bool>,
+    speed: (f64, f64),
+) -> std::result::Result<(String, TestAnswer), ServerError> {
+    let started = Instant::now();
+    let mut conv: Vec<Value> = system
+        .map(|s| json!({"role": "system", "content": s}))
+        .into_iter()
+        .collect();
+    let specs: Vec<Value> = test.tools.iter().filter_map(|t| tools::spec(t)).collect();
+    let mut answer = TestAnswer::default();
+    let ask = |conv: &Vec<Value>, tools: &[Value]| {
+        let limit = deadline(estimate_tokens(conv), test.max_tokens, speed.0, speed.1);
+        let conv = conv.clone();
+        let tools = tools.to_vec();
+        async move { chat::complete(http, base, &conv, &tools, test.max_tokens, think, limit).await }
+    };
+    let ended_badly = |a: &ChatAnswer| !matches!(a.ending, Ending::Finished);
+
+    if !test.turns.is_empty() {
+        for turn in &test.turns {
+            conv.push(user(turn));
+            let a = ask(&conv, &[]).await?;
+            conv.push(json!({"role": "assistant", "content": a.content}));
+            let stop = ended_badly(&a);
+            answer.last = Some(a);
+            if stop {
+                break;
+            }
+        }
+    } else {
+        let prompt = match (&test.prompt, &test.needle) {
+            (Some(p), _) => p.clone(),
+            (None, Some(n)) => needle_prompt(n),
+            (None, None) => String::new(),
+        };
+        conv.push(user(&prompt));
+        let steps = test.agent.as_ref().map_or(1, |a| a.max_steps.max(1));
+        for step in 1..=steps {
+            let a = ask(&conv, &specs).await?;
+            let calls = a.tool_calls.clone();
+            let stop = ended_badly(&a) || calls.is_empty() || test.agent.is_none() || step == steps;
+            if test.agent.is_some() && !calls.is_empty() && !ended_badly(&a) {
+                conv.push(json!({
+                    "role": "assistant",
+                    "content": a.content,
+                    "tool_calls": calls.iter().map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}})).collect::<Vec<_>>(),
+                }));
+                for c in &calls {
+                    answer.tools_used.push(c.name.clone());
+                    let result = if test.tools.contains(&c.name) {
+                        tools::execute(&c.name, &c.args())
+                    } else {
+                        format!("error: no tool named {}", c.name)
+                    };
+                    conv.push(json!({"role": "tool", "tool_call_id": c.id, "content": result}));
+                }
+            } else {
+                conv.push(json!({"role": "assistant", "content": a.content}));
+            }
+            answer.last = Some(a);
+            if stop {
+                break;
+            }
+        }
+    }
+    answer.conversation = conv;
+    answer.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+    let outcome = match answer.last.as_ref().map(|a| &a.ending) {
+        Some(Ending::Degenerate(_)) => "degenerate",
+        Some(Ending::Timeout { .. }) => "timeout",
+        _ => "answered",
+    };
+    Ok((outcome.to_string(), answer))
+}
+
+/// Runs a SELECT in a fresh in-memory SQLite holding the test's table, rows as text.
+async fn run_sql(setup: &str, query: &str) -> std::result::Result<Vec<Vec<String>>, String> {
+    use sqlx::{Connection, Row};
+    if query.contains(';') {
+        return Err("only one statement is allowed".into());
+    }
+    let work = async {
+        let mut c = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .map_err(|e| e.to_string())?;
+        sqlx::raw_sql(setup)
+            .execute(&mut c)
+            .await
+            .map_err(|e| e.to_string())?;
+        let rows = sqlx::query(query)
+            .fetch_all(&mut c)
+            .await
+            .map_err(|e| e.to_string())?;
+        let text = rows
+            .iter()
+            .take(1000)
+            .map(|r| {
+                (0..r.columns().len())
+                    .map(|i| {
+                        r.try_get::<i64, _>(i)
+                            .map(|v| v.to_string())
+                            .or_else(|_| r.try_get::<f64, _>(i).map(|v| format!("{v:?}")))
+                            .or_else(|_| r.try_get::<String, _>(i))
+                            .unwrap_or_else(|_| "NULL".into())
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(text)
+    };
+    tokio::time::timeout(Duration::from_secs(5), work)
+        .await
+        .map_err(|_| "the query ran too long".to_string())?
+}
+
+/// Grades a stored answer with the current graders.
+pub async fn grade(test: &TestCase, outcome: &str, answer: &TestAnswer) -> Grade {
+    if outcome != "answered" {
+        let why = match answer.last.as_ref().map(|a| &a.ending) {
+            Some(Ending::Degenerate(d)) => {
+                format!("degenerate output ({}: {})", d.kind, d.evidence)
+            }
+            Some(Ending::Timeout { after_ms }) => format!("no answer within {} s", after_ms / 1000),
+            _ => answer.error.clone().unwrap_or_else(|| outcome.to_string()),
+        };
+        return Grade {
+            score: 0.0,
+            detail: why,
+        };
+    }
+    let last = answer.last.clone().unwrap_or_else(|| ChatAnswer {
+        content: String::new(),
+        reasoning: String::new(),
+        tool_calls: vec![],
+        finish_reason: None,
+        timings: None,
+        pieces: 0,
+        ending: Ending::Finished,
+        elapsed_ms: 0.0,
+    });
+    if let Grader::Sql { setup, expected } = &test.grader {
+        return match graders::sql_of(&last.content) {
+            None => Grade {
+                score: 0.0,
+                detail: "no SELECT query in the answer".into(),
+            },
+            Some(q) => graders::grade_sql_rows(run_sql(setup, &q).await, expected),
+        };
+    }
+    let calls: Vec<(String, Value)> = last
+        .tool_calls
+        .iter()
+        .map(|c| (c.name.clone(), c.args()))
+        .collect();
+    graders::grade_response(
+        &test.grader,
+        &Response {
+            content: &last.content,
+            tool_calls: &calls,
+            tools_used: &answer.tools_used,
+        },
+    )
+}
+
+/// Builds the report from the scores. Pure.
+pub fn summarize(
+    run_id: i64,
+    config: RunConfig,
+    model_bytes: u64,
+    tests: &[&TestCase],
+    lines: Vec<TestLine>,
+    speed: Option<(f64, f64)>,
+    expected_seconds: Option<f64>,
+) -> QualityReport {
+    let mut categories = Vec::new();
+    for c in CATEGORIES {
+        let scores: Vec<f64> = lines
+            .iter()
+            .filter(|l| l.category == *c)
+            .map(|l| l.score)
+            .collect();
+        if tests.iter().any(|t| t.category == *c) && !scores.is_empty() {
+            categories.push(CategoryScore {
+                category: c.to_string(),
+                score: scores.iter().sum::<f64>() / scores.len() as f64,
+                tests: scores.len(),
+            });
+        }
+    }
+    let score = if categories.is_empty() {
+        0.0
+    } else {
+        categories.iter().map(|c| c.score).sum::<f64>() / categories.len() as f64
+    };
+    let mut counts = Counts::default();
+    for l in &lines {
+        match l.outcome.as_str() {
+            "answered" => counts.answered += 1,
+            "degenerate" => counts.degenerate += 1,
+            "timeout" => counts.timeout += 1,
+            "crash" => counts.crash += 1,
+            _ => counts.error += 1,
+        }
+    }
+    QualityReport {
+        run_id,
+        config,
+        model_bytes,
+        score_per_gb: score * 100.0 / (model_bytes as f64 / 1e9).max(1e-3),
+        categories,
+        score,
+        prompt_per_second: speed.map(|s| s.0),
+        gen_per_second: speed.map(|s| s.1),
+        counts,
+        grader_version: GRADER_VERSION,
+        expected_seconds,
+        tests: lines,
+    }
+}
+
+const CRASHES_IN_A_ROW: u32 = 3;
+
+impl Core {
+    /// Runs (or resumes) the quality suite on a model and stores every answer.
+    pub async fn bench_quality(
+        &self,
+        req: QualityRequest,
+        cancel: &CancellationToken,
+    ) -> Result<QualityReport> {
+        let suite = req.suite.clone().unwrap_or_else(Suite::core);
+        let runtime = self.locate_runtime()?;
+        let info = runtime.info().await?;
+        let (run_id, config) = match req.resume {
+            Some(id) => {
+                let cfg: RunConfig = self
+                    .db()
+                    .run_config(id)
+                    .await?
+                    .and_then(|v| serde_json::from_value(v).ok())
+                    .ok_or(crate::history::HistoryError::RunNotFound(id))?;
+                let detail = self.db().run_detail(id).await?;
+                if detail.run.status == RunStatus::Completed {
+                    return self.quality_report(id, Some(&suite)).await;
+                }
+                self.db().reopen_run(id).await?;
+                (id, cfg)
+            }
+            None => {
+                let registered = crate::store::register(self.db(), &req.model).await?;
+                let devices = info.devices.clone();
+                let hw = tokio::task::spawn_blocking(move || crate::hardware::detect(devices))
+                    .await
+                    .expect("no panic");
+                let now = history::now();
+                let hardware_id = self.db().insert_hardware(&hw, None, &now).await?;
+                let cfg = RunConfig {
+                    model: registered.path.clone(),
+                    quick: req.quick,
+                    think: req.think,
+                    suite_id: suite.suite.id.clone(),
+                    suite_version: suite.suite.version,
+                };
+                let args = self.server_config(&registered.path, 0).to_args();
+                let id = self
+                    .db()
+                    .create_run(&NewRun {
+                        kind: "quality",
+                        model_id: registered.id,
+                        hardware_id,
+                        runtime_path: &runtime.path.to_string_lossy(),
+                        runtime_version: &info.version,
+                        devices_json: &serde_json::to_string(&info.devices).expect("serializes"),
+                        server_args: &args,
+                        started_at: &now,
+                    })
+                    .await?;
+                self.db()
+                    .set_run_config(id, &serde_json::to_value(&cfg).expect("serializes"))
+                    .await?;
+                (id, cfg)
+            }
+        };
+        let result = self.quality_inner(run_id, &config, &suite, cancel).await;
+        match result {
+            Ok(report) => {
+                let json = serde_json::to_value(&report).expect("serializes");
+                self.db()
+                    .finish_run(
+                        run_id,
+                        RunStatus::Completed,
+                        None,
+                        Some(&json),
+                        None,
+                        &history::now(),
+                    )
+                    .await?;
+                Ok(report)
+            }
+            Err((e, tail)) => {
+                let status = if matches!(e, Error::Cancelled) {
+                    RunStatus::Interrupted
+                } else {
+                    RunStatus::Failed
+                };
+                let msg = if status == RunStatus::Interrupted {
+                    format!("{e} Continue it with: kindling bench --quality --resume {run_id}")
+                } else {
+                    e.to_string()
+                };
+                if let Err(db) = self
+                    .db()
+                    .finish_run(
+                        run_id,
+                        status,
+                        Some((e.code().as_str(), &msg)),
+                        None,
+                        tail.as_deref(),
+                        &history::now(),
+                    )
+                    .await
+                {
+                    tracing::error!(error = %db, "could not record how the run ended");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn start_for_quality(
+        &self,
+        model: &std::path::Path,
+        cancel: &CancellationToken,
+    ) -> Result<Server> {
+        Ok(self.start_server(model, None, cancel).await?.0)
+    }
+
+    async fn quality_inner(
+        &self,
+        run_id: i64,
+        config: &RunConfig,
+        suite: &Suite,
+        cancel: &CancellationToken,
+    ) -> std::result::Result<QualityReport, (Error, Option<Vec<String>>)> {
+        let plain = |e: Error| (e, None);
+        let progress = |step: u32, total: u32, message: String| {
+            self.events().emit(Event::BenchProgress {
+                run_id,
+                phase: BenchPhase::Testing,
+                step,
+                total,
+                message,
+            })
+        };
+        let tests = suite.select(config.quick);
+        let done: std::collections::HashSet<String> = self
+            .db()
+            .results(run_id)
+            .await
+            .map_err(|e| plain(e.into()))?
+            .into_iter()
+            .map(|r| r.test_id)
+            .collect();
+
+        self.events().emit(Event::BenchProgress {
+            run_id,
+            phase: BenchPhase::Starting,
+            step: 1,
+            total: 1,
+            message: "Starting the model server".into(),
+        });
+        let mut server = self
+            .start_for_quality(&config.model, cancel)
+            .await
+            .map_err(plain)?;
+
+        // Performance: the speed benchmark, folded in (once per run).
+        let mut speed = (
+            self.db()
+                .measurement_values(run_id, "prompt_per_second")
+                .await
+                .map_err(|e| plain(e.into()))?,
+            self.db()
+                .measurement_values(run_id, "gen_per_second")
+                .await
+                .map_err(|e| plain(e.into()))?,
+        );
+        if speed.1.is_empty() {
+            let opts = SpeedOptions {
+                prompt_tokens: 256,
+                gen_tokens: 64,
+                repetitions: 2,
+                warmup: true,
+            };
+            match self.measure(run_id, &server, &opts, cancel).await {
+                Ok(samples) => {
+                    speed = (
+                        samples.iter().map(|s| s.prompt_per_second).collect(),
+                        samples.iter().map(|s| s.predicted_per_second).collect(),
+                    );
+                }
+                Err(e) => {
+                    let tail = server.log_tail();
+                    server.stop().await;
+                    return Err((e, Some(tail)));
+                }
+            }
+        }
+        let median = |v: &[f64]| super::stats::Stat::of(v).map(|s| s.median);
+        let pp_tg = (
+            median(&speed.0).unwrap_or(50.0),
+            median(&speed.1).unwrap_or(5.0),
+        );
+        let expected: f64 = tests
+            .iter()
+            .map(|t| {
+                let steps = t
+                    .agent
+                    .as_ref()
+                    .map_or(1.0, |a| f64::from(a.max_steps) / 2.0)
+                    * (t.turns.len().max(1) as f64);
+                (600.0 / pp_tg.0 + f64::from(t.max_tokens) / pp_tg.1) * steps
+            })
+            .sum();
+
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client builds");
+        let total = tests.len() as u32;
+        let mut crashes = 0;
+        let mut left = expected;
+        for (i, test) in tests.iter().enumerate() {
+            if done.contains(&test.id) {
+                continue;
+            }
+            progress(
+                i as u32 + 1,
+                total,
+                format!(
+                    "{} · {:.1} tokens/s · about {} left",
+                    test.id,
+                    pp_tg.1,
+                    crate::units::format_duration(left)
+                ),
+            );
+            let base = server.base_url();
+            let outcome = guarded(
+                &server,
+                cancel,
+                run_test(
+                    &http,
+                    &base,
+                    suite.suite.system.as_deref(),
+                    test,
+                    config.think,
+                    pp_tg,
+                ),
+            )
+            .await;
+            let (outcome, answer) = match outcome {
+                Ok(v) => {
+                    crashes = 0;
+                    v
+                }
+                Err(Error::Cancelled) => {
+                    server.stop().await;
+                    return Err((Error::Cancelled, None));
+                }
+                Err(Error::Server(e))
+                    if matches!(
+                        e,
+                        ServerError::Crashed { .. }
+                            | ServerError::Exited { .. }
+                            | ServerError::OutOfMemory { .. }
+                    ) =>
+                {
+                    crashes += 1;
+                    let tail = server.log_tail();
+                    let answer = TestAnswer {
+                        error: Some(e.to_string()),
+                        ..TestAnswer::default()
+                    };
+                    self.store_and_grade(run_id, test, "crash", &answer)
+                        .await
+                        .map_err(plain)?;
+                    if crashes >= CRASHES_IN_A_ROW {
+                        return Err((Error::Server(e), Some(tail)));
+                    }
+                    server.stop().await;
+                    server = self
+                        .start_for_quality(&config.model, cancel)
+                        .await
+                        .map_err(plain)?;
+                    continue;
+                }
+                Err(e) => {
+                    let answer = TestAnswer {
+                        error: Some(e.to_string()),
+                        ..TestAnswer::default()
+                    };
+                    ("error".to_string(), answer)
+                }
+            };
+            left -= answer.elapsed_ms / 1e3;
+            self.store_and_grade(run_id, test, &outcome, &answer)
+                .await
+                .map_err(plain)?;
+        }
+        server.stop().await;
+        self.quality_report(run_id, Some(suite))
+            .await
+            .map(|mut r| {
+                r.expected_seconds = Some(expected);
+                r
+            })
+            .map_err(plain)
+    }
+
+    async fn store_and_grade(
+        &self,
+        run_id: i64,
+        test: &TestCase,
+        outcome: &str,
+        answer: &TestAnswer,
+    ) -> Result<()> {
+        let now = history::now();
+        self.db()
+            .add_result(
+                run_id,
+                &StoredResult {
+                    test_id: test.id.clone(),
+                    category: test.category.clone(),
+                    outcome: outcome.into(),
+                    answer_json: serde_json::to_string(answer).expect("serializes"),
+                },
+                &now,
+            )
+            .await?;
+        let g = grade(test, outcome, answer).await;
+        self.db()
+            .set_score(
+                run_id,
+                &StoredScore {
+                    test_id: test.id.clone(),
+                    score: g.score,
+                    detail: Some(g.detail),
+                    grader_version: i64::from(GRADER_VERSION),
+                },
+                &now,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The report of a quality run from what is stored.
+    pub async fn quality_report(
+        &self,
+        run_id: i64,
+        suite: Option<&Suite>,
+    ) -> Result<QualityReport> {
+        let config: RunConfig = self
+            .db()
+            .run_config(run_id)
+            .await?
+            .and_then(|v| serde_json::from_value(v).ok())
+            .ok_or(crate::history::HistoryError::RunNotFound(run_id))?;
+        let core_suite;
+        let suite = match suite {
+            Some(s) => s,
+            None => {
+                core_suite = Suite::core();
+                &core_suite
+            }
+        };
+        let tests = suite.select(config.quick);
+        let results = self.db().results(run_id).await?;
+        let scores = self.db().scores(run_id).await?;
+        let lines = results
+            .iter()
+            .map(|r| {
+                let s = scores.iter().find(|s| s.test_id == r.test_id);
+                TestLine {
+                    id: r.test_id.clone(),
+                    category: r.category.clone(),
+                    outcome: r.outcome.clone(),
+                    score: s.map_or(0.0, |s| s.score),
+                    detail: s.and_then(|s| s.detail.clone()).unwrap_or_default(),
+                }
+            })
+            .collect();
+        let pp = self
+            .db()
+            .measurement_values(run_id, "prompt_per_second")
+            .await?;
+        let tg = self
+            .db()
+            .measurement_values(run_id, "gen_per_second")
+            .await?;
+        let median = |v: &[f64]| super::stats::Stat::of(v).map(|s| s.median);
+        let speed = median(&pp).zip(median(&tg));
+        let model_bytes = std::fs::metadata(&config.model)
+            .map(|m| m.len())
+            .unwrap_or(0);
+        Ok(summarize(
+            run_id,
+            config,
+            model_bytes,
+            &tests,
+            lines,
+            speed,
+            None,
+        ))
+    }
+
+    /// Re-grades a run's stored answers with the current graders (and `suite`'s
+    /// parameters, default the built-in suite). No request reaches any server.
+    pub async fn rescore(&self, run_id: i64, suite: Option<&Suite>) -> Result<QualityReport> {
+        let core_suite;
+        let suite = match suite {
+            Some(s) => s,
+            None => {
+                core_suite = Suite::core();
+                &core_suite
+            }
+        };
+        let now = history::now();
+        for r in self.db().results(run_id).await? {
+            let Some(test) = suite.tests.iter().find(|t| t.id == r.test_id) else {
+                continue;
+            };
+            let answer: TestAnswer = match serde_json::from_str(&r.answer_json) {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(test = %r.test_id, error = %e, "a stored answer cannot be read; grading it as empty");
+                    TestAnswer {
+                        error: Some(format!("stored answer unreadable: {e}")),
+                        ..TestAnswer::default()
+                    }
+                }
+            };
+            let g = grade(test, &r.outcome, &answer).await;
+            self.db()
+                .set_score(
+                    run_id,
+                    &StoredScore {
+                        test_id: r.test_id,
+                        score: g.score,
+                        detail: Some(g.detail),
+                        grader_version: i64::from(GRADER_VERSION),
+                    },
+                    &now,
+                )
+                .await?;
+        }
+        let report = self.quality_report(run_id, Some(suite)).await?;
+        let detail = self.db().run_detail(run_id).await?;
+        if detail.run.status == RunStatus::Completed {
+            let json = serde_json::to_value(&report).expect("serializes");
+            self.db()
+                .finish_run(
+                    run_id,
+                    RunStatus::Completed,
+                    None,
+                    Some(&json),
+                    None,
+                    detail.run.finished_at.as_deref().unwrap_or(&now),
+                )
+                .await?;
+        }
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_follow_measured_speed() {
+        let fast = deadline(500, 256, 500.0, 30.0);
+        let slow = deadline(500, 256, 20.0, 1.0);
+        assert_eq!(fast, Duration::from_secs(30), "floor");
+        assert!(
+            slow > Duration::from_secs(500),
+            "a 1 tok/s model gets the time it needs: {slow:?}"
+        );
+        assert_eq!(
+            deadline(1_000_000, 100_000, 0.0, 0.0),
+            Duration::from_secs(4 * 3600),
+            "cap"
+        );
+    }
+
+    #[test]
+    fn summary_means_categories_not_tests() {
+        let suite = Suite::core();
+        let tests = suite.select(false);
+        let line = |id: &str, cat: &str, score: f64, outcome: &str| TestLine {
+            id: id.into(),
+            category: cat.into(),
+            outcome: outcome.into(),
+            score,
+            detail: String::new(),
+        };
+        let lines = vec![
+            line("a", "reasoning", 1.0, "answered"),
+            line("b", "reasoning", 1.0, "answered"),
+            line("c", "reasoning", 1.0, "answered"),
+            line("d", "coding", 0.0, "degenerate"),
+        ];
+        let cfg = RunConfig {
+            model: "m".into(),
+            quick: false,
+            think: None,
+            suite_id: "core".into(),
+            suite_version: 1,
+        };
+        let r = summarize(
+            1,
+            cfg,
+            2_000_000_000,
+            &tests,
+            lines,
+            Some((100.0, 10.0)),
+            None,
+        );
+        assert_eq!(r.categories.len(), 2);
+        assert_eq!(r.score, 0.5);
+        assert_eq!(r.score_per_gb, 25.0);
+        assert_eq!(r.counts.degenerate, 1);
+        assert_eq!(r.counts.answered, 3);
+    }
+}

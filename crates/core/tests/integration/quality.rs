@@ -1,0 +1,175 @@
+//! The quality runner on the real llama-server with the sample model, and against
+//! stand-ins that play the faults the real server cannot show on demand.
+
+use std::time::{Duration, Instant};
+
+use kindling_core::bench::chat::Ending;
+use kindling_core::bench::quality::{run_test, QualityRequest};
+use kindling_core::bench::suite::Suite;
+use kindling_core::history::RunStatus;
+use kindling_core::Cancel;
+use kindling_testsupport::{ChatFault, ChatStandIn};
+
+fn quick_request() -> QualityRequest {
+    QualityRequest {
+        model: super::sample_model(),
+        quick: true,
+        think: None,
+        resume: None,
+        suite: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quick_suite_runs_end_to_end_and_rescoring_needs_no_server() {
+    let _guard = super::SERVER_LOCK.lock().await;
+    let home = tempfile::tempdir().unwrap();
+    let core = super::core_in(home.path()).await;
+    let started = Instant::now();
+    let report = core
+        .bench_quality(quick_request(), &Cancel::new())
+        .await
+        .unwrap();
+    eprintln!(
+        "quick suite wall time: {:.1} s; report: {}",
+        started.elapsed().as_secs_f64(),
+        serde_json::to_string(&report).unwrap()
+    );
+    let quick = Suite::core().select(true).len();
+    assert_eq!(report.tests.len(), quick, "every quick test has a result");
+    assert_eq!(report.categories.len(), 6);
+    assert!((0.0..=1.0).contains(&report.score));
+    assert!(
+        report.gen_per_second.unwrap() > 1.0,
+        "performance was folded in"
+    );
+    let results = core.db().results(report.run_id).await.unwrap();
+    assert_eq!(results.len(), quick);
+    assert!(
+        results.iter().all(|r| !r.answer_json.is_empty()),
+        "raw answers stored"
+    );
+    let answered = results
+        .iter()
+        .filter(|r| r.outcome == "answered" || r.outcome == "degenerate")
+        .count();
+    assert!(
+        answered > quick / 2,
+        "the sample model answers (however badly): {results:?}"
+    );
+    let detail = core.db().run_detail(report.run_id).await.unwrap();
+    assert_eq!(detail.run.status, RunStatus::Completed);
+
+    // Change a grader's parameters and rescore: scores change, no server is running.
+    assert!(!home.path().join("llama-server.pid").exists());
+    let mut suite = Suite::core();
+    for t in &mut suite.tests {
+        if t.id == "context.needle_50" {
+            t.grader = kindling_core::bench::graders::Grader::Contains {
+                answer: String::new(),
+            };
+        }
+    }
+    let before = report
+        .tests
+        .iter()
+        .find(|t| t.id == "context.needle_50")
+        .unwrap()
+        .score;
+    let after = core.rescore(report.run_id, Some(&suite)).await.unwrap();
+    let now = after
+        .tests
+        .iter()
+        .find(|t| t.id == "context.needle_50")
+        .unwrap()
+        .score;
+    if report
+        .tests
+        .iter()
+        .find(|t| t.id == "context.needle_50")
+        .unwrap()
+        .outcome
+        == "answered"
+    {
+        assert_eq!(now, 1.0, "an empty needle is in every answer");
+        assert!(before <= now);
+    }
+    let back = core.rescore(report.run_id, None).await.unwrap();
+    assert_eq!(
+        back.tests, report.tests,
+        "rescoring with the same graders gives the same scores"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_of_unused_tokens_is_stopped_early_as_degenerate() {
+    let standin = ChatStandIn::start(ChatFault::StreamsUnusedForever).await;
+    let suite = Suite::core();
+    let test = suite
+        .tests
+        .iter()
+        .find(|t| t.id == "reasoning.apples")
+        .unwrap();
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let (outcome, answer) = run_test(&http, &standin.base_url(), None, test, None, (100.0, 20.0))
+        .await
+        .unwrap();
+    assert_eq!(outcome, "degenerate");
+    let last = answer.last.unwrap();
+    let Ending::Degenerate(d) = &last.ending else {
+        panic!("{:?}", last.ending)
+    };
+    assert_eq!(d.kind, "special_tokens");
+    assert!(
+        last.pieces <= 64,
+        "stopped after {} pieces (max_tokens {})",
+        last.pieces,
+        test.max_tokens
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let sent = standin.pieces_sent();
+    eprintln!(
+        "degenerate stream: stopped after {} pieces; max_tokens would have allowed {}",
+        last.pieces, test.max_tokens
+    );
+    assert!(
+        sent < u64::from(test.max_tokens),
+        "the connection was dropped: the server sent {sent}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_is_a_timeout_after_the_derived_deadline() {
+    let standin = ChatStandIn::start(ChatFault::NeverAnswers).await;
+    let suite = Suite::core();
+    let test = suite
+        .tests
+        .iter()
+        .find(|t| t.id == "creative.haiku")
+        .unwrap();
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    // Fast measured speed: the floor (30 s) applies.
+    let (outcome, answer) = run_test(
+        &http,
+        &standin.base_url(),
+        None,
+        test,
+        None,
+        (5000.0, 1000.0),
+    )
+    .await
+    .unwrap();
+    let took = started.elapsed();
+    assert_eq!(outcome, "timeout");
+    assert!(
+        took >= Duration::from_secs(30) && took < Duration::from_secs(40),
+        "{took:?}"
+    );
+    assert!(matches!(
+        answer.last.unwrap().ending,
+        Ending::Timeout { after_ms: 30_000 }
+    ));
+}
