@@ -29,12 +29,54 @@ pub struct Args {
     /// Skip the one-second memory-speed measurement.
     #[arg(long)]
     no_bandwidth: bool,
+    /// Also measure how good the answers are (seven categories; takes longer).
+    #[arg(long)]
+    quality: bool,
+    /// With --quality: the ~10-test quick subset instead of the whole suite.
+    #[arg(long, requires = "quality")]
+    quick: bool,
+    /// With --quality: thinking on or off, for models whose template can toggle it.
+    #[arg(long, value_name = "on|off", requires = "quality")]
+    think: Option<OnOff>,
+    /// Continue an interrupted quality run (its number); finished tests are not run again.
+    #[arg(long, value_name = "RUN")]
+    resume: Option<i64>,
+    /// Run a list of quality jobs back to back (a TOML file of [[job]] model/quick/think),
+    /// keeping the machine awake.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["model", "resume"])]
+    queue: Option<PathBuf>,
     /// Print the result as JSON (for scripts).
     #[arg(long)]
     pub json: bool,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
 pub async fn run(core: &Core, args: Args, cancel: &Cancel) -> Result<()> {
+    if let Some(file) = &args.queue {
+        return crate::quality::run_queue(core, file, args.json, cancel).await;
+    }
+    if args.quality || args.resume.is_some() {
+        let model = match args.resume {
+            Some(_) => PathBuf::new(),
+            None => crate::pick_model(core, args.model.clone())?,
+        };
+        let think = args.think.map(|t| matches!(t, OnOff::On));
+        return crate::quality::run(
+            core,
+            model,
+            args.quick,
+            think,
+            args.resume,
+            args.json,
+            cancel,
+        )
+        .await;
+    }
     let model = crate::pick_model(core, args.model)?;
     let mut events = core.events().subscribe();
     let quiet = args.json;

@@ -8,7 +8,7 @@ use crate::format;
 #[derive(clap::Args)]
 pub struct Args {
     #[command(subcommand)]
-    show: Option<Show>,
+    show: Option<Sub>,
     /// Print the runs as JSON (for scripts).
     #[arg(long)]
     json: bool,
@@ -18,7 +18,18 @@ pub struct Args {
 }
 
 #[derive(clap::Subcommand)]
-enum Show {
+enum Sub {
+    /// Put two runs side by side, category by category.
+    Compare { a: i64, b: i64 },
+    /// Write a run (raw answers included) as one JSON document, to share or keep.
+    Export {
+        run: i64,
+        /// Where to write it (default: print it).
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Add a run exported on another machine to this history.
+    Import { file: std::path::PathBuf },
     /// Show everything Kindling stored about one run.
     Show {
         /// The run's number, as listed by `kindling history`.
@@ -31,7 +42,7 @@ enum Show {
 
 impl Args {
     pub fn json(&self) -> bool {
-        self.json || matches!(self.show, Some(Show::Show { json: true, .. }))
+        self.json || matches!(self.show, Some(Sub::Show { json: true, .. }))
     }
 }
 
@@ -49,7 +60,45 @@ fn prompt_speed(r: &RunSummary) -> Option<f64> {
 }
 
 pub async fn run(core: &Core, args: Args) -> Result<()> {
-    if let Some(Show::Show { run, json }) = args.show {
+    match &args.show {
+        Some(Sub::Compare { a, b }) => return compare(core, *a, *b).await,
+        Some(Sub::Export { run, out }) => {
+            let doc = core.db().export_run(*run).await?;
+            let text = serde_json::to_string_pretty(&doc).expect("serializes");
+            match out {
+                Some(path) => {
+                    std::fs::write(path, text).map_err(|source| kindling_core::Error::Io {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    println!("Wrote run {run} to {}", path.display());
+                }
+                None => println!("{text}"),
+            }
+            return Ok(());
+        }
+        Some(Sub::Import { file }) => {
+            let text = std::fs::read(file).map_err(|source| kindling_core::Error::Io {
+                path: file.clone(),
+                source,
+            })?;
+            let doc: kindling_core::history::RunExport =
+                serde_json::from_slice(&text).map_err(|e| {
+                    kindling_core::history::HistoryError::Import(format!(
+                        "{} is not a run document ({e})",
+                        file.display()
+                    ))
+                })?;
+            let id = core
+                .db()
+                .import_run(&doc, &kindling_core::history::now())
+                .await?;
+            println!("Imported as run {id}. Compare it with one of yours: kindling history compare {id} RUN");
+            return Ok(());
+        }
+        _ => {}
+    }
+    if let Some(Sub::Show { run, json }) = args.show {
         let d = core.db().run_detail(run).await?;
         if json || args.json {
             println!(
@@ -153,4 +202,80 @@ fn status_words(r: &RunSummary) -> &'static str {
         kindling_core::history::RunStatus::Interrupted => "interrupted",
         kindling_core::history::RunStatus::Running => "still running",
     }
+}
+
+async fn compare(core: &Core, a: i64, b: i64) -> Result<()> {
+    let (ra, rb) = (
+        core.db().run_detail(a).await?,
+        core.db().run_detail(b).await?,
+    );
+    let cat = |r: &kindling_core::history::RunDetail, c: &str| -> Option<f64> {
+        r.run
+            .summary
+            .as_ref()?
+            .get("categories")?
+            .as_array()?
+            .iter()
+            .find(|x| x["category"] == c)?
+            .get("score")?
+            .as_f64()
+    };
+    let num = |r: &kindling_core::history::RunDetail, p: &str| {
+        r.run
+            .summary
+            .as_ref()
+            .and_then(|s| s.pointer(p))
+            .and_then(|v| v.as_f64())
+    };
+    let name = |r: &kindling_core::history::RunDetail| {
+        r.run
+            .model_name
+            .clone()
+            .or_else(|| r.run.model_path.clone())
+            .unwrap_or_else(|| "—".into())
+    };
+    println!(
+        "{:<16} {:>22} {:>22}",
+        "",
+        format!("run {a}"),
+        format!("run {b}")
+    );
+    println!(
+        "{:<16} {:>22} {:>22}",
+        "model",
+        name(&ra).chars().take(22).collect::<String>(),
+        name(&rb).chars().take(22).collect::<String>()
+    );
+    let pct = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{:.1}%", v * 100.0));
+    for c in kindling_core::bench::suite::CATEGORIES {
+        println!(
+            "{:<16} {:>22} {:>22}",
+            c.replace('_', " "),
+            pct(cat(&ra, c)),
+            pct(cat(&rb, c))
+        );
+    }
+    println!(
+        "{:<16} {:>22} {:>22}",
+        "score",
+        pct(num(&ra, "/score")),
+        pct(num(&rb, "/score"))
+    );
+    let f1 = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.1}"));
+    println!(
+        "{:<16} {:>22} {:>22}",
+        "score per GB",
+        f1(num(&ra, "/score_per_gb")),
+        f1(num(&rb, "/score_per_gb"))
+    );
+    let gen = |r: &kindling_core::history::RunDetail| {
+        num(r, "/gen_per_second").or_else(|| num(r, "/gen_per_second/median"))
+    };
+    println!(
+        "{:<16} {:>22} {:>22}",
+        "tokens/s",
+        f1(gen(&ra)),
+        f1(gen(&rb))
+    );
+    Ok(())
 }

@@ -8,6 +8,7 @@ mod detect;
 mod format;
 mod history;
 mod models;
+mod quality;
 mod serve;
 
 use std::path::PathBuf;
@@ -44,6 +45,12 @@ enum Command {
     Serve(serve::Args),
     /// List the benchmarks you have run, newest first.
     History(history::Args),
+    /// Grade a quality run's stored answers again with the current graders (no model needed).
+    Rescore {
+        run: i64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Get, list and remove models.
     Models(models::Args),
     /// Find disk space taken by leftover model files (unused Ollama data, unfinished
@@ -74,6 +81,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Serve(_) => false,
         Command::History(a) => a.json(),
         Command::Models(a) => a.json(),
+        Command::Rescore { json, .. } => *json,
         Command::Cleanup(a) => a.json,
     };
     let core = match Core::open(Paths::from_env()).await {
@@ -88,6 +96,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Serve(args) => serve::run(&core, args, &cancel).await,
         Command::History(args) => history::run(&core, args).await,
         Command::Models(args) => models::run(&core, args, &cancel).await,
+        Command::Rescore { run, json } => quality::rescore(&core, run, json).await,
         Command::Cleanup(args) => cleanup::run(&core, args).await,
     };
     core.db().close().await;

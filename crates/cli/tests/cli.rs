@@ -473,3 +473,114 @@ fn cleanup_shows_a_plan_then_applies_it_to_the_trash() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn a_killed_quality_run_resumes_without_running_any_test_twice() {
+    let _g = SERVER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let home = tempfile::tempdir().unwrap();
+    let mut child = kindling(home.path())
+        .args(["bench", "--quality", "--quick"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in err.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.contains("[4/") {
+            break;
+        }
+    }
+    assert!(seen.iter().any(|l| l.contains("[4/")), "{seen:?}");
+    let server_pid: u32 = std::fs::read_to_string(home.path().join("llama-server.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    signal(child.id(), "-KILL");
+    let _ = child.wait();
+    assert!(
+        wait_until(Duration::from_secs(3), || !alive(server_pid)),
+        "no orphaned server"
+    );
+
+    let out = kindling(home.path())
+        .args(["history", "--json"])
+        .output()
+        .unwrap();
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(runs[0]["status"], "interrupted", "{runs}");
+    let run = runs[0]["id"].as_i64().unwrap();
+
+    let out = kindling(home.path())
+        .args(["bench", "--resume", &run.to_string(), "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = report["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "a test ran twice: {ids:?}");
+    assert!(ids.len() >= 8, "{ids:?}");
+    assert_eq!(report["run_id"].as_i64(), Some(run));
+
+    // Rescore, export, import, compare: all from stored answers.
+    let out = kindling(home.path())
+        .args(["rescore", &run.to_string(), "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rescored: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rescored["tests"], report["tests"]);
+    let file = home.path().join("run.json");
+    assert!(kindling(home.path())
+        .args(["history", "export", &run.to_string(), "--out"])
+        .arg(&file)
+        .status()
+        .unwrap()
+        .success());
+    let other = tempfile::tempdir().unwrap();
+    let out = kindling(other.path())
+        .args(["history", "import"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .contains("Imported as run 1"));
+    let out = kindling(other.path())
+        .args(["history", "compare", "1", "1"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("tool calling") && text.contains("score per GB"),
+        "{text}"
+    );
+    let out = kindling(other.path())
+        .args(["rescore", "1", "--json"])
+        .output()
+        .unwrap();
+    let imported: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        imported["tests"], report["tests"],
+        "an imported run rescores the same"
+    );
+}

@@ -5,6 +5,7 @@
 //! cancellation token. Errors carry a stable [`ErrorCode`] and a message that says
 //! what happened and what to do next.
 
+pub mod awake;
 pub mod bench;
 pub mod cleanup;
 pub mod download;

@@ -3,6 +3,7 @@
 //! `interrupted`. Queries are checked at run time (no `DATABASE_URL` at build time).
 
 mod downloads;
+mod export;
 mod hardware;
 mod models;
 mod quality;
@@ -17,6 +18,7 @@ use sqlx::SqlitePool;
 
 use crate::error::ErrorCode;
 pub use downloads::DownloadRecord;
+pub use export::RunExport;
 pub use models::ModelRecord;
 pub use quality::{StoredResult, StoredScore};
 pub use runs::{Measurement, NewRun, RunDetail, RunStatus, RunSummary};
@@ -31,6 +33,8 @@ pub enum HistoryError {
     Query(#[from] sqlx::Error),
     #[error("There is no run {0} in the history. `kindling history` lists the runs there are.")]
     RunNotFound(i64),
+    #[error("Kindling cannot import that file: {0}.")]
+    Import(String),
     #[error("There is no model {0}. `kindling models list` shows the models there are.")]
     ModelNotFound(i64),
 }
