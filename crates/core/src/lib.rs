@@ -7,6 +7,7 @@
 
 pub mod awake;
 pub mod bench;
+pub mod catalog;
 pub mod cleanup;
 pub mod download;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod gguf;
 pub mod hardware;
 pub mod history;
 pub mod paths;
+pub mod recommend;
 pub mod runtime;
 pub mod server;
 pub mod settings;

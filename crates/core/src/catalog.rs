@@ -1,0 +1,251 @@
+//! The curated catalog (`models/catalog.toml`), the Mac model names (`models/macs.toml`)
+//! and GPU memory bandwidths (`models/gpus.toml`), embedded in the binary and checked by
+//! a unit test, so a bad edit fails the build's tests, not a user's click.
+
+use serde::{Deserialize, Serialize};
+
+pub const CATALOG: &str = include_str!("../../../models/catalog.toml");
+pub const MACS: &str = include_str!("../../../models/macs.toml");
+pub const GPUS: &str = include_str!("../../../models/gpus.toml");
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Variant {
+    pub quant: String,
+    pub repo: String,
+    pub file: String,
+    pub size_gb: f64,
+    #[serde(default)]
+    pub sample: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Family {
+    pub id: String,
+    pub name: String,
+    pub license: String,
+    /// `dense` or `moe`
+    pub architecture: String,
+    pub params_b: f64,
+    pub active_b: Option<f64>,
+    pub effective_b: Option<f64>,
+    pub context: u64,
+    pub instruct: bool,
+    pub thinking: String,
+    #[serde(default)]
+    pub notes: Option<String>,
+    pub variants: Vec<Variant>,
+}
+
+/// Conditions under which a known issue applies.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct When {
+    pub architecture: Option<String>,
+    pub backend: Option<String>,
+    pub moltenvk: Option<bool>,
+    pub gpu_vendor: Option<String>,
+}
+
+/// What Kindling changes to work around an issue.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Fix {
+    #[serde(default)]
+    pub cpu_moe: bool,
+    pub flash_attention: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KnownIssue {
+    pub id: String,
+    pub summary: String,
+    pub source: String,
+    pub when: When,
+    pub workaround: String,
+    pub fix: Fix,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Reference {
+    pub family: String,
+    pub quant: String,
+    pub score: Option<f64>,
+    pub gen_per_second: Option<f64>,
+    pub hardware: String,
+    pub runtime: String,
+    pub suite: String,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Catalog {
+    #[serde(rename = "family")]
+    pub families: Vec<Family>,
+    #[serde(rename = "issue", default)]
+    pub issues: Vec<KnownIssue>,
+    #[serde(rename = "reference", default)]
+    pub references: Vec<Reference>,
+}
+
+impl Catalog {
+    /// Parses and checks a catalog.
+    pub fn parse(text: &str) -> Result<Catalog, String> {
+        let c: Catalog = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut ids = std::collections::HashSet::new();
+        for f in &c.families {
+            if !ids.insert(&f.id) {
+                return Err(format!("family {} appears twice", f.id));
+            }
+            if !["dense", "moe"].contains(&f.architecture.as_str()) {
+                return Err(format!(
+                    "family {}: architecture must be dense or moe",
+                    f.id
+                ));
+            }
+            if f.architecture == "moe" && f.active_b.is_none() {
+                return Err(format!("family {}: a MoE needs active_b", f.id));
+            }
+            if f.variants.is_empty() {
+                return Err(format!("family {} has no variants", f.id));
+            }
+            for v in &f.variants {
+                if v.size_gb <= 0.0 || !v.file.ends_with(".gguf") || v.repo.split('/').count() != 2
+                {
+                    return Err(format!("family {}: variant {} is malformed", f.id, v.quant));
+                }
+            }
+        }
+        for r in &c.references {
+            if !ids.contains(&r.family) {
+                return Err(format!("a reference names unknown family {}", r.family));
+            }
+        }
+        Ok(c)
+    }
+
+    /// The catalog built into Kindling.
+    pub fn builtin() -> Catalog {
+        Catalog::parse(CATALOG).expect("the embedded catalog is checked by a unit test")
+    }
+
+    /// `(family, variant)` by catalog id `family:quant` (e.g. `gemma4-e4b:Q4_K_M`).
+    pub fn find(&self, id: &str) -> Option<(&Family, &Variant)> {
+        let (fam, quant) = id.split_once(':')?;
+        let f = self.families.iter().find(|f| f.id == fam)?;
+        Some((
+            f,
+            f.variants
+                .iter()
+                .find(|v| v.quant.eq_ignore_ascii_case(quant))?,
+        ))
+    }
+
+    /// The family and variant a model file name belongs to.
+    pub fn by_file(&self, file_name: &str) -> Option<(&Family, &Variant)> {
+        self.families.iter().find_map(|f| {
+            f.variants
+                .iter()
+                .find(|v| v.file.eq_ignore_ascii_case(file_name))
+                .map(|v| (f, v))
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Macs {
+    models: std::collections::BTreeMap<String, String>,
+}
+
+/// "iMac18,3" → "iMac Retina 5K 27-inch, 2017".
+pub fn mac_name(identifier: &str) -> Option<String> {
+    let macs: Macs = toml::from_str(MACS).ok()?;
+    macs.models.get(identifier).cloned()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+pub struct GpuBandwidth {
+    #[serde(rename = "match")]
+    pub pattern: String,
+    pub gb_per_s: f64,
+    pub source: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Gpus {
+    gpu: Vec<GpuBandwidth>,
+}
+
+/// The memory bandwidth of a GPU by the name it reports; `None` when unknown.
+pub fn gpu_bandwidth(name: &str) -> Option<GpuBandwidth> {
+    let gpus: Gpus = toml::from_str(GPUS).ok()?;
+    let lower = name.to_lowercase();
+    gpus.gpu
+        .into_iter()
+        .filter(|g| lower.contains(&g.pattern.to_lowercase()))
+        .max_by_key(|g| g.pattern.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_builtin_catalog_is_valid_and_complete() {
+        let c = Catalog::parse(CATALOG).unwrap();
+        for id in [
+            "gemma4-e2b",
+            "gemma4-e4b",
+            "gemma4-26b-a4b",
+            "gemma4-31b",
+            "qwen3-0.6b",
+            "qwen3-1.7b",
+            "qwen3-4b",
+            "llama3.2-1b",
+            "llama3.2-3b",
+            "phi4-mini",
+            "smollm3-3b",
+            "gemma3-270m",
+        ] {
+            assert!(c.families.iter().any(|f| f.id == id), "{id} missing");
+        }
+        for f in c.families.iter().filter(|f| f.id.starts_with("gemma4")) {
+            assert!(
+                f.variants.iter().any(|v| v.quant == "Q4_K_M")
+                    && f.variants.iter().any(|v| v.quant == "Q8_0"),
+                "{}",
+                f.id
+            );
+        }
+        assert!(c.find("gemma4-e4b:q4_k_m").is_some());
+        assert!(c.by_file("gemma-4-E4B-it-Q8_0.gguf").is_some());
+        assert!(!c.issues.is_empty());
+        toml::from_str::<Macs>(MACS).unwrap();
+        toml::from_str::<Gpus>(GPUS).unwrap();
+    }
+
+    #[test]
+    fn bad_catalogs_say_what_is_wrong() {
+        let err = Catalog::parse("[[family]]\nid='x'\nname='X'\nlicense='l'\narchitecture='moe'\nparams_b=1.0\ncontext=1\ninstruct=true\nthinking='none'\nvariants=[{quant='Q4',repo='a/b',file='x.gguf',size_gb=1.0}]\n").unwrap_err();
+        assert!(err.contains("active_b"), "{err}");
+        let err = Catalog::parse("[[family]]\nid='x'\nname='X'\nlicense='l'\narchitecture='dense'\nparams_b=1.0\ncontext=1\ninstruct=true\nthinking='none'\nvariants=[{quant='Q4',repo='nope',file='x.bin',size_gb=1.0}]\n").unwrap_err();
+        assert!(err.contains("malformed"), "{err}");
+    }
+
+    #[test]
+    fn macs_and_gpus() {
+        assert_eq!(
+            mac_name("iMac18,3").as_deref(),
+            Some("iMac Retina 5K 27-inch, 2017")
+        );
+        assert_eq!(mac_name("Nope1,1"), None);
+        assert_eq!(gpu_bandwidth("AMD Radeon Pro 575").unwrap().gb_per_s, 217.6);
+        assert_eq!(
+            gpu_bandwidth("Apple M1 Pro").unwrap().gb_per_s,
+            200.0,
+            "longest match wins over Apple M1"
+        );
+        assert_eq!(gpu_bandwidth("Radeon Pro Vega 64").unwrap().gb_per_s, 409.6);
+        assert!(
+            gpu_bandwidth("llvmpipe (LLVM 15.0.6, 256 bits)").is_none(),
+            "unknown is unknown"
+        );
+    }
+}
