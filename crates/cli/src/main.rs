@@ -9,6 +9,7 @@ mod format;
 mod history;
 mod models;
 mod quality;
+mod recommend;
 mod serve;
 
 use std::path::PathBuf;
@@ -51,6 +52,29 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What should I run here? Ranks the catalog for this machine: what fits, how fast,
+    /// and the best quality (measured here when it has been).
+    Recommend {
+        /// What the model is for.
+        #[arg(long, value_enum, default_value = "conversational")]
+        goal: recommend::GoalArg,
+        /// Show every candidate, not only the first twelve.
+        #[arg(long)]
+        all: bool,
+        /// Measure the top N installed candidates (quick quality run each), so the ranking
+        /// rests on this machine's own results.
+        #[arg(long, value_name = "N")]
+        measure: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find the fastest GPU layer setting for a model on this machine.
+    Tune {
+        /// The model file (default: your first installed model, or the sample model).
+        model: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Get, list and remove models.
     Models(models::Args),
     /// Find disk space taken by leftover model files (unused Ollama data, unfinished
@@ -82,6 +106,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::History(a) => a.json(),
         Command::Models(a) => a.json(),
         Command::Rescore { json, .. } => *json,
+        Command::Recommend { json, .. } | Command::Tune { json, .. } => *json,
         Command::Cleanup(a) => a.json,
     };
     let core = match Core::open(Paths::from_env()).await {
@@ -97,6 +122,13 @@ async fn run(cli: Cli) -> ExitCode {
         Command::History(args) => history::run(&core, args).await,
         Command::Models(args) => models::run(&core, args, &cancel).await,
         Command::Rescore { run, json } => quality::rescore(&core, run, json).await,
+        Command::Recommend {
+            goal,
+            all,
+            measure,
+            json,
+        } => recommend::recommend(&core, goal, json, all, measure, &cancel).await,
+        Command::Tune { model, json } => recommend::tune(&core, model, json, &cancel).await,
         Command::Cleanup(args) => cleanup::run(&core, args).await,
     };
     core.db().close().await;

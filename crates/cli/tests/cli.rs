@@ -584,3 +584,26 @@ fn a_killed_quality_run_resumes_without_running_any_test_twice() {
         "an imported run rescores the same"
     );
 }
+
+#[test]
+fn recommend_names_a_model_that_fits_and_says_why() {
+    let home = tempfile::tempdir().unwrap();
+    let out = kindling(home.path()).args(["recommend"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("Recommended:") && text.contains("kindling models pull"),
+        "{text}"
+    );
+    let out = kindling(home.path())
+        .args(["recommend", "--goal", "patient", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["goal"], "patient");
+    assert!(v["candidates"][0]["fit"]["fits"].as_bool().unwrap());
+}

@@ -8,6 +8,7 @@ pub mod speed;
 pub mod stats;
 pub mod suite;
 pub mod tools;
+pub mod tune;
 
 pub use speed::{SpeedOptions, SpeedSample, SpeedSummary};
 pub use stats::Stat;

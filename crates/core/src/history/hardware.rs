@@ -34,4 +34,14 @@ impl Database {
         .await?;
         Ok(row.and_then(|(json, bw)| serde_json::from_str(&json).ok().map(|p| (p, bw))))
     }
+
+    /// The most recent measured memory bandwidth on this machine, bytes/s.
+    pub async fn latest_bandwidth(&self) -> Result<Option<f64>> {
+        let row: Option<(f64,)> = sqlx::query_as(
+            "SELECT bandwidth_bytes_per_second FROM hardware_snapshots WHERE bandwidth_bytes_per_second IS NOT NULL ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.0))
+    }
 }

@@ -28,7 +28,8 @@ impl ModelShape {
         let k = info.key_length.unwrap_or(emb / heads.max(1));
         let v = info.value_length.unwrap_or(k);
         ModelShape {
-            file_bytes: info.file_size,
+            // The weights: what is read per token and held in memory.
+            file_bytes: info.tensor_bytes.max(1),
             layers,
             kv_bytes_per_token: u64::from(layers) * kv_heads * (k + v) * 2,
             max_context: info.context_length.unwrap_or(4096),

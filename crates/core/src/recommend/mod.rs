@@ -4,6 +4,7 @@
 //! stated prior — and the best that fits the user's goal, with the reason in plain words.
 
 pub mod fit;
+pub mod machine;
 
 use serde::{Deserialize, Serialize};
 
@@ -141,16 +142,19 @@ pub fn rank(
                 || c.predicted_tps.or(c.measured_tps).unwrap_or(0.0) >= CONVERSATIONAL_TPS)
     };
     out.sort_by(|a, b| {
-        meets(b).cmp(&meets(a)).then_with(|| {
-            let (sa, sb) = ((a.score * 50.0).round(), (b.score * 50.0).round());
-            sb.partial_cmp(&sa)
-                .unwrap_or(std::cmp::Ordering::Equal)
-                .then(
-                    b.score_per_gb
-                        .partial_cmp(&a.score_per_gb)
-                        .unwrap_or(std::cmp::Ordering::Equal),
-                )
-        })
+        meets(b)
+            .cmp(&meets(a))
+            .then(b.fit.fits.cmp(&a.fit.fits))
+            .then_with(|| {
+                let (sa, sb) = ((a.score * 50.0).round(), (b.score * 50.0).round());
+                sb.partial_cmp(&sa)
+                    .unwrap_or(std::cmp::Ordering::Equal)
+                    .then(
+                        b.score_per_gb
+                            .partial_cmp(&a.score_per_gb)
+                            .unwrap_or(std::cmp::Ordering::Equal),
+                    )
+            })
     });
     for (i, c) in out.iter_mut().enumerate() {
         if !meets(c) && c.fit.fits && goal == Goal::Conversational {

@@ -34,6 +34,9 @@ pub struct ServerConfig {
     /// Request slots; 1 for benchmarks so one request has the machine to itself.
     pub parallel: u32,
     pub api_key: Option<String>,
+    /// Keep mixture-of-experts weights on the CPU (a known-issue workaround).
+    #[serde(default)]
+    pub cpu_moe: bool,
 }
 
 impl ServerConfig {
@@ -50,6 +53,7 @@ impl ServerConfig {
             jinja: true,
             parallel: 1,
             api_key: None,
+            cpu_moe: false,
         }
     }
 
@@ -80,6 +84,9 @@ impl ServerConfig {
         };
         a.extend(["--flash-attn".into(), fa.into()]);
         a.push(if self.jinja { "--jinja" } else { "--no-jinja" }.into());
+        if self.cpu_moe {
+            a.push("--cpu-moe".into());
+        }
         if let Some(key) = &self.api_key {
             a.extend(["--api-key".into(), key.clone()]);
         }
@@ -170,6 +177,12 @@ mod tests {
             "--api-key",
             "k"
         ));
+    }
+
+    #[test]
+    fn cpu_moe_only_when_set() {
+        assert!(!args(|_| {}).contains(&"--cpu-moe".to_string()));
+        assert!(args(|c| c.cpu_moe = true).contains(&"--cpu-moe".to_string()));
     }
 
     #[test]

@@ -173,3 +173,101 @@ async fn a_server_that_never_answers_is_a_timeout_after_the_derived_deadline() {
         Ending::Timeout { after_ms: 30_000 }
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn speed_predictions_calibrate_to_within_a_quarter_of_measured() {
+    let _guard = super::SERVER_LOCK.lock().await;
+    let home = tempfile::tempdir().unwrap();
+    let core = super::core_in(home.path()).await;
+    let bench = || kindling_core::bench::SpeedRequest {
+        model: super::sample_model(),
+        options: kindling_core::bench::SpeedOptions {
+            prompt_tokens: 128,
+            gen_tokens: 64,
+            repetitions: 3,
+            warmup: true,
+        },
+        port: None,
+        probe_bandwidth: true,
+    };
+    // Before any run: the default efficiency (the bandwidth is measured on the spot).
+    let before = core.predict_speed(&super::sample_model()).await.unwrap();
+    assert_eq!(before.calibrated_from, 0);
+    let first = core.bench_speed(bench(), &Cancel::new()).await.unwrap();
+    let after = core.predict_speed(&super::sample_model()).await.unwrap();
+    assert_eq!(after.calibrated_from, 1);
+    let second = core.bench_speed(bench(), &Cancel::new()).await.unwrap();
+    let measured = second.summary.gen_per_second.median;
+    let err_before = (before.predicted_tps - measured) / measured;
+    let err_after = (after.predicted_tps - measured) / measured;
+    eprintln!(
+        "prediction vs measured {measured:.1} tok/s: before calibration {:.1} ({:+.0}%), after one run {:.1} ({:+.0}%); first run measured {:.1}",
+        before.predicted_tps, err_before * 100.0, after.predicted_tps, err_after * 100.0, first.summary.gen_per_second.median
+    );
+    assert!(
+        err_after.abs() <= 0.25,
+        "after calibration the prediction is within ±25%: {err_after:+.2}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tune_records_each_layer_setting_and_picks_the_best() {
+    let _guard = super::SERVER_LOCK.lock().await;
+    let home = tempfile::tempdir().unwrap();
+    let core = super::core_in(home.path()).await;
+    let report = core
+        .tune(&super::sample_model(), &Cancel::new())
+        .await
+        .unwrap();
+    assert!(report.points.len() >= 5, "{report:?}");
+    assert!(
+        report.points.iter().any(|p| p.gpu_layers.is_none()),
+        "llama-server's own choice is measured too"
+    );
+    assert!(report.points.iter().all(|p| p.gen_per_second > 0.0));
+    let best = report
+        .points
+        .iter()
+        .map(|p| p.gen_per_second)
+        .fold(0.0, f64::max);
+    assert_eq!(report.best.gen_per_second, best);
+    let detail = core.db().run_detail(report.run_id).await.unwrap();
+    assert_eq!(detail.run.status, RunStatus::Completed);
+    assert_eq!(
+        detail
+            .measurements
+            .iter()
+            .filter(|m| m.name == "tune_gen_per_second")
+            .count(),
+        report.points.len()
+    );
+}
+
+#[tokio::test]
+async fn the_recommendation_for_this_machine_explains_itself() {
+    let home = tempfile::tempdir().unwrap();
+    let core = super::core_in(home.path()).await;
+    let rec = core
+        .recommend(kindling_core::recommend::Goal::Conversational)
+        .await
+        .unwrap();
+    assert!(rec.machine.contains("RAM"), "{}", rec.machine);
+    let top = &rec.candidates[0];
+    assert!(top.fit.fits, "{top:?}");
+    assert!(
+        !top.reason.is_empty() && top.reason.contains("tokens/s"),
+        "{}",
+        top.reason
+    );
+    assert!(
+        top.caveats.iter().any(|c| c.contains("not measured")),
+        "nothing measured yet is said: {:?}",
+        top.caveats
+    );
+    assert!(
+        rec.candidates
+            .iter()
+            .any(|c| !c.fit.fits && c.reason.starts_with("Does not fit"))
+            || rec.profile.ram_bytes > 64_000_000_000
+    );
+}

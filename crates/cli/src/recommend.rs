@@ -1,0 +1,192 @@
+//! `kindling recommend` and `kindling tune`
+
+use std::path::PathBuf;
+
+use kindling_core::recommend::{Evidence, Goal};
+use kindling_core::{Cancel, Core, Result};
+
+use crate::format;
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum GoalArg {
+    /// Fast enough to chat (about 10 tokens/s or more).
+    Conversational,
+    /// Any speed; the best answers, for work you leave running.
+    Patient,
+}
+
+pub async fn recommend(
+    core: &Core,
+    goal: GoalArg,
+    json: bool,
+    all: bool,
+    measure: Option<usize>,
+    cancel: &Cancel,
+) -> Result<()> {
+    let goal = match goal {
+        GoalArg::Conversational => Goal::Conversational,
+        GoalArg::Patient => Goal::Patient,
+    };
+    let rec = core.recommend(goal).await?;
+    if let Some(n) = measure {
+        return measure_top(core, &rec, n, json, cancel).await;
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rec).expect("serializes")
+        );
+        return Ok(());
+    }
+    println!("{}", rec.machine);
+    if rec.calibrated_from == 0 {
+        println!("Speeds are predicted from memory bandwidth; run `kindling bench` once to calibrate them to this machine.");
+    }
+    println!();
+    let Some(top) = rec.candidates.first().filter(|c| c.fit.fits) else {
+        println!("No model in the catalog fits this machine.");
+        return Ok(());
+    };
+    println!(
+        "Recommended: {} {} ({:.1} GB){}",
+        top.name,
+        top.quant,
+        top.size_gb,
+        if top.installed { " — installed" } else { "" }
+    );
+    println!("  {}", top.reason);
+    for c in &top.caveats {
+        println!("  Note: {c}");
+    }
+    if !top.installed {
+        let (repo, file) = kindling_core::catalog::Catalog::builtin()
+            .find(&top.id)
+            .map(|(_, v)| (v.repo.clone(), v.file.clone()))
+            .unwrap_or_default();
+        println!("  Get it with: kindling models pull {repo} {file}");
+    }
+    println!();
+    println!(
+        "{:<26} {:<11} {:>7} {:>9} {:>8} {:>9}  WHERE",
+        "MODEL", "QUANT", "SIZE", "TOKENS/S", "SCORE", "SCORE/GB"
+    );
+    let shown = if all { rec.candidates.len() } else { 12 };
+    for c in rec.candidates.iter().take(shown) {
+        let tps = c.measured_tps.or(c.predicted_tps).map_or("—".into(), |t| {
+            format!("{t:.0}{}", if c.measured_tps.is_some() { "" } else { "*" })
+        });
+        let ev = match c.evidence {
+            Evidence::MeasuredHere => "",
+            Evidence::Reference => "ʳ",
+            Evidence::Prior => "ᵖ",
+        };
+        let place = if !c.fit.fits {
+            "does not fit".to_string()
+        } else {
+            match c.fit.placement {
+                kindling_core::recommend::fit::Placement::Gpu => "GPU".into(),
+                kindling_core::recommend::fit::Placement::Partial { gpu_layers, layers } => {
+                    format!("GPU {gpu_layers}/{layers} layers")
+                }
+                kindling_core::recommend::fit::Placement::Cpu => "processor".into(),
+            }
+        };
+        println!(
+            "{:<26} {:<11} {:>7} {:>9} {:>7.0}%{ev} {:>9.1}  {place}",
+            c.name.chars().take(26).collect::<String>(),
+            c.quant,
+            format!("{:.1} GB", c.size_gb),
+            tps,
+            c.score * 100.0,
+            c.score_per_gb
+        );
+    }
+    println!();
+    println!("* predicted   ᵖ expected, not measured   ʳ measured elsewhere. Measure the installed top candidates with: kindling recommend --measure 3");
+    Ok(())
+}
+
+async fn measure_top(
+    core: &Core,
+    rec: &kindling_core::recommend::machine::Recommendation,
+    n: usize,
+    json: bool,
+    cancel: &Cancel,
+) -> Result<()> {
+    let models = core.db().models().await?;
+    let catalog = kindling_core::catalog::Catalog::builtin();
+    let mut jobs = String::new();
+    let mut count = 0;
+    for c in rec.candidates.iter().filter(|c| c.fit.fits && c.installed) {
+        let Some((_, v)) = catalog.find(&c.id) else {
+            continue;
+        };
+        let Some(m) = models.iter().find(|m| m.path.ends_with(&v.file)) else {
+            continue;
+        };
+        jobs.push_str(&format!("[[job]]\nmodel = {:?}\nquick = true\n\n", m.path));
+        count += 1;
+        if count == n {
+            break;
+        }
+    }
+    if count == 0 {
+        println!("None of the top candidates is installed yet. Pull one (see `kindling recommend`), then measure it.");
+        return Ok(());
+    }
+    let dir = core.paths().home().join("queues");
+    std::fs::create_dir_all(&dir).map_err(|source| kindling_core::Error::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let file = dir.join(format!(
+        "recommend-{}.toml",
+        kindling_core::history::now().replace(':', "-")
+    ));
+    std::fs::write(&file, jobs).map_err(|source| kindling_core::Error::Io {
+        path: file.clone(),
+        source,
+    })?;
+    crate::quality::run_queue(core, &file, json, cancel).await
+}
+
+pub async fn tune(core: &Core, model: Option<PathBuf>, json: bool, cancel: &Cancel) -> Result<()> {
+    let model = crate::pick_model(core, model)?;
+    if !json {
+        eprintln!(
+            "Measuring {} at several GPU layer counts (a few seconds each)…",
+            model.display()
+        );
+    }
+    let report = core.tune(&model, cancel).await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("serializes")
+        );
+        return Ok(());
+    }
+    for p in &report.points {
+        let what = p
+            .gpu_layers
+            .map_or("automatic (llama-server decides)".to_string(), |n| {
+                format!(
+                    "{n} of {} layers on the GPU{}",
+                    report.layers,
+                    if p.cpu_moe { ", experts on CPU" } else { "" }
+                )
+            });
+        println!("  {:>6.1} tokens/s  {what}", p.gen_per_second);
+    }
+    let best = &report.best;
+    println!();
+    println!(
+        "Best: {} at {:.1} tokens/s. Saved as run {}. {}",
+        best.gpu_layers
+            .map_or("automatic".to_string(), |n| format!("{n} GPU layers")),
+        best.gen_per_second,
+        report.run_id,
+        format::verdict(best.gen_per_second)
+    );
+    Ok(())
+}

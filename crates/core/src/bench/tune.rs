@@ -1,0 +1,233 @@
+//! `tune`: measure generation speed at several GPU layer counts (and with experts kept
+//! on the CPU for mixture-of-experts models), record every point, and pick the best —
+//! beside what llama-server's own automatic placement chooses.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use super::speed::SpeedOptions;
+use crate::events::{BenchPhase, Event};
+use crate::history::{self, Measurement, NewRun, RunStatus};
+use crate::server::Server;
+use crate::{Core, Result};
+
+/// One measured setting.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TunePoint {
+    /// `None`: llama-server decided (its automatic fit).
+    pub gpu_layers: Option<u32>,
+    pub cpu_moe: bool,
+    pub gen_per_second: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TuneReport {
+    pub run_id: i64,
+    pub model: PathBuf,
+    pub layers: u32,
+    pub points: Vec<TunePoint>,
+    pub best: TunePoint,
+}
+
+/// The layer counts to try for a model of `layers` layers: none, a quarter, half,
+/// three quarters, all.
+pub fn layer_steps(layers: u32) -> Vec<u32> {
+    let mut v: Vec<u32> = [0, layers / 4, layers / 2, layers * 3 / 4, layers + 1]
+        .into_iter()
+        .collect();
+    v.dedup();
+    v
+}
+
+impl Core {
+    /// Measures `model` at several GPU layer counts and records each point.
+    pub async fn tune(
+        &self,
+        model: &std::path::Path,
+        cancel: &CancellationToken,
+    ) -> Result<TuneReport> {
+        let runtime = self.locate_runtime()?;
+        let info = runtime.info().await?;
+        let registered = crate::store::register(self.db(), model).await?;
+        let layers = registered.info.block_count.unwrap_or(32) as u32;
+        let moe = registered.info.expert_count.unwrap_or(0) > 0;
+        let devices = info.devices.clone();
+        let hw = tokio::task::spawn_blocking(move || crate::hardware::detect(devices))
+            .await
+            .expect("no panic");
+        let now = history::now();
+        let hardware_id = self.db().insert_hardware(&hw, None, &now).await?;
+        let run_id = self
+            .db()
+            .create_run(&NewRun {
+                kind: "tune",
+                model_id: registered.id,
+                hardware_id,
+                runtime_path: &runtime.path.to_string_lossy(),
+                runtime_version: &info.version,
+                devices_json: &serde_json::to_string(&info.devices).expect("serializes"),
+                server_args: &[],
+                started_at: &now,
+            })
+            .await?;
+        let mut settings: Vec<(Option<u32>, bool)> = vec![(None, false)];
+        settings.extend(layer_steps(layers).into_iter().map(|n| (Some(n), false)));
+        if moe {
+            settings.push((Some(layers + 1), true));
+        }
+        let opts = SpeedOptions {
+            prompt_tokens: 64,
+            gen_tokens: 48,
+            repetitions: 1,
+            warmup: true,
+        };
+        let mut points = Vec::new();
+        let total = settings.len() as u32;
+        for (i, (ngl, cpu_moe)) in settings.into_iter().enumerate() {
+            let label = ngl.map_or("automatic".to_string(), |n| {
+                format!(
+                    "{n} GPU layers{}",
+                    if cpu_moe { ", experts on CPU" } else { "" }
+                )
+            });
+            self.events().emit(Event::BenchProgress {
+                run_id,
+                phase: BenchPhase::Measuring,
+                step: i as u32 + 1,
+                total,
+                message: label,
+            });
+            let mut config = self.server_config(
+                &registered.path,
+                crate::server::free_port().map_err(|source| crate::Error::Io {
+                    path: "127.0.0.1".into(),
+                    source,
+                })?,
+            );
+            config.gpu_layers = ngl;
+            config.cpu_moe = cpu_moe;
+            let started = Server::start(
+                &runtime,
+                config,
+                crate::server::supervisor::ready_deadline(registered.info.file_size),
+                self.events(),
+                Some(self.paths().server_pid()),
+                cancel,
+            )
+            .await;
+            let mut server = match started {
+                Ok(s) => s,
+                Err(crate::Error::Cancelled) => {
+                    self.db()
+                        .finish_run(
+                            run_id,
+                            RunStatus::Interrupted,
+                            Some(("cancelled", "Stopped because you asked.")),
+                            None,
+                            None,
+                            &history::now(),
+                        )
+                        .await?;
+                    return Err(crate::Error::Cancelled);
+                }
+                // A setting that cannot start (out of memory, say) is a result, not the end.
+                Err(e) => {
+                    tracing::info!(error = %e, "tune point did not start");
+                    continue;
+                }
+            };
+            let measured = self.measure(run_id, &server, &opts, cancel).await;
+            server.stop().await;
+            match measured {
+                Ok(samples) => {
+                    let tps = samples
+                        .iter()
+                        .map(|s| s.predicted_per_second)
+                        .fold(0.0, f64::max);
+                    self.db()
+                        .add_measurements(
+                            run_id,
+                            &[Measurement {
+                                name: if cpu_moe {
+                                    "tune_cpu_moe".into()
+                                } else {
+                                    "tune_gen_per_second".into()
+                                },
+                                repetition: ngl.map(i64::from).or(Some(-1)),
+                                value: tps,
+                                unit: "tok/s".into(),
+                            }],
+                        )
+                        .await?;
+                    points.push(TunePoint {
+                        gpu_layers: ngl,
+                        cpu_moe,
+                        gen_per_second: tps,
+                    });
+                }
+                Err(crate::Error::Cancelled) => {
+                    self.db()
+                        .finish_run(
+                            run_id,
+                            RunStatus::Interrupted,
+                            Some(("cancelled", "Stopped because you asked.")),
+                            None,
+                            None,
+                            &history::now(),
+                        )
+                        .await?;
+                    return Err(crate::Error::Cancelled);
+                }
+                Err(e) => tracing::info!(error = %e, "tune point failed"),
+            }
+        }
+        let best = points
+            .iter()
+            .cloned()
+            .max_by(|a, b| a.gen_per_second.total_cmp(&b.gen_per_second));
+        let Some(best) = best else {
+            let msg = "No setting could run this model. Try a smaller model or quant.";
+            self.db()
+                .finish_run(
+                    run_id,
+                    RunStatus::Failed,
+                    Some(("server_load_failed", msg)),
+                    None,
+                    None,
+                    &history::now(),
+                )
+                .await?;
+            return Err(crate::server::ServerError::LoadFailed { detail: msg.into() }.into());
+        };
+        let report = TuneReport {
+            run_id,
+            model: registered.path,
+            layers,
+            points,
+            best,
+        };
+        let json = serde_json::to_value(&report).expect("serializes");
+        self.db()
+            .finish_run(
+                run_id,
+                RunStatus::Completed,
+                None,
+                Some(&json),
+                None,
+                &history::now(),
+            )
+            .await?;
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn layer_steps() {
+        assert_eq!(super::layer_steps(18), vec![0, 4, 9, 13, 19]);
+        assert_eq!(super::layer_steps(1), vec![0, 2]);
+    }
+}
