@@ -18,10 +18,11 @@ enum Command {
     /// Download a model file from Hugging Face, check it, and install it.
     /// Run it again to continue a download that stopped.
     Pull {
-        /// The repository, e.g. `unsloth/gemma-3-270m-it-GGUF`.
+        /// The repository, e.g. `unsloth/gemma-3-270m-it-GGUF` — or a catalog id such as
+        /// `gemma4-e4b:Q4_K_M` (see `kindling recommend`).
         repo: String,
-        /// The file in it, e.g. `gemma-3-270m-it-Q4_K_M.gguf`.
-        file: String,
+        /// The file in the repository, e.g. `gemma-3-270m-it-Q4_K_M.gguf` (not needed with a catalog id).
+        file: Option<String>,
         /// Print the result as JSON (for scripts).
         #[arg(long)]
         json: bool,
@@ -93,7 +94,25 @@ pub async fn run(core: &Core, args: Args, cancel: &Cancel) -> Result<()> {
     }
 }
 
-async fn pull(core: &Core, repo: String, file: String, json: bool, cancel: &Cancel) -> Result<()> {
+async fn pull(
+    core: &Core,
+    repo: String,
+    file: Option<String>,
+    json: bool,
+    cancel: &Cancel,
+) -> Result<()> {
+    let (repo, file) = match file {
+        Some(f) => (repo, f),
+        None => match kindling_core::catalog::Catalog::builtin().find(&repo) {
+            Some((_, v)) => (v.repo.clone(), v.file.clone()),
+            None => {
+                return Err(kindling_core::download::DownloadError::NotFound {
+                    what: format!("{repo} (not a catalog id; give a repository and a file, or an id from `kindling recommend`)"),
+                }
+                .into())
+            }
+        },
+    };
     // Ctrl-C pauses (the partial file is kept; the same command continues it).
     let control = Control {
         pause: cancel.clone(),

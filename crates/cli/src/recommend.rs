@@ -67,14 +67,18 @@ pub async fn recommend(
     }
     println!();
     println!(
-        "{:<26} {:<11} {:>7} {:>9} {:>8} {:>9}  WHERE",
+        "{:<26} {:<11} {:>7} {:>10} {:>8} {:>9}  WHERE",
         "MODEL", "QUANT", "SIZE", "TOKENS/S", "SCORE", "SCORE/GB"
     );
     let shown = if all { rec.candidates.len() } else { 12 };
     for c in rec.candidates.iter().take(shown) {
-        let tps = c.measured_tps.or(c.predicted_tps).map_or("—".into(), |t| {
-            format!("{t:.0}{}", if c.measured_tps.is_some() { "" } else { "*" })
-        });
+        // Measured here when there is a run, with the prediction beside it.
+        let tps = match (c.measured_tps, c.predicted_tps) {
+            (Some(m), Some(p)) => format!("{m:.0} ({p:.0}*)"),
+            (Some(m), None) => format!("{m:.0}"),
+            (None, Some(p)) => format!("{p:.0}*"),
+            (None, None) => "—".into(),
+        };
         let ev = match c.evidence {
             Evidence::MeasuredHere => "",
             Evidence::Reference => "ʳ",
@@ -92,7 +96,7 @@ pub async fn recommend(
             }
         };
         println!(
-            "{:<26} {:<11} {:>7} {:>9} {:>7.0}%{ev} {:>9.1}  {place}",
+            "{:<26} {:<11} {:>7} {:>10} {:>7.0}%{ev} {:>9.1}  {place}",
             c.name.chars().take(26).collect::<String>(),
             c.quant,
             format!("{:.1} GB", c.size_gb),

@@ -554,10 +554,7 @@ impl Core {
             })
             .sum();
 
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .expect("client builds");
+        let http = crate::server::http_client();
         let total = tests.len() as u32;
         let mut crashes = 0;
         let mut left = expected;

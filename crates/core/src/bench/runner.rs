@@ -246,10 +246,7 @@ impl Core {
         opts: &SpeedOptions,
         cancel: &CancellationToken,
     ) -> Result<Vec<SpeedSample>> {
-        let http = reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .expect("a plain HTTP client always builds");
+        let http = crate::server::http_client();
         let base = server.base_url();
         let prompt = guarded(
             server,

@@ -132,10 +132,7 @@ impl Server {
             stop_requested: Default::default(),
             events: events.clone(),
             pid_file,
-            http: reqwest::Client::builder()
-                .no_proxy()
-                .build()
-                .expect("a plain HTTP client always builds"),
+            http: super::http_client(),
             timings: StartTimings::default(),
         };
         match server.wait_ready(deadline, cancel).await {
