@@ -151,6 +151,17 @@ impl Core {
         port: Option<u16>,
         cancel: &CancellationToken,
     ) -> Result<(Server, store::RegisteredModel)> {
+        self.start_server_with(model, port, None, cancel).await
+    }
+
+    /// [`Core::start_server`] with the GPU layer count forced (e.g. `Some(0)`: CPU only).
+    pub async fn start_server_with(
+        &self,
+        model: &Path,
+        port: Option<u16>,
+        gpu_layers: Option<u32>,
+        cancel: &CancellationToken,
+    ) -> Result<(Server, store::RegisteredModel)> {
         let runtime = self.locate_runtime()?;
         let registered = store::register(&self.db, model).await?;
         let port = match port {
@@ -160,7 +171,10 @@ impl Core {
                 source,
             })?,
         };
-        let config = self.server_config(&registered.path, port);
+        let mut config = self.server_config(&registered.path, port);
+        if gpu_layers.is_some() {
+            config.gpu_layers = gpu_layers;
+        }
         let server = Server::start(
             &runtime,
             config,

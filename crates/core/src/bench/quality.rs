@@ -53,6 +53,18 @@ pub struct TestAnswer {
     pub tools_used: Vec<String>,
     pub error: Option<String>,
     pub elapsed_ms: f64,
+    /// A degenerate answer with GPU layers is tried once more on the CPU alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_retry: Option<CpuRetry>,
+}
+
+/// The same test again with `-ngl 0`, after garbage with GPU layers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CpuRetry {
+    pub outcome: String,
+    /// The CPU answered sensibly where the GPU did not: the GPU backend is at fault.
+    pub backend_at_fault: bool,
+    pub content: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -69,6 +81,9 @@ pub struct Counts {
     pub timeout: usize,
     pub crash: usize,
     pub error: usize,
+    /// Degenerate with GPU layers but fine on the CPU.
+    #[serde(default)]
+    pub backend_faults: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -303,6 +318,7 @@ pub fn summarize(
     lines: Vec<TestLine>,
     speed: Option<(f64, f64)>,
     expected_seconds: Option<f64>,
+    backend_faults: usize,
 ) -> QualityReport {
     let mut categories = Vec::new();
     for c in CATEGORIES {
@@ -324,7 +340,10 @@ pub fn summarize(
     } else {
         categories.iter().map(|c| c.score).sum::<f64>() / categories.len() as f64
     };
-    let mut counts = Counts::default();
+    let mut counts = Counts {
+        backend_faults,
+        ..Counts::default()
+    };
     for l in &lines {
         match l.outcome.as_str() {
             "answered" => counts.answered += 1,
@@ -555,6 +574,7 @@ impl Core {
             .sum();
 
         let http = crate::server::http_client();
+        let gpu_by_default = !self.detect().await.hardware.vulkan_devices.is_empty();
         let total = tests.len() as u32;
         let mut crashes = 0;
         let mut left = expected;
@@ -630,6 +650,51 @@ impl Core {
                     ("error".to_string(), answer)
                 }
             };
+            let mut answer = answer;
+            let on_gpu = server.config().gpu_layers.map_or(gpu_by_default, |n| n > 0);
+            if outcome == "degenerate" && on_gpu {
+                // Garbage with GPU layers: once more on the CPU alone, to tell a broken
+                // backend from a model that rambles.
+                progress(
+                    i as u32 + 1,
+                    total,
+                    format!(
+                        "{} · garbage on the GPU; trying once on the processor",
+                        test.id
+                    ),
+                );
+                server.stop().await;
+                let mut cpu = self
+                    .start_server_with(&config.model, None, Some(0), cancel)
+                    .await
+                    .map_err(plain)?
+                    .0;
+                let retry = guarded(
+                    &cpu,
+                    cancel,
+                    run_test(
+                        &http,
+                        &cpu.base_url(),
+                        suite.suite.system.as_deref(),
+                        test,
+                        config.think,
+                        pp_tg,
+                    ),
+                )
+                .await;
+                cpu.stop().await;
+                if let Ok((o, a)) = retry {
+                    answer.cpu_retry = Some(CpuRetry {
+                        backend_at_fault: o == "answered",
+                        outcome: o,
+                        content: a.last.map(|l| l.content).unwrap_or_default(),
+                    });
+                }
+                server = self
+                    .start_for_quality(&config.model, cancel)
+                    .await
+                    .map_err(plain)?;
+            }
             left -= answer.elapsed_ms / 1e3;
             self.store_and_grade(run_id, test, &outcome, &answer)
                 .await
@@ -730,6 +795,15 @@ impl Core {
         let model_bytes = std::fs::metadata(&config.model)
             .map(|m| m.len())
             .unwrap_or(0);
+        let backend_faults = results
+            .iter()
+            .filter_map(|r| {
+                serde_json::from_str::<TestAnswer>(&r.answer_json)
+                    .ok()?
+                    .cpu_retry
+            })
+            .filter(|c| c.backend_at_fault)
+            .count();
         Ok(summarize(
             run_id,
             config,
@@ -738,6 +812,7 @@ impl Core {
             lines,
             speed,
             None,
+            backend_faults,
         ))
     }
 
@@ -852,6 +927,7 @@ mod tests {
             lines,
             Some((100.0, 10.0)),
             None,
+            0,
         );
         assert_eq!(r.categories.len(), 2);
         assert_eq!(r.score, 0.5);

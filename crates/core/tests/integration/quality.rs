@@ -24,6 +24,9 @@ fn quick_request() -> QualityRequest {
 async fn the_quick_suite_runs_end_to_end_and_rescoring_needs_no_server() {
     let _guard = super::SERVER_LOCK.lock().await;
     let home = tempfile::tempdir().unwrap();
+    // Ask for GPU layers (this CPU-only runtime accepts and ignores them), so a degenerate
+    // answer takes the "once more on the CPU" path.
+    std::fs::write(home.path().join("settings.toml"), "gpu_layers = 99\n").unwrap();
     let core = super::core_in(home.path()).await;
     let started = Instant::now();
     let report = core
@@ -59,6 +62,21 @@ async fn the_quick_suite_runs_end_to_end_and_rescoring_needs_no_server() {
     );
     let detail = core.db().run_detail(report.run_id).await.unwrap();
     assert_eq!(detail.run.status, RunStatus::Completed);
+    for r in results.iter().filter(|r| r.outcome == "degenerate") {
+        let a: kindling_core::bench::quality::TestAnswer =
+            serde_json::from_str(&r.answer_json).unwrap();
+        let retry = a.cpu_retry.unwrap_or_else(|| {
+            panic!(
+                "{} was degenerate with GPU layers but not retried on the CPU",
+                r.test_id
+            )
+        });
+        assert_eq!(retry.backend_at_fault, retry.outcome == "answered");
+        eprintln!(
+            "{}: degenerate with -ngl 99, on the CPU: {}",
+            r.test_id, retry.outcome
+        );
+    }
 
     // Change a grader's parameters and rescore: scores change, no server is running.
     assert!(!home.path().join("llama-server.pid").exists());
