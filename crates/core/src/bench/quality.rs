@@ -317,7 +317,6 @@ pub fn summarize(
     tests: &[&TestCase],
     lines: Vec<TestLine>,
     speed: Option<(f64, f64)>,
-    expected_seconds: Option<f64>,
     backend_faults: usize,
 ) -> QualityReport {
     let mut categories = Vec::new();
@@ -364,7 +363,7 @@ pub fn summarize(
         gen_per_second: speed.map(|s| s.1),
         counts,
         grader_version: GRADER_VERSION,
-        expected_seconds,
+        expected_seconds: None,
         tests: lines,
     }
 }
@@ -811,7 +810,6 @@ impl Core {
             &tests,
             lines,
             speed,
-            None,
             backend_faults,
         ))
     }
@@ -919,16 +917,7 @@ mod tests {
             suite_id: "core".into(),
             suite_version: 1,
         };
-        let r = summarize(
-            1,
-            cfg,
-            2_000_000_000,
-            &tests,
-            lines,
-            Some((100.0, 10.0)),
-            None,
-            0,
-        );
+        let r = summarize(1, cfg, 2_000_000_000, &tests, lines, Some((100.0, 10.0)), 0);
         assert_eq!(r.categories.len(), 2);
         assert_eq!(r.score, 0.5);
         assert_eq!(r.score_per_gb, 25.0);
