@@ -34,6 +34,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Use the GGUF models in a folder (or one file) where they are, without copying them.
+    Add { path: std::path::PathBuf },
     /// Remove a model (its number from `kindling models list`). Shows what would happen;
     /// add --apply to do it. Models of other apps are only forgotten, never deleted.
     Rm {
@@ -64,6 +66,20 @@ pub async fn run(core: &Core, args: Args, cancel: &Cancel) -> Result<()> {
     match args.command {
         Command::Pull { repo, file, json } => pull(core, repo, file, json, cancel).await,
         Command::List { json } => list(core, json).await,
+        Command::Add { path } => {
+            let path = core.add_model_folder(&path)?;
+            let inv = core.inventory(&core.model_roots()).await?;
+            let n = inv
+                .installed
+                .iter()
+                .filter(|m| m.path.starts_with(&path))
+                .count();
+            println!(
+                "Added {}: {n} model(s) found there. `kindling models list` shows them.",
+                path.display()
+            );
+            Ok(())
+        }
         Command::Rm { id, apply } => {
             let what = core.remove_model(id, apply).await?;
             if apply {

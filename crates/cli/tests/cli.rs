@@ -608,3 +608,44 @@ fn recommend_names_a_model_that_fits_and_says_why() {
     assert_eq!(v["goal"], "patient");
     assert!(v["candidates"][0]["fit"]["fits"].as_bool().unwrap());
 }
+
+#[test]
+fn a_folder_the_user_adds_is_used_in_place_and_remembered() {
+    let home = tempfile::tempdir().unwrap();
+    let user = tempfile::tempdir().unwrap();
+    let folder = user.path().join("My Models");
+    std::fs::create_dir_all(&folder).unwrap();
+    let model = folder.join("sample.gguf");
+    if std::fs::hard_link(sample_model(), &model).is_err() {
+        std::fs::copy(sample_model(), &model).unwrap();
+    }
+    let out = isolated(home.path(), user.path())
+        .args(["models", "add"])
+        .arg(&folder)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("1 model(s) found there"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let settings = std::fs::read_to_string(home.path().join("settings.toml")).unwrap();
+    assert!(settings.contains("My Models"), "{settings}");
+    let out = isolated(home.path(), user.path())
+        .args(["models", "list", "--json"])
+        .output()
+        .unwrap();
+    let inv: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let m = &inv["installed"][0];
+    assert_eq!(m["source"], "folder");
+    assert_eq!(
+        m["path"].as_str().unwrap(),
+        std::fs::canonicalize(&model).unwrap().to_str().unwrap()
+    );
+    let out = isolated(home.path(), user.path())
+        .args(["models", "add", "/no/such/folder"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}

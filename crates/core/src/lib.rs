@@ -42,7 +42,7 @@ use server::{Server, ServerConfig};
 /// The handle every front end holds.
 pub struct Core {
     paths: Paths,
-    settings: Settings,
+    settings: std::sync::RwLock<Settings>,
     db: Database,
     events: Events,
     download_slots: std::sync::Arc<tokio::sync::Semaphore>,
@@ -71,7 +71,7 @@ impl Core {
         server::process::reap_stale(&paths.server_pid());
         Ok(Core {
             paths,
-            settings,
+            settings: std::sync::RwLock::new(settings),
             db,
             events: Events::new(),
             download_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(
@@ -83,8 +83,34 @@ impl Core {
     pub fn paths(&self) -> &Paths {
         &self.paths
     }
-    pub fn settings(&self) -> &Settings {
-        &self.settings
+    /// The current settings (a copy).
+    pub fn settings(&self) -> Settings {
+        self.settings.read().expect("settings lock").clone()
+    }
+
+    /// Changes the settings and saves them (atomically) before the change is used.
+    pub fn update_settings(&self, change: impl FnOnce(&mut Settings)) -> Result<Settings> {
+        let mut current = self.settings.write().expect("settings lock");
+        let mut next = current.clone();
+        change(&mut next);
+        next.save(&self.paths.settings())?;
+        *current = next.clone();
+        Ok(next)
+    }
+
+    /// Adds a folder (or a single file) of GGUF models to use in place.
+    pub fn add_model_folder(&self, path: &Path) -> Result<PathBuf> {
+        let path = std::fs::canonicalize(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let p = path.clone();
+        self.update_settings(move |s| {
+            if !s.model_folders.contains(&p) {
+                s.model_folders.push(p);
+            }
+        })?;
+        Ok(path)
     }
     pub fn db(&self) -> &Database {
         &self.db
@@ -99,7 +125,7 @@ impl Core {
 
     /// Finds llama-server (see [`runtime`] for the order).
     pub fn locate_runtime(&self) -> std::result::Result<Runtime, runtime::RuntimeError> {
-        Locator::from_process(self.settings.llama_server.clone()).locate()
+        Locator::from_process(self.settings().llama_server).locate()
     }
 
     /// Detects the machine and asks the runtime for its version and devices.
@@ -137,9 +163,10 @@ impl Core {
     /// The server configuration the settings call for.
     pub fn server_config(&self, model: &Path, port: u16) -> ServerConfig {
         let mut c = ServerConfig::new(model, port);
-        c.ctx_size = self.settings.ctx_size;
-        c.threads = self.settings.threads;
-        c.gpu_layers = self.settings.gpu_layers;
+        let s = self.settings();
+        c.ctx_size = s.ctx_size;
+        c.threads = s.threads;
+        c.gpu_layers = s.gpu_layers;
         c
     }
 

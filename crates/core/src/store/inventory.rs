@@ -54,7 +54,7 @@ fn tool_name(source: &str) -> &str {
 impl Core {
     /// Where found-in-place models are looked for.
     pub fn model_roots(&self) -> Roots {
-        Roots::standard(self.settings().model_folders.clone())
+        Roots::standard(self.settings().model_folders)
     }
 
     /// Finds, checks and registers every model; reports those that disappeared.
