@@ -289,3 +289,61 @@ async fn the_recommendation_for_this_machine_explains_itself() {
             || rec.profile.ram_bytes > 64_000_000_000
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_crash_mid_run_is_recorded_and_the_run_goes_on() {
+    let _guard = super::SERVER_LOCK.lock().await;
+    let home = tempfile::tempdir().unwrap();
+    let core = super::core_in(home.path()).await;
+    // A short suite: three quick tests.
+    let mut suite = Suite::core();
+    suite.tests.retain(|t| {
+        [
+            "creative.title_case",
+            "creative.word_limit",
+            "reasoning.weekday",
+        ]
+        .contains(&t.id.as_str())
+    });
+    for t in &mut suite.tests {
+        t.quick = true;
+    }
+    let mut events = core.events().subscribe();
+    let pid_file = home.path().join("llama-server.pid");
+    tokio::spawn(async move {
+        while let Ok(ev) = events.recv().await {
+            if let kindling_core::Event::BenchProgress {
+                phase: kindling_core::events::BenchPhase::Testing,
+                step: 2,
+                ..
+            } = ev
+            {
+                let pid = std::fs::read_to_string(&pid_file).unwrap();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                std::process::Command::new("kill")
+                    .args(["-9", pid.trim()])
+                    .status()
+                    .unwrap();
+                return;
+            }
+        }
+    });
+    let req = QualityRequest {
+        suite: Some(suite),
+        ..quick_request()
+    };
+    let report = core.bench_quality(req, &Cancel::new()).await.unwrap();
+    assert_eq!(report.tests.len(), 3, "{:?}", report.tests);
+    assert_eq!(report.counts.crash, 1, "{:?}", report.tests);
+    let crashed = report.tests.iter().find(|t| t.outcome == "crash").unwrap();
+    assert!(
+        crashed.detail.contains("server crashed (signal 9)"),
+        "{}",
+        crashed.detail
+    );
+    assert_eq!(
+        report.tests.iter().filter(|t| t.outcome != "crash").count(),
+        2,
+        "the run went on after a restart"
+    );
+}
