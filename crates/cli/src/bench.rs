@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use kindling_core::bench::{SpeedOptions, SpeedReport, SpeedRequest};
-use kindling_core::events::{BenchPhase, Event};
 use kindling_core::{Cancel, Core, Result};
 
 use crate::format;
@@ -78,30 +77,8 @@ pub async fn run(core: &Core, args: Args, cancel: &Cancel) -> Result<()> {
         .await;
     }
     let model = crate::pick_model(core, args.model)?;
-    let mut events = core.events().subscribe();
-    let quiet = args.json;
-    let printer = tokio::spawn(async move {
-        while let Ok(ev) = events.recv().await {
-            if let Event::BenchProgress {
-                phase,
-                step,
-                total,
-                message,
-                ..
-            } = ev
-            {
-                if quiet || phase == BenchPhase::Done {
-                    continue;
-                }
-                if total > 1 {
-                    eprintln!("  [{step}/{total}] {message}");
-                } else {
-                    eprintln!("  {message}…");
-                }
-            }
-        }
-    });
-    if !quiet {
+    let printer = crate::quality::progress_printer(core, args.json);
+    if !args.json {
         eprintln!(
             "Benchmarking {} — this takes about a minute.",
             model.display()

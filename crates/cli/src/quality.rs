@@ -8,7 +8,8 @@ use kindling_core::{Cancel, Core, Result};
 
 use crate::format;
 
-fn progress_printer(core: &Core, quiet: bool) -> tokio::task::JoinHandle<()> {
+/// Prints benchmark progress to stderr (nothing when `quiet`, e.g. with --json).
+pub fn progress_printer(core: &Core, quiet: bool) -> tokio::task::JoinHandle<()> {
     let mut events = core.events().subscribe();
     tokio::spawn(async move {
         while let Ok(ev) = events.recv().await {

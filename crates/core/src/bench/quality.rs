@@ -17,7 +17,7 @@ use super::speed::SpeedOptions;
 use super::suite::{needle_prompt, Suite, TestCase, CATEGORIES};
 use super::tools;
 use crate::events::{BenchPhase, Event};
-use crate::history::{self, NewRun, RunStatus, StoredResult, StoredScore};
+use crate::history::{self, RunStatus, StoredResult, StoredScore};
 use crate::server::{Server, ServerError};
 use crate::{Core, Error, Result};
 
@@ -397,12 +397,7 @@ impl Core {
             }
             None => {
                 let registered = crate::store::register(self.db(), &req.model).await?;
-                let devices = info.devices.clone();
-                let hw = tokio::task::spawn_blocking(move || crate::hardware::detect(devices))
-                    .await
-                    .expect("no panic");
-                let now = history::now();
-                let hardware_id = self.db().insert_hardware(&hw, None, &now).await?;
+                let hw = self.machine_now(&info).await;
                 let cfg = RunConfig {
                     model: registered.path.clone(),
                     quick: req.quick,
@@ -412,16 +407,14 @@ impl Core {
                 };
                 let args = self.server_config(&registered.path, 0).to_args();
                 let id = self
-                    .db()
-                    .create_run(&NewRun {
+                    .begin_run(super::runner::RunStart {
                         kind: "quality",
                         model_id: registered.id,
-                        hardware_id,
-                        runtime_path: &runtime.path.to_string_lossy(),
-                        runtime_version: &info.version,
-                        devices_json: &serde_json::to_string(&info.devices).expect("serializes"),
+                        runtime: &runtime,
+                        info: &info,
+                        hardware: &hw,
+                        bandwidth: None,
                         server_args: &args,
-                        started_at: &now,
                     })
                     .await?;
                 self.db()

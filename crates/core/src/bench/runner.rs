@@ -71,10 +71,7 @@ impl Core {
         let runtime = self.locate_runtime()?;
         let info = runtime.info().await?;
         let registered = crate::store::register(self.db(), &req.model).await?;
-        let devices = info.devices.clone();
-        let hw = tokio::task::spawn_blocking(move || hardware::detect(devices))
-            .await
-            .expect("hardware detection does not panic");
+        let hw = self.machine_now(&info).await;
 
         let bandwidth = if req.probe_bandwidth {
             progress(
@@ -99,11 +96,6 @@ impl Core {
             return Err(Error::Cancelled);
         }
 
-        let now = history::now();
-        let hardware_id = self
-            .db()
-            .insert_hardware(&hw, bandwidth.map(|b| b.bytes_per_second), &now)
-            .await?;
         let port = match req.port {
             Some(p) => p,
             None => crate::server::free_port().map_err(|source| Error::Io {
@@ -113,19 +105,15 @@ impl Core {
         };
         let config = self.server_config(&registered.path, port);
         let args = config.to_args();
-        let runtime_path = runtime.path.to_string_lossy().into_owned();
-        let devices_json = serde_json::to_string(&info.devices).expect("devices serialize");
         let run_id = self
-            .db()
-            .create_run(&NewRun {
+            .begin_run(RunStart {
                 kind: "speed",
                 model_id: registered.id,
-                hardware_id,
-                runtime_path: &runtime_path,
-                runtime_version: &info.version,
-                devices_json: &devices_json,
+                runtime: &runtime,
+                info: &info,
+                hardware: &hw,
+                bandwidth: bandwidth.map(|b| b.bytes_per_second),
                 server_args: &args,
-                started_at: &now,
             })
             .await?;
 
@@ -342,6 +330,49 @@ impl Core {
         {
             tracing::error!(error = %db, run_id, "could not record how the run ended");
         }
+    }
+}
+
+/// What every benchmark run records as it starts.
+pub(crate) struct RunStart<'a> {
+    pub kind: &'a str,
+    pub model_id: i64,
+    pub runtime: &'a crate::runtime::Runtime,
+    pub info: &'a crate::runtime::RuntimeInfo,
+    pub hardware: &'a HardwareProfile,
+    pub bandwidth: Option<f64>,
+    pub server_args: &'a [String],
+}
+
+impl Core {
+    /// This machine now, with the runtime's devices (detection is blocking work).
+    pub(crate) async fn machine_now(&self, info: &crate::runtime::RuntimeInfo) -> HardwareProfile {
+        let devices = info.devices.clone();
+        tokio::task::spawn_blocking(move || hardware::detect(devices))
+            .await
+            .expect("hardware detection does not panic")
+    }
+
+    /// Stores the hardware snapshot and creates the run, `running`; returns its id.
+    pub(crate) async fn begin_run(&self, s: RunStart<'_>) -> Result<i64> {
+        let now = history::now();
+        let hardware_id = self
+            .db()
+            .insert_hardware(s.hardware, s.bandwidth, &now)
+            .await?;
+        Ok(self
+            .db()
+            .create_run(&NewRun {
+                kind: s.kind,
+                model_id: s.model_id,
+                hardware_id,
+                runtime_path: &s.runtime.path.to_string_lossy(),
+                runtime_version: &s.info.version,
+                devices_json: &serde_json::to_string(&s.info.devices).expect("devices serialize"),
+                server_args: s.server_args,
+                started_at: &now,
+            })
+            .await?)
     }
 }
 

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::speed::SpeedOptions;
 use crate::events::{BenchPhase, Event};
-use crate::history::{self, Measurement, NewRun, RunStatus};
+use crate::history::{self, Measurement, RunStatus};
 use crate::server::Server;
 use crate::{Core, Result};
 
@@ -53,23 +53,16 @@ impl Core {
         let registered = crate::store::register(self.db(), model).await?;
         let layers = registered.info.block_count.unwrap_or(32) as u32;
         let moe = registered.info.expert_count.unwrap_or(0) > 0;
-        let devices = info.devices.clone();
-        let hw = tokio::task::spawn_blocking(move || crate::hardware::detect(devices))
-            .await
-            .expect("no panic");
-        let now = history::now();
-        let hardware_id = self.db().insert_hardware(&hw, None, &now).await?;
+        let hw = self.machine_now(&info).await;
         let run_id = self
-            .db()
-            .create_run(&NewRun {
+            .begin_run(super::runner::RunStart {
                 kind: "tune",
                 model_id: registered.id,
-                hardware_id,
-                runtime_path: &runtime.path.to_string_lossy(),
-                runtime_version: &info.version,
-                devices_json: &serde_json::to_string(&info.devices).expect("serializes"),
+                runtime: &runtime,
+                info: &info,
+                hardware: &hw,
+                bandwidth: None,
                 server_args: &[],
-                started_at: &now,
             })
             .await?;
         let mut settings: Vec<(Option<u32>, bool)> = vec![(None, false)];
