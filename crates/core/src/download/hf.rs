@@ -137,9 +137,11 @@ pub fn token() -> Option<String> {
 pub fn set_token(token: Option<&str>) -> Result<(), DownloadError> {
     let entry = keychain_entry()?;
     match token {
-        Some(t) => entry
-            .set_password(t)
-            .map_err(|e| DownloadError::Keychain(e.to_string())),
+        Some(t) => entry.set_password(t).map_err(|e| {
+            DownloadError::Keychain(format!(
+                "{e}. No usable keychain here; set the HF_TOKEN environment variable instead (Kindling never writes the token to a plain file)"
+            ))
+        }),
         None => match entry.delete_credential() {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
             Err(e) => Err(DownloadError::Keychain(e.to_string())),

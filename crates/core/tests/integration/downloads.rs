@@ -361,3 +361,77 @@ async fn a_disk_that_fills_up_mid_download_stops_with_a_clear_error() {
     assert_eq!(core.db().downloads().await.unwrap()[0].status, "completed");
     core.db().close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_deletes_the_partial_file_and_says_so() {
+    let srv = server().await;
+    srv.set_fault(Fault::Stalls { at: 30 * MB });
+    let home = tempfile::tempdir().unwrap();
+    let core = super::core_in(home.path()).await;
+    let control = Control::default();
+    let part = partial_path(&dest(home.path()));
+    let (req, c) = (request(&srv, fast_policy()), control.clone());
+    let watcher = async {
+        while std::fs::metadata(&part).map_or(0, |m| m.len()) < 30 * MB {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        c.cancel.cancel();
+    };
+    let (result, ()) = tokio::join!(core.pull(&req, &control), watcher);
+    let err = result.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Cancelled, "{err}");
+    assert!(
+        err.to_string().contains("partial file was deleted"),
+        "{err}"
+    );
+    assert!(!part.exists() && !dest(home.path()).exists());
+    assert_eq!(core.db().downloads().await.unwrap()[0].status, "cancelled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_more_than_two_downloads_run_at_once() {
+    let names: Vec<String> = (0..3).map(|i| format!("{REPO}/copy{i}.gguf")).collect();
+    let files: Vec<(&str, PathBuf)> = names
+        .iter()
+        .map(|n| (n.as_str(), super::sample_model()))
+        .collect();
+    let srv = FileServer::start(&files).await;
+    srv.set_fault(Fault::Stalls { at: 5 * MB });
+    let home = tempfile::tempdir().unwrap();
+    let core = super::core_in(home.path()).await;
+    let control = Control::default();
+    let reqs: Vec<PullRequest> = (0..3)
+        .map(|i| PullRequest {
+            file: format!("copy{i}.gguf"),
+            ..request(&srv, fast_policy())
+        })
+        .collect();
+    let dir = home.path().join("models").join(REPO.replace('/', "--"));
+    let partials = || {
+        std::fs::read_dir(&dir).map_or(0, |d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
+                .count()
+        })
+    };
+    let c = control.clone();
+    let observe = async {
+        let started = std::time::Instant::now();
+        while partials() < 2 && started.elapsed() < Duration::from_secs(20) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Both slots are taken and stalled: the third must still be waiting.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let seen = partials();
+        c.pause.cancel();
+        seen
+    };
+    let (results, seen) = tokio::join!(
+        futures_util::future::join_all(reqs.iter().map(|r| core.pull(r, &control))),
+        observe
+    );
+    assert_eq!(seen, 2, "two downloads at a time");
+    assert!(results
+        .iter()
+        .all(|r| r.as_ref().is_err_and(|e| e.code() == ErrorCode::Paused)));
+}
