@@ -202,15 +202,29 @@ impl Core {
         if gpu_layers.is_some() {
             config.gpu_layers = gpu_layers;
         }
-        let server = Server::start(
-            &runtime,
+        let server = self
+            .supervise(&runtime, config, registered.info.file_size, cancel)
+            .await?;
+        Ok((server, registered))
+    }
+
+    /// Starts llama-server under supervision: this home's pid file, this Core's events,
+    /// a readiness deadline sized for a model of `model_bytes`.
+    pub async fn supervise(
+        &self,
+        runtime: &Runtime,
+        config: ServerConfig,
+        model_bytes: u64,
+        cancel: &CancellationToken,
+    ) -> Result<Server> {
+        Server::start(
+            runtime,
             config,
-            server::supervisor::ready_deadline(registered.info.file_size),
+            server::supervisor::ready_deadline(model_bytes),
             &self.events,
             Some(self.paths.server_pid()),
             cancel,
         )
-        .await?;
-        Ok((server, registered))
+        .await
     }
 }

@@ -124,15 +124,9 @@ impl Core {
             1,
             "Starting the model server".into(),
         );
-        let started = Server::start(
-            &runtime,
-            config,
-            crate::server::supervisor::ready_deadline(registered.info.file_size),
-            self.events(),
-            Some(self.paths().server_pid()),
-            cancel,
-        )
-        .await;
+        let started = self
+            .supervise(&runtime, config, registered.info.file_size, cancel)
+            .await;
         let mut server = match started {
             Ok(s) => s,
             Err(e) => {
@@ -308,7 +302,7 @@ impl Core {
     }
 
     /// Records why a run ended early.
-    async fn end_run(&self, run_id: i64, e: &Error, log_tail: Option<&[String]>) {
+    pub(crate) async fn end_run(&self, run_id: i64, e: &Error, log_tail: Option<&[String]>) {
         let status = if matches!(e, Error::Cancelled) {
             RunStatus::Interrupted
         } else {

@@ -10,7 +10,6 @@ use tokio_util::sync::CancellationToken;
 use super::speed::SpeedOptions;
 use crate::events::{BenchPhase, Event};
 use crate::history::{self, Measurement, RunStatus};
-use crate::server::Server;
 use crate::{Core, Result};
 
 /// One measured setting.
@@ -101,28 +100,13 @@ impl Core {
             );
             config.gpu_layers = ngl;
             config.cpu_moe = cpu_moe;
-            let started = Server::start(
-                &runtime,
-                config,
-                crate::server::supervisor::ready_deadline(registered.info.file_size),
-                self.events(),
-                Some(self.paths().server_pid()),
-                cancel,
-            )
-            .await;
+            let started = self
+                .supervise(&runtime, config, registered.info.file_size, cancel)
+                .await;
             let mut server = match started {
                 Ok(s) => s,
                 Err(crate::Error::Cancelled) => {
-                    self.db()
-                        .finish_run(
-                            run_id,
-                            RunStatus::Interrupted,
-                            Some(("cancelled", "Stopped because you asked.")),
-                            None,
-                            None,
-                            &history::now(),
-                        )
-                        .await?;
+                    self.end_run(run_id, &crate::Error::Cancelled, None).await;
                     return Err(crate::Error::Cancelled);
                 }
                 // A setting that cannot start (out of memory, say) is a result, not the end.
@@ -161,16 +145,7 @@ impl Core {
                     });
                 }
                 Err(crate::Error::Cancelled) => {
-                    self.db()
-                        .finish_run(
-                            run_id,
-                            RunStatus::Interrupted,
-                            Some(("cancelled", "Stopped because you asked.")),
-                            None,
-                            None,
-                            &history::now(),
-                        )
-                        .await?;
+                    self.end_run(run_id, &crate::Error::Cancelled, None).await;
                     return Err(crate::Error::Cancelled);
                 }
                 Err(e) => tracing::info!(error = %e, "tune point failed"),
