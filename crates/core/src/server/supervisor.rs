@@ -138,7 +138,15 @@ impl Server {
         match server.wait_ready(deadline, cancel).await {
             Ok(()) => {
                 let ready_at = Instant::now();
-                let listening = *server.shared.listening_at.lock().expect("lock");
+                // The first 200 can win the race with our reading of the "listening" line
+                // from the pipe; give the reader a moment so the latency is still measured
+                // (negative then: Kindling was ready first).
+                let mut listening = *server.shared.listening_at.lock().expect("lock");
+                let waited = Instant::now();
+                while listening.is_none() && waited.elapsed() < Duration::from_millis(500) {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    listening = *server.shared.listening_at.lock().expect("lock");
+                }
                 server.timings = StartTimings {
                     load_ms: ms(ready_at - spawned_at),
                     readiness_latency_ms: listening.map(|l| {
