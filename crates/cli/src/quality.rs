@@ -69,15 +69,20 @@ pub async fn run(
         .await;
     printer.abort();
     let report = report?;
+    show(&report, json);
+    Ok(())
+}
+
+/// The report as JSON or in plain words.
+fn show(report: &QualityReport, json: bool) {
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&report).expect("serializes")
+            serde_json::to_string_pretty(report).expect("serializes")
         );
     } else {
-        print_report(&report);
+        print_report(report);
     }
-    Ok(())
 }
 
 pub fn print_report(r: &QualityReport) {
@@ -135,14 +140,7 @@ pub fn print_report(r: &QualityReport) {
 
 pub async fn rescore(core: &Core, run: i64, json: bool) -> Result<()> {
     let report = core.rescore(run, None).await?;
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).expect("serializes")
-        );
-    } else {
-        print_report(&report);
-    }
+    show(&report, json);
     Ok(())
 }
 

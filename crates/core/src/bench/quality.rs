@@ -426,16 +426,8 @@ impl Core {
         let result = self.quality_inner(run_id, &config, &suite, cancel).await;
         match result {
             Ok(report) => {
-                let json = serde_json::to_value(&report).expect("serializes");
                 self.db()
-                    .finish_run(
-                        run_id,
-                        RunStatus::Completed,
-                        None,
-                        Some(&json),
-                        None,
-                        &history::now(),
-                    )
+                    .complete_run(run_id, &report, &history::now())
                     .await?;
                 Ok(report)
             }
@@ -850,14 +842,10 @@ impl Core {
         let report = self.quality_report(run_id, Some(suite)).await?;
         let detail = self.db().run_detail(run_id).await?;
         if detail.run.status == RunStatus::Completed {
-            let json = serde_json::to_value(&report).expect("serializes");
             self.db()
-                .finish_run(
+                .complete_run(
                     run_id,
-                    RunStatus::Completed,
-                    None,
-                    Some(&json),
-                    None,
+                    &report,
                     detail.run.finished_at.as_deref().unwrap_or(&now),
                 )
                 .await?;

@@ -193,16 +193,8 @@ impl Core {
             });
         }
         self.db().add_measurements(run_id, &extra).await?;
-        let summary_json = serde_json::to_value(&summary).expect("summary serializes");
         self.db()
-            .finish_run(
-                run_id,
-                RunStatus::Completed,
-                None,
-                Some(&summary_json),
-                None,
-                &history::now(),
-            )
+            .complete_run(run_id, &summary, &history::now())
             .await?;
         progress(run_id, BenchPhase::Done, 1, 1, "Done".into());
         Ok(SpeedReport {

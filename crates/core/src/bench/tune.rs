@@ -176,16 +176,8 @@ impl Core {
             points,
             best,
         };
-        let json = serde_json::to_value(&report).expect("serializes");
         self.db()
-            .finish_run(
-                run_id,
-                RunStatus::Completed,
-                None,
-                Some(&json),
-                None,
-                &history::now(),
-            )
+            .complete_run(run_id, &report, &history::now())
             .await?;
         Ok(report)
     }

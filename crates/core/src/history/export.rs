@@ -74,14 +74,7 @@ impl Database {
             .and_then(|m| serde_json::from_value(m.clone()).ok())
             .unwrap_or_default();
         for m in measurements {
-            sqlx::query("INSERT INTO measurements (run_id, name, repetition, value, unit) VALUES (?, ?, ?, ?, ?)")
-                .bind(id)
-                .bind(&m.name)
-                .bind(m.repetition)
-                .bind(m.value)
-                .bind(&m.unit)
-                .execute(&mut *tx)
-                .await?;
+            super::runs::insert_measurement(&mut tx, id, &m).await?;
         }
         for q in &doc.results {
             sqlx::query("INSERT INTO quality_results (run_id, test_id, category, outcome, answer_json, created_at) VALUES (?, ?, ?, ?, ?, ?)")

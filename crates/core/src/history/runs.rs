@@ -160,14 +160,7 @@ impl Database {
     pub async fn add_measurements(&self, run_id: i64, items: &[Measurement]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         for m in items {
-            sqlx::query("INSERT INTO measurements (run_id, name, repetition, value, unit) VALUES (?, ?, ?, ?, ?)")
-                .bind(run_id)
-                .bind(&m.name)
-                .bind(m.repetition)
-                .bind(m.value)
-                .bind(&m.unit)
-                .execute(&mut *tx)
-                .await?;
+            insert_measurement(&mut tx, run_id, m).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -202,6 +195,25 @@ impl Database {
             return Err(HistoryError::RunNotFound(run_id));
         }
         Ok(())
+    }
+
+    /// Ends a run as `completed` with its figures.
+    pub async fn complete_run(
+        &self,
+        run_id: i64,
+        summary: &impl Serialize,
+        finished_at: &str,
+    ) -> Result<()> {
+        let json = serde_json::to_value(summary).expect("summaries serialize");
+        self.finish_run(
+            run_id,
+            RunStatus::Completed,
+            None,
+            Some(&json),
+            None,
+            finished_at,
+        )
+        .await
     }
 
     /// Runs, newest first.
@@ -260,4 +272,23 @@ impl Database {
                 .unwrap_or_default(),
         })
     }
+}
+
+/// The one INSERT for a measurement (also used by import).
+pub(super) async fn insert_measurement(
+    conn: &mut sqlx::SqliteConnection,
+    run_id: i64,
+    m: &Measurement,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO measurements (run_id, name, repetition, value, unit) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(run_id)
+    .bind(&m.name)
+    .bind(m.repetition)
+    .bind(m.value)
+    .bind(&m.unit)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
