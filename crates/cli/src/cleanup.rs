@@ -25,7 +25,7 @@ pub async fn run(core: &Core, args: Args) -> Result<()> {
         } else {
             ApplyMode::Trash
         };
-        let applied = core.cleanup_apply(&id, mode).await?;
+        let applied = core.cleanup_apply(&id, &[], mode).await?;
         if args.json {
             println!(
                 "{}",

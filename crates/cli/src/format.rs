@@ -39,17 +39,4 @@ pub fn seconds(ms: f64) -> String {
     }
 }
 
-/// What a generation speed means to a person (≈ 0.75 English words per token).
-pub fn verdict(tokens_per_second: f64) -> String {
-    let words = tokens_per_second * 0.75;
-    let feel = if tokens_per_second >= 20.0 {
-        "fast enough to chat comfortably"
-    } else if tokens_per_second >= 8.0 {
-        "about reading speed: fine for chat"
-    } else if tokens_per_second >= 2.0 {
-        "slower than reading: better for tasks you can leave running"
-    } else {
-        "slow: use it for overnight work, or try a smaller model"
-    };
-    format!("about {words:.0} words per second — {feel}")
-}
+pub use kindling_core::bench::verdict;

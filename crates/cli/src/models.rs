@@ -117,17 +117,14 @@ async fn pull(
     json: bool,
     cancel: &Cancel,
 ) -> Result<()> {
-    let (repo, file) = match file {
-        Some(f) => (repo, f),
-        None => match kindling_core::catalog::Catalog::builtin().find(&repo) {
-            Some((_, v)) => (v.repo.clone(), v.file.clone()),
-            None => {
-                return Err(kindling_core::download::DownloadError::NotFound {
-                    what: format!("{repo} (not a catalog id; give a repository and a file, or an id from `kindling recommend`)"),
-                }
-                .into())
-            }
+    let request = match file {
+        Some(file) => PullRequest {
+            repo,
+            file,
+            policy: Policy::default(),
+            endpoint: None,
         },
+        None => PullRequest::from_catalog(&repo)?,
     };
     // Ctrl-C pauses (the partial file is kept; the same command continues it).
     let control = Control {
@@ -161,17 +158,7 @@ async fn pull(
             }
         }
     });
-    let result = core
-        .pull(
-            &PullRequest {
-                repo,
-                file,
-                policy: Policy::default(),
-                endpoint: None,
-            },
-            &control,
-        )
-        .await;
+    let result = core.pull(&request, &control).await;
     printer.abort();
     if !json {
         eprintln!();

@@ -19,7 +19,7 @@ pub async fn run(core: &Core, args: Args, cancel: &Cancel) -> Result<()> {
     let model = crate::pick_model(core, args.model)?;
     let port = args.port.unwrap_or(core.settings().port);
     eprintln!("Starting the model server with {} …", model.display());
-    let (mut server, registered) = core.start_server(&model, Some(port), cancel).await?;
+    let (server, registered) = core.start_serving(&model, Some(port), cancel).await?;
     let base = server.base_url();
     println!(
         "Serving {} at {base}/v1 (OpenAI-compatible). Chat in your browser at {base}/",

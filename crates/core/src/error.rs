@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// A stable identifier for every kind of failure the front ends may branch on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     RuntimeNotFound,
@@ -139,6 +140,7 @@ impl Error {
 
 /// The shape in which an error crosses to a front end.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ErrorReport {
     pub code: ErrorCode,
     pub message: String,

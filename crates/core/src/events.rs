@@ -8,6 +8,7 @@ use crate::server::ServerState;
 
 /// Something a front end may want to show while work goes on.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     /// The supervised server moved to a new state.
@@ -34,6 +35,7 @@ pub enum Event {
 
 /// The phases of a speed benchmark, in order.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum BenchPhase {
     Hardware,

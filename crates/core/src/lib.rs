@@ -50,6 +50,7 @@ pub struct Core {
 
 /// What `kindling detect` shows: the machine, and the runtime if one was found.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Detection {
     pub hardware: HardwareProfile,
     pub runtime: Option<Runtime>,
@@ -189,6 +190,40 @@ impl Core {
         gpu_layers: Option<u32>,
         cancel: &CancellationToken,
     ) -> Result<(Server, store::RegisteredModel)> {
+        self.launch(model, port, cancel, |c| {
+            if gpu_layers.is_some() {
+                c.gpu_layers = gpu_layers;
+            }
+        })
+        .await
+    }
+
+    /// Starts the server people and apps use (the menu bar's): like
+    /// [`Core::start_server`], and listening on the network with the API key when the
+    /// settings allow other devices.
+    pub async fn start_serving(
+        &self,
+        model: &Path,
+        port: Option<u16>,
+        cancel: &CancellationToken,
+    ) -> Result<(Server, store::RegisteredModel)> {
+        let s = self.settings();
+        self.launch(model, port, cancel, |c| {
+            if let (true, Some(key)) = (s.allow_network, s.api_key) {
+                c.host = "0.0.0.0".into();
+                c.api_key = Some(key);
+            }
+        })
+        .await
+    }
+
+    async fn launch(
+        &self,
+        model: &Path,
+        port: Option<u16>,
+        cancel: &CancellationToken,
+        adjust: impl FnOnce(&mut ServerConfig),
+    ) -> Result<(Server, store::RegisteredModel)> {
         let runtime = self.locate_runtime()?;
         let registered = store::register(&self.db, model).await?;
         let port = match port {
@@ -199,9 +234,7 @@ impl Core {
             })?,
         };
         let mut config = self.server_config(&registered.path, port);
-        if gpu_layers.is_some() {
-            config.gpu_layers = gpu_layers;
-        }
+        adjust(&mut config);
         let server = self
             .supervise(&runtime, config, registered.info.file_size, cancel)
             .await?;

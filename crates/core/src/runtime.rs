@@ -39,6 +39,7 @@ impl RuntimeError {
 
 /// Where a runtime was found.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum RuntimeSource {
     Setting,
@@ -136,6 +137,7 @@ impl Locator {
 
 /// A llama-server binary Kindling can start.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Runtime {
     pub path: PathBuf,
     pub source: RuntimeSource,
@@ -146,6 +148,7 @@ pub struct Runtime {
 
 /// What a runtime says about itself.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RuntimeInfo {
     pub version: String,
     pub devices: Vec<VulkanDevice>,

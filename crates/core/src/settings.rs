@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_PORT: u16 = 11480;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(default)]
 pub struct Settings {
     /// An explicit llama-server binary; wins over every other place Kindling looks.
@@ -24,8 +25,19 @@ pub struct Settings {
     pub threads: Option<u32>,
     /// Extra folders (or files) holding GGUF models to use in place.
     pub model_folders: Vec<PathBuf>,
+    /// Listen on every network interface (other devices may connect) instead of only
+    /// this computer. Off by default; turning it on requires [`Settings::api_key`].
+    pub allow_network: bool,
+    /// The key other devices must send (`Authorization: Bearer KEY`) when
+    /// [`Settings::allow_network`] is on. Kindling generates it.
+    pub api_key: Option<String>,
+    /// What recommendations optimise for.
+    pub goal: crate::recommend::Goal,
+    /// The model the menu-bar server starts; `None` uses the recommended installed model.
+    pub server_model: Option<PathBuf>,
     /// Fields this version does not know, kept verbatim.
     #[serde(flatten)]
+    #[cfg_attr(feature = "ts", ts(skip))]
     pub extra: toml::Table,
 }
 
@@ -38,6 +50,10 @@ impl Default for Settings {
             gpu_layers: None,
             threads: None,
             model_folders: Vec::new(),
+            allow_network: false,
+            api_key: None,
+            goal: crate::recommend::Goal::Conversational,
+            server_model: None,
             extra: toml::Table::new(),
         }
     }
@@ -85,6 +101,17 @@ impl Settings {
     /// Parses the TOML text of a settings file.
     pub fn parse(text: &str) -> Result<Settings, String> {
         toml::from_str(text).map_err(|e| e.message().to_string())
+    }
+
+    /// A new random API key for network access: `kdl-` and 32 hex digits (128 bits
+    /// from the operating system's random source).
+    pub fn new_api_key() -> Result<String, std::io::Error> {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(format!(
+            "kdl-{}",
+            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ))
     }
 
     /// Writes settings atomically (temp file, then rename), so a crash never leaves half a file.

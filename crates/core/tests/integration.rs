@@ -404,7 +404,7 @@ async fn the_server_serves_the_openai_api_and_stops_cleanly() {
     let _guard = SERVER_LOCK.lock().await;
     let home = tempfile::tempdir().unwrap();
     let core = core_in(home.path()).await;
-    let (mut server, _) = core
+    let (server, _) = core
         .start_server(&sample_model(), None, &Cancel::new())
         .await
         .unwrap();

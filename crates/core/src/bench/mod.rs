@@ -9,9 +9,11 @@ pub mod stats;
 pub mod suite;
 pub mod tools;
 pub mod tune;
+pub mod verdict;
 
 pub use speed::{SpeedOptions, SpeedSample, SpeedSummary};
 pub use stats::Stat;
+pub use verdict::{headline, verdict};
 pub mod quality;
 pub mod runner;
 pub use quality::{QualityReport, QualityRequest};

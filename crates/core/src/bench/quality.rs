@@ -648,7 +648,7 @@ impl Core {
                     ),
                 );
                 server.stop().await;
-                let mut cpu = self
+                let cpu = self
                     .start_server_with(&config.model, None, Some(0), cancel)
                     .await
                     .map_err(plain)?

@@ -28,6 +28,7 @@ pub struct SpeedRequest {
 
 /// The result of a finished speed run.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SpeedReport {
     pub run_id: i64,
     pub hardware: HardwareProfile,
@@ -127,7 +128,7 @@ impl Core {
         let started = self
             .supervise(&runtime, config, registered.info.file_size, cancel)
             .await;
-        let mut server = match started {
+        let server = match started {
             Ok(s) => s,
             Err(e) => {
                 self.end_run(run_id, &e, None).await;

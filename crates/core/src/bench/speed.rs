@@ -14,6 +14,7 @@ use crate::server::ServerError;
 
 /// What to measure.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SpeedOptions {
     pub prompt_tokens: u32,
     pub gen_tokens: u32,
@@ -34,6 +35,7 @@ impl Default for SpeedOptions {
 
 /// One streamed request's figures.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SpeedSample {
     pub prompt_n: u32,
     pub predicted_n: u32,
@@ -52,6 +54,7 @@ pub struct SpeedSample {
 
 /// The report of a speed run.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SpeedSummary {
     pub options: SpeedOptions,
     pub prompt_per_second: Stat,

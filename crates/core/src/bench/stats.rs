@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// The figures for one quantity measured several times.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Stat {
     pub median: f64,
     pub min: f64,

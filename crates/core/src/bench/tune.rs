@@ -103,7 +103,7 @@ impl Core {
             let started = self
                 .supervise(&runtime, config, registered.info.file_size, cancel)
                 .await;
-            let mut server = match started {
+            let server = match started {
                 Ok(s) => s,
                 Err(crate::Error::Cancelled) => {
                     self.end_run(run_id, &crate::Error::Cancelled, None).await;

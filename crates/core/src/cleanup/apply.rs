@@ -21,6 +21,7 @@ pub enum ApplyMode {
 
 /// What applying did.
 #[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Applied {
     pub removed: Vec<PlanItem>,
     /// Items left in place, with why.

@@ -23,6 +23,7 @@ pub const MIN_AGE: Duration = Duration::from_secs(3600);
 
 /// Why something can go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// An Ollama blob no manifest references.
@@ -42,6 +43,16 @@ pub enum Reason {
 }
 
 impl Reason {
+    pub const ALL: [Reason; 7] = [
+        Reason::OllamaOrphanBlob,
+        Reason::OllamaPartial,
+        Reason::HfOrphanBlob,
+        Reason::HfIncomplete,
+        Reason::HfDetachedRevision,
+        Reason::KindlingPartial,
+        Reason::KindlingUnknownFile,
+    ];
+
     /// In plain words.
     pub fn describe(self) -> &'static str {
         match self {
@@ -58,6 +69,7 @@ impl Reason {
 
 /// One thing that can be removed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PlanItem {
     pub path: PathBuf,
     /// The scanned root it lies under (checked again before removal).
@@ -69,6 +81,7 @@ pub struct PlanItem {
 
 /// The same content stored twice (reported, never removed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Duplicate {
     pub sha256: String,
     pub bytes: u64,
@@ -77,6 +90,7 @@ pub struct Duplicate {
 
 /// What a cleanup would do.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Plan {
     pub version: u32,
     pub items: Vec<PlanItem>,

@@ -69,8 +69,14 @@ impl Core {
         Ok((id, plan))
     }
 
-    /// Applies the saved plan `id` (or a path to a plan file).
-    pub async fn cleanup_apply(&self, id: &str, mode: ApplyMode) -> Result<Applied> {
+    /// Applies the saved plan `id` (or a path to a plan file): only the items whose
+    /// paths are in `only`, or all of them when `only` is empty.
+    pub async fn cleanup_apply(
+        &self,
+        id: &str,
+        only: &[PathBuf],
+        mode: ApplyMode,
+    ) -> Result<Applied> {
         let by_id = self.paths().home().join("plans").join(format!("{id}.json"));
         let path = if by_id.is_file() {
             by_id
@@ -81,10 +87,13 @@ impl Core {
             path: path.clone(),
             source,
         })?;
-        let plan: Plan = serde_json::from_slice(&text).map_err(|e| Error::PlanInvalid {
+        let mut plan: Plan = serde_json::from_slice(&text).map_err(|e| Error::PlanInvalid {
             path: path.clone(),
             detail: e.to_string(),
         })?;
+        if !only.is_empty() {
+            plan.items.retain(|i| only.contains(&i.path));
+        }
         let stores = self.cleanup_stores().await?;
         Ok(
             tokio::task::spawn_blocking(move || apply(&plan, &stores, mode, SystemTime::now()))

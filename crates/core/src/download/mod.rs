@@ -133,6 +133,7 @@ pub struct Control {
 
 /// What a finished download did.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Fetched {
     pub path: PathBuf,
     pub bytes: u64,
@@ -268,6 +269,7 @@ pub async fn fetch(
 
 /// Where a download stands, for progress displays.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum DownloadState {
     Downloading,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// The result of one probe.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct BandwidthReport {
     /// Best pass, in bytes per second.
     pub bytes_per_second: f64,

@@ -16,6 +16,7 @@ pub use vulkan::VulkanDevice;
 
 /// A graphics processor as the operating system reports it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Gpu {
     pub name: String,
     pub vendor: Option<String>,
@@ -28,6 +29,7 @@ pub struct Gpu {
 
 /// A snapshot of this machine, stored with every benchmark run.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct HardwareProfile {
     pub os: String,
     pub os_version: Option<String>,

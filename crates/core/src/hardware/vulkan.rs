@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// A compute device llama.cpp can use.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct VulkanDevice {
     /// llama.cpp's id, e.g. `Vulkan0`.
     pub id: String,

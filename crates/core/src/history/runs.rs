@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{Database, HistoryError, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Running,
@@ -49,6 +50,7 @@ pub struct NewRun<'a> {
 
 /// One row of `kindling history`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RunSummary {
     pub id: i64,
     pub kind: String,
@@ -67,6 +69,7 @@ pub struct RunSummary {
 
 /// One measured value.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, sqlx::FromRow)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Measurement {
     pub name: String,
     pub repetition: Option<i64>,
@@ -76,6 +79,7 @@ pub struct Measurement {
 
 /// Everything stored about a run.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RunDetail {
     #[serde(flatten)]
     pub run: RunSummary,

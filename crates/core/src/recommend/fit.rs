@@ -54,6 +54,7 @@ impl ModelShape {
 
 /// What the estimator needs to know about a machine.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct MachineProfile {
     pub ram_bytes: u64,
     pub gpu: Option<GpuProfile>,
@@ -62,6 +63,7 @@ pub struct MachineProfile {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct GpuProfile {
     pub name: String,
     pub vram_bytes: u64,
@@ -73,6 +75,7 @@ pub struct GpuProfile {
 
 /// Where the model runs.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Placement {
     Gpu,
@@ -82,6 +85,7 @@ pub enum Placement {
 
 /// The estimate for one model on one machine.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Fit {
     pub fits: bool,
     pub placement: Placement,

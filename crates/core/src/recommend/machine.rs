@@ -11,6 +11,7 @@ use crate::{Core, Result};
 
 /// What `kindling recommend` shows.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Recommendation {
     /// "iMac Retina 5K 27-inch, 2017 · Radeon Pro 575 4 GB · 32 GB RAM"
     pub machine: String,
@@ -220,5 +221,31 @@ impl Core {
             calibrated_from: fractions.len(),
             candidates,
         })
+    }
+
+    /// The model the menu-bar server uses: the one the user chose, else the best
+    /// installed model for their goal, else the first model Kindling can find.
+    pub async fn preferred_model(&self) -> Result<Option<std::path::PathBuf>> {
+        let settings = self.settings();
+        if let Some(chosen) = settings.server_model.filter(|p| p.is_file()) {
+            return Ok(Some(chosen));
+        }
+        let models = self.db().models().await?;
+        if let Ok(rec) = self.recommend(settings.goal).await {
+            for c in rec.candidates.iter().filter(|c| c.installed && c.fit.fits) {
+                let found = models
+                    .iter()
+                    .map(|m| std::path::PathBuf::from(&m.path))
+                    .find(|p| {
+                        p.is_file()
+                            && p.file_name()
+                                .is_some_and(|f| f.to_string_lossy().eq_ignore_ascii_case(&c.file))
+                    });
+                if found.is_some() {
+                    return Ok(found);
+                }
+            }
+        }
+        Ok(self.default_models().into_iter().next())
     }
 }

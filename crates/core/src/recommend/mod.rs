@@ -13,6 +13,7 @@ use fit::{bandwidth_limit, efficiency, fit, Fit, MachineProfile, ModelShape};
 
 /// What the user wants.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Goal {
     /// Chat: at least [`CONVERSATIONAL_TPS`] predicted.
@@ -25,6 +26,7 @@ pub const CONVERSATIONAL_TPS: f64 = 10.0;
 
 /// Where a candidate's quality figure comes from.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Evidence {
     MeasuredHere,
@@ -34,6 +36,7 @@ pub enum Evidence {
 
 /// The runtime environment known issues are matched against.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Backend {
     /// `vulkan`, `metal` or `cpu`.
     pub name: String,
@@ -43,11 +46,14 @@ pub struct Backend {
 
 /// One ranked option.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Candidate {
     /// `family:quant`, usable with `kindling models pull`.
     pub id: String,
     pub name: String,
     pub quant: String,
+    /// The catalog's file name (how an installed copy is recognised).
+    pub file: String,
     pub size_gb: f64,
     pub installed: bool,
     pub fit: Fit,
@@ -259,6 +265,7 @@ fn candidate(
         id: format!("{}:{}", f.id, v.quant),
         name: f.name.clone(),
         quant: v.quant.clone(),
+        file: v.file.clone(),
         size_gb: v.size_gb,
         installed: installed_files
             .iter()

@@ -17,6 +17,7 @@ pub use supervisor::{Server, StartTimings};
 
 /// The supervised server's state, as the tray icon shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum ServerState {
     Stopped,

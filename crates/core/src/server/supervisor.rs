@@ -271,7 +271,7 @@ impl Server {
     }
 
     /// Stops the server: SIGTERM, then SIGKILL after [`STOP_GRACE`]. Returns how it ended.
-    pub async fn stop(&mut self) -> ExitStatus {
+    pub async fn stop(&self) -> ExitStatus {
         self.stop_requested
             .store(true, std::sync::atomic::Ordering::SeqCst);
         self.events.emit(Event::ServerState {

@@ -10,6 +10,7 @@ use crate::{Core, Result};
 
 /// One usable model.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct InstalledModel {
     pub id: i64,
     /// `kindling`, `ollama`, `huggingface`, `lmstudio` or `folder`.
@@ -24,6 +25,7 @@ pub struct InstalledModel {
 
 /// A model Kindling knew that is gone from disk.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct MissingModel {
     pub id: i64,
     pub path: PathBuf,
@@ -34,6 +36,7 @@ pub struct MissingModel {
 
 /// Everything `kindling models list` shows.
 #[derive(Debug, Clone, Serialize, Default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Inventory {
     pub installed: Vec<InstalledModel>,
     pub missing: Vec<MissingModel>,

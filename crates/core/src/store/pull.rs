@@ -22,8 +22,27 @@ pub struct PullRequest {
     pub endpoint: Option<String>,
 }
 
+impl PullRequest {
+    /// The request for a catalog id such as `gemma-3-270m:Q4_K_M` (see `recommend`).
+    pub fn from_catalog(id: &str) -> Result<PullRequest> {
+        match crate::catalog::Catalog::builtin().find(id) {
+            Some((_, v)) => Ok(PullRequest {
+                repo: v.repo.clone(),
+                file: v.file.clone(),
+                policy: Policy::default(),
+                endpoint: None,
+            }),
+            None => Err(download::DownloadError::NotFound {
+                what: format!("{id} (not a catalog id; give a repository and a file, or an id from `kindling recommend`)"),
+            }
+            .into()),
+        }
+    }
+}
+
 /// A model that is now installed.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Pulled {
     pub model_id: i64,
     pub path: PathBuf,

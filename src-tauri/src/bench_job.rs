@@ -1,0 +1,129 @@
+//! "Benchmark my Mac": one speed benchmark at a time, cancellable, keeping the machine
+//! awake, with a notification when it ends while the window is closed.
+
+use std::path::PathBuf;
+
+use kindling_core::bench::{headline, SpeedOptions, SpeedRequest};
+use kindling_core::{Cancel, ErrorCode, ErrorReport};
+use tauri::{AppHandle, Emitter, Manager};
+use tauri_plugin_notification::NotificationExt;
+
+use crate::dto::{BenchFinished, BenchResult, BenchStatus};
+use crate::state::AppState;
+
+/// The event that carries a finished benchmark's [`BenchFinished`].
+pub const FINISHED_EVENT: &str = "kindling://bench-finished";
+
+/// Starts the benchmark on `model` (default: the preferred model) in the background;
+/// progress arrives as core events and the end as [`FINISHED_EVENT`].
+pub fn start(app: &AppHandle, model: Option<PathBuf>) -> Result<(), ErrorReport> {
+    let state = app.state::<AppState>();
+    let cancel = {
+        let mut slot = state.bench.lock().expect("lock");
+        if slot.is_some() {
+            return Err(ErrorReport {
+                code: ErrorCode::Cancelled,
+                message: "A benchmark is already running. Wait for it to finish, or cancel it \
+                          first."
+                    .into(),
+            });
+        }
+        let c = Cancel::new();
+        *slot = Some(c.clone());
+        c
+    };
+    *state.bench_progress.lock().expect("lock") = None;
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let state = app.state::<AppState>();
+        let outcome = measure(&state, model, &cancel).await;
+        if !crate::window::is_visible(&app) {
+            let (title, body) = match &outcome {
+                Ok(r) => ("Benchmark finished", r.headline.clone()),
+                Err(e) => ("Benchmark stopped", e.message.clone()),
+            };
+            let _ = app.notification().builder().title(title).body(body).show();
+        }
+        let finished = match outcome {
+            Ok(r) => BenchFinished {
+                result: Some(r),
+                error: None,
+            },
+            Err(e) => BenchFinished {
+                result: None,
+                error: Some(e),
+            },
+        };
+        *state.bench_last.lock().expect("lock") = Some(finished.clone());
+        state.bench.lock().expect("lock").take();
+        let _ = app.emit(FINISHED_EVENT, &finished);
+    });
+    Ok(())
+}
+
+/// Whether a benchmark runs, its latest progress, and the last one's outcome.
+pub fn status(app: &AppHandle) -> BenchStatus {
+    let state = app.state::<AppState>();
+    let running = state.bench.lock().expect("lock").is_some();
+    let progress = state.bench_progress.lock().expect("lock").clone();
+    let last = state.bench_last.lock().expect("lock").clone();
+    BenchStatus {
+        running,
+        progress: progress.filter(|_| running),
+        last,
+    }
+}
+
+/// Cancels the running benchmark; `false` when none runs.
+pub fn cancel(app: &AppHandle) -> bool {
+    let state = app.state::<AppState>();
+    let slot = state.bench.lock().expect("lock");
+    slot.as_ref().map(Cancel::cancel).is_some()
+}
+
+async fn measure(
+    state: &AppState,
+    model: Option<PathBuf>,
+    cancel: &Cancel,
+) -> Result<BenchResult, ErrorReport> {
+    let core = &state.core;
+    let model = match model {
+        Some(m) => m,
+        None => core
+            .preferred_model()
+            .await
+            .map_err(|e| e.to_report())?
+            .ok_or_else(|| ErrorReport {
+                code: ErrorCode::ModelNotFound,
+                message: "There is no model to measure yet. Choose Models to get the one \
+                          recommended for this Mac, then run the benchmark again."
+                    .into(),
+            })?,
+    };
+    let _awake = kindling_core::awake::keep_awake("Kindling is benchmarking this computer");
+    let report = core
+        .bench_speed(
+            SpeedRequest {
+                model,
+                options: SpeedOptions::default(),
+                port: None,
+                probe_bandwidth: true,
+            },
+            cancel,
+        )
+        .await
+        .map_err(|e| e.to_report())?;
+    let name = report.model_name.clone().unwrap_or_else(|| {
+        report
+            .model_path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    });
+    let headline = headline(
+        &name,
+        report.quant.as_deref(),
+        report.summary.gen_per_second.median,
+    );
+    Ok(BenchResult { report, headline })
+}

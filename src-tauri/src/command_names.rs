@@ -1,0 +1,32 @@
+// The app's commands, shared by build.rs (which makes an `allow-<name>` permission for
+// each) and the tests (which check the capability file and the UI's calls against it).
+// Keep in the order of `commands::handler`.
+pub const COMMANDS: &[&str] = &[
+    "app_info",
+    "detect",
+    "recommendation",
+    "bench_start",
+    "bench_cancel",
+    "bench_status",
+    "runs",
+    "run_detail",
+    "export_run",
+    "import_run",
+    "models",
+    "pull_model",
+    "pull_control",
+    "remove_model",
+    "add_model_folder",
+    "cleanup_plan",
+    "cleanup_apply",
+    "server_status",
+    "server_start",
+    "server_stop",
+    "copy_api_address",
+    "open_chat",
+    "settings_get",
+    "settings_set",
+    "set_network_access",
+    "set_hf_token",
+    "set_start_at_login",
+];

@@ -1,0 +1,365 @@
+//! The webview's only way into Kindling: each command is a few lines calling one core
+//! function (or the shared desktop path the tray also uses). Errors cross as
+//! `{code, message}` ([`ErrorReport`]). `COMMANDS` in build.rs lists them for the
+//! capability file, and a test checks the UI's calls against that list.
+
+use std::path::PathBuf;
+
+use kindling_core::cleanup::{Applied, ApplyMode, Reason};
+use kindling_core::download::{hf, Control};
+use kindling_core::history::{RunDetail, RunSummary};
+use kindling_core::recommend::machine::Recommendation;
+use kindling_core::recommend::Goal;
+use kindling_core::store::inventory::Inventory;
+use kindling_core::store::{PullRequest, Pulled};
+use kindling_core::{Cancel, Detection, ErrorCode, ErrorReport, Settings};
+use tauri::{AppHandle, State};
+use tauri_plugin_autostart::ManagerExt;
+use tauri_plugin_clipboard_manager::ClipboardExt;
+use tauri_plugin_dialog::DialogExt;
+use tauri_plugin_opener::OpenerExt;
+
+use crate::dto::{AppInfo, BenchStatus, CleanupView, ReasonText, ServerStatus};
+use crate::state::AppState;
+use crate::{bench_job, server_control};
+
+type Reply<T> = Result<T, ErrorReport>;
+
+fn report(e: impl Into<kindling_core::Error>) -> ErrorReport {
+    e.into().to_report()
+}
+
+pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static {
+    tauri::generate_handler![
+        app_info,
+        detect,
+        recommendation,
+        bench_start,
+        bench_cancel,
+        bench_status,
+        runs,
+        run_detail,
+        export_run,
+        import_run,
+        models,
+        pull_model,
+        pull_control,
+        remove_model,
+        add_model_folder,
+        cleanup_plan,
+        cleanup_apply,
+        server_status,
+        server_start,
+        server_stop,
+        copy_api_address,
+        open_chat,
+        settings_get,
+        settings_set,
+        set_network_access,
+        set_hf_token,
+        set_start_at_login,
+    ]
+}
+
+#[tauri::command]
+pub fn app_info(app: AppHandle, state: State<'_, AppState>) -> AppInfo {
+    AppInfo {
+        version: env!("CARGO_PKG_VERSION").into(),
+        home: state.core.paths().home().display().to_string(),
+        since_launch_ms: state.started.elapsed().as_secs_f64() * 1e3,
+        start_at_login: app.autolaunch().is_enabled().unwrap_or(false),
+    }
+}
+
+#[tauri::command]
+pub async fn detect(state: State<'_, AppState>) -> Reply<Detection> {
+    Ok(state.core.detect().await)
+}
+
+#[tauri::command]
+pub async fn recommendation(
+    state: State<'_, AppState>,
+    goal: Option<Goal>,
+) -> Reply<Recommendation> {
+    let goal = goal.unwrap_or(state.core.settings().goal);
+    state.core.recommend(goal).await.map_err(report)
+}
+
+#[tauri::command]
+pub fn bench_start(app: AppHandle, model: Option<PathBuf>) -> Reply<()> {
+    bench_job::start(&app, model)
+}
+
+#[tauri::command]
+pub fn bench_cancel(app: AppHandle) -> bool {
+    bench_job::cancel(&app)
+}
+
+#[tauri::command]
+pub fn bench_status(app: AppHandle) -> BenchStatus {
+    bench_job::status(&app)
+}
+
+#[tauri::command]
+pub async fn runs(state: State<'_, AppState>) -> Reply<Vec<RunSummary>> {
+    state.core.db().list_runs(10_000).await.map_err(report)
+}
+
+#[tauri::command]
+pub async fn run_detail(state: State<'_, AppState>, id: i64) -> Reply<RunDetail> {
+    state.core.db().run_detail(id).await.map_err(report)
+}
+
+/// Asks where to save, then writes the run's versioned JSON; `None` when the user
+/// cancelled the dialog.
+#[tauri::command]
+pub async fn export_run(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    id: i64,
+) -> Reply<Option<String>> {
+    let doc = state.core.db().export_run(id).await.map_err(report)?;
+    let Some(path) = app
+        .dialog()
+        .file()
+        .set_file_name(format!("kindling-run-{id}.json"))
+        .add_filter("Kindling run", &["json"])
+        .blocking_save_file()
+        .and_then(|p| p.into_path().ok())
+    else {
+        return Ok(None);
+    };
+    let text = serde_json::to_string_pretty(&doc).expect("an export serializes");
+    std::fs::write(&path, text).map_err(|source| report(io_error(&path, source)))?;
+    Ok(Some(path.display().to_string()))
+}
+
+/// Asks for a run file, then imports it; returns the new run's id.
+#[tauri::command]
+pub async fn import_run(app: AppHandle, state: State<'_, AppState>) -> Reply<Option<i64>> {
+    let Some(path) = app
+        .dialog()
+        .file()
+        .add_filter("Kindling run", &["json"])
+        .blocking_pick_file()
+        .and_then(|p| p.into_path().ok())
+    else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(&path).map_err(|source| report(io_error(&path, source)))?;
+    let doc = serde_json::from_str(&text).map_err(|e| ErrorReport {
+        code: ErrorCode::Database,
+        message: format!(
+            "{} is not a Kindling run file ({e}). Export the run again from Kindling.",
+            path.display()
+        ),
+    })?;
+    let now = kindling_core::history::now();
+    state
+        .core
+        .db()
+        .import_run(&doc, &now)
+        .await
+        .map(Some)
+        .map_err(report)
+}
+
+#[tauri::command]
+pub async fn models(state: State<'_, AppState>) -> Reply<Inventory> {
+    let core = &state.core;
+    core.inventory(&core.model_roots()).await.map_err(report)
+}
+
+/// Downloads a catalog model (`family:quant`); progress arrives as `download` events.
+#[tauri::command]
+pub async fn pull_model(state: State<'_, AppState>, id: String) -> Reply<Pulled> {
+    let request = PullRequest::from_catalog(&id).map_err(report)?;
+    let control = Control {
+        pause: Cancel::new(),
+        cancel: Cancel::new(),
+    };
+    state
+        .downloads
+        .lock()
+        .expect("lock")
+        .insert(id.clone(), control.clone());
+    let pulled = state.core.pull(&request, &control).await;
+    state.downloads.lock().expect("lock").remove(&id);
+    pulled.map_err(report)
+}
+
+/// Pauses (`pause: true`; the partial file is kept) or cancels a download.
+#[tauri::command]
+pub fn pull_control(state: State<'_, AppState>, id: String, pause: bool) -> bool {
+    let downloads = state.downloads.lock().expect("lock");
+    let Some(c) = downloads.get(&id) else {
+        return false;
+    };
+    if pause {
+        c.pause.cancel()
+    } else {
+        c.cancel.cancel()
+    }
+    true
+}
+
+/// With `apply: false`, says what removing would do; with `apply: true`, does it.
+#[tauri::command]
+pub async fn remove_model(state: State<'_, AppState>, id: i64, apply: bool) -> Reply<String> {
+    state.core.remove_model(id, apply).await.map_err(report)
+}
+
+/// Asks for a folder of GGUF models and uses it in place.
+#[tauri::command]
+pub async fn add_model_folder(app: AppHandle, state: State<'_, AppState>) -> Reply<Option<String>> {
+    let Some(dir) = app
+        .dialog()
+        .file()
+        .blocking_pick_folder()
+        .and_then(|p| p.into_path().ok())
+    else {
+        return Ok(None);
+    };
+    let added = state.core.add_model_folder(&dir).map_err(report)?;
+    Ok(Some(added.display().to_string()))
+}
+
+#[tauri::command]
+pub async fn cleanup_plan(state: State<'_, AppState>) -> Reply<CleanupView> {
+    let (id, plan) = state.core.cleanup_plan().await.map_err(report)?;
+    let reasons = Reason::ALL
+        .iter()
+        .map(|&reason| ReasonText {
+            reason,
+            text: reason.describe().into(),
+        })
+        .collect();
+    Ok(CleanupView { id, plan, reasons })
+}
+
+/// Moves the chosen items of plan `id` to the Trash (all of them when `paths` is empty).
+#[tauri::command]
+pub async fn cleanup_apply(
+    state: State<'_, AppState>,
+    id: String,
+    paths: Vec<PathBuf>,
+) -> Reply<Applied> {
+    state
+        .core
+        .cleanup_apply(&id, &paths, ApplyMode::Trash)
+        .await
+        .map_err(report)
+}
+
+#[tauri::command]
+pub async fn server_status(app: AppHandle) -> ServerStatus {
+    server_control::status(&app).await
+}
+
+#[tauri::command]
+pub async fn server_start(app: AppHandle, model: Option<PathBuf>) -> Reply<ServerStatus> {
+    server_control::start(&app, model).await
+}
+
+#[tauri::command]
+pub async fn server_stop(app: AppHandle) -> ServerStatus {
+    server_control::stop(&app).await
+}
+
+#[tauri::command]
+pub async fn copy_api_address(app: AppHandle) -> bool {
+    match server_control::status(&app).await.api_url {
+        Some(url) => app.clipboard().write_text(url).is_ok(),
+        None => false,
+    }
+}
+
+#[tauri::command]
+pub async fn open_chat(app: AppHandle) -> bool {
+    match server_control::status(&app).await.chat_url {
+        Some(url) => app.opener().open_url(url, None::<&str>).is_ok(),
+        None => false,
+    }
+}
+
+#[tauri::command]
+pub fn settings_get(state: State<'_, AppState>) -> Settings {
+    state.core.settings()
+}
+
+/// The settings the Settings screen edits; fields left out stay as they are.
+#[derive(Debug, serde::Deserialize, ts_rs::TS)]
+pub struct SettingsChange {
+    pub port: Option<u16>,
+    pub goal: Option<Goal>,
+    pub server_model: Option<PathBuf>,
+}
+
+#[tauri::command]
+pub fn settings_set(state: State<'_, AppState>, change: SettingsChange) -> Reply<Settings> {
+    state
+        .core
+        .update_settings(|s| {
+            if let Some(p) = change.port {
+                s.port = p;
+            }
+            if let Some(g) = change.goal {
+                s.goal = g;
+            }
+            if let Some(m) = change.server_model {
+                s.server_model = Some(m).filter(|m| !m.as_os_str().is_empty());
+            }
+        })
+        .map_err(report)
+}
+
+/// Turns "allow other devices on my network" on (with a new API key) or off. It
+/// applies the next time the server starts.
+#[tauri::command]
+pub fn set_network_access(state: State<'_, AppState>, allow: bool) -> Reply<Settings> {
+    let key = match allow {
+        true => Some(Settings::new_api_key().map_err(|source| {
+            report(io_error(
+                std::path::Path::new("the system's random source"),
+                source,
+            ))
+        })?),
+        false => None,
+    };
+    state
+        .core
+        .update_settings(|s| {
+            s.allow_network = allow;
+            s.api_key = key;
+        })
+        .map_err(report)
+}
+
+/// Saves the Hugging Face token in the keychain (`None` forgets it).
+#[tauri::command]
+pub fn set_hf_token(token: Option<String>) -> Reply<()> {
+    let token = token.filter(|t| !t.trim().is_empty());
+    hf::set_token(token.as_deref()).map_err(report)
+}
+
+#[tauri::command]
+pub fn set_start_at_login(app: AppHandle, on: bool) -> Reply<bool> {
+    let launcher = app.autolaunch();
+    let done = if on {
+        launcher.enable()
+    } else {
+        launcher.disable()
+    };
+    done.map_err(|e| ErrorReport {
+        code: ErrorCode::Settings,
+        message: format!("Kindling could not change whether it starts at login: {e}."),
+    })?;
+    Ok(on)
+}
+
+fn io_error(path: &std::path::Path, source: std::io::Error) -> kindling_core::Error {
+    kindling_core::Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}

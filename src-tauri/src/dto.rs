@@ -1,0 +1,98 @@
+//! Shapes only the desktop needs; everything else crosses as the core's own types.
+//! TypeScript types for all of them are generated (see `tests/bindings.rs`).
+
+use kindling_core::bench::SpeedReport;
+use kindling_core::cleanup::{Plan, Reason};
+use kindling_core::server::ServerState;
+use kindling_core::{ErrorReport, Event};
+use serde::Serialize;
+use ts_rs::TS;
+
+/// The menu-bar server as the Server screen shows it.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct ServerStatus {
+    pub state: ServerState,
+    pub model_name: Option<String>,
+    pub model_path: Option<String>,
+    /// `http://127.0.0.1:PORT/v1`
+    pub api_url: Option<String>,
+    /// llama-server's own chat page.
+    pub chat_url: Option<String>,
+    pub port: Option<u16>,
+    pub gpu_layers: Option<u32>,
+    pub ctx_size: Option<u32>,
+    /// "Allow other devices on my network" is on (applies at the next start).
+    pub network: bool,
+    /// Whether the running server listens beyond this computer.
+    pub listening_on_network: bool,
+    /// The key other devices must send, shown while network access is on.
+    pub api_key: Option<String>,
+    pub log_tail: Vec<String>,
+}
+
+impl Default for ServerStatus {
+    fn default() -> Self {
+        ServerStatus {
+            state: ServerState::Stopped,
+            model_name: None,
+            model_path: None,
+            api_url: None,
+            chat_url: None,
+            port: None,
+            gpu_layers: None,
+            ctx_size: None,
+            network: false,
+            listening_on_network: false,
+            api_key: None,
+            log_tail: Vec::new(),
+        }
+    }
+}
+
+/// A finished "Benchmark my Mac".
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct BenchResult {
+    pub report: SpeedReport,
+    /// "gemma-3-270m Q4_K_M answers at about 22 words per second here — fast enough to chat"
+    pub headline: String,
+}
+
+/// How a benchmark ended: a result or an error.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct BenchFinished {
+    pub result: Option<BenchResult>,
+    pub error: Option<ErrorReport>,
+}
+
+/// What the Home screen needs to catch up with a benchmark started elsewhere (the tray).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct BenchStatus {
+    pub running: bool,
+    /// The latest `bench_progress` event of the running benchmark.
+    pub progress: Option<Event>,
+    pub last: Option<BenchFinished>,
+}
+
+/// A cleanup plan with its id (to apply it) and the reasons in plain words.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct CleanupView {
+    pub id: String,
+    pub plan: Plan,
+    pub reasons: Vec<ReasonText>,
+}
+
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct ReasonText {
+    pub reason: Reason,
+    pub text: String,
+}
+
+/// How long the app took to become usable (for the launch-time figure).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct AppInfo {
+    pub version: String,
+    pub home: String,
+    /// Milliseconds from process start to this call (the UI calls it once it is interactive).
+    pub since_launch_ms: f64,
+    pub start_at_login: bool,
+}

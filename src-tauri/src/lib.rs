@@ -1,0 +1,96 @@
+//! kindling-desktop: the menu-bar app. Every capability lives in kindling-core; this
+//! crate owns only what a desktop adds: the tray, the window's life, commands that
+//! forward to the core, and core events forwarded to the webview.
+
+pub mod bench_job;
+pub mod command_names;
+pub mod commands;
+pub mod dto;
+pub mod server_control;
+pub mod state;
+pub mod tray;
+pub mod window;
+
+use std::sync::Arc;
+
+use kindling_core::{Core, Paths};
+use tauri::{Emitter, Manager, RunEvent};
+
+use state::AppState;
+
+/// The one event name the UI listens to; the payload is a [`kindling_core::Event`].
+pub const EVENT: &str = "kindling://event";
+
+/// Started at login (autostart): stay in the menu bar, open no window.
+pub const TRAY_ONLY_ARG: &str = "--tray";
+
+pub fn run() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KINDLING_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let started = std::time::Instant::now();
+    let open_window = !std::env::args().any(|a| a == TRAY_ONLY_ARG);
+
+    let app = tauri::Builder::default()
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            window::show(app);
+        }))
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            Some(vec![TRAY_ONLY_ARG]),
+        ))
+        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_clipboard_manager::init())
+        .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_dialog::init())
+        .invoke_handler(commands::handler())
+        .setup(move |app| {
+            let core = tauri::async_runtime::block_on(Core::open(Paths::from_env()))
+                .map_err(|e| e.to_string())?;
+            app.manage(AppState::new(Arc::new(core), started));
+            forward_events(app.handle());
+            tray::build(app.handle())?;
+            if open_window {
+                window::show(app.handle());
+            }
+            Ok(())
+        })
+        .build(tauri::generate_context!())
+        .expect("Kindling's window system could not start");
+
+    app.run(|app, event| match event {
+        // Closing the window destroys its webview (freeing its memory); the app stays
+        // in the menu bar until the user picks Quit.
+        RunEvent::ExitRequested { api, code, .. } if code.is_none() => api.prevent_exit(),
+        RunEvent::Exit => {
+            tauri::async_runtime::block_on(server_control::stop(app));
+        }
+        _ => {}
+    });
+}
+
+/// Core events go to the webview as they are, and server states to the tray.
+fn forward_events(app: &tauri::AppHandle) {
+    let state = app.state::<AppState>();
+    let mut rx = state.core.events().subscribe();
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(event) => {
+                    if let kindling_core::Event::ServerState { state } = &event {
+                        tray::show_state(&app, state);
+                    }
+                    app.state::<AppState>().remember(&event);
+                    let _ = app.emit(EVENT, &event);
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+}

@@ -1,0 +1,66 @@
+//! What the app holds while it runs: the core, the menu-bar server, the running
+//! benchmark's cancel switch, and the latest progress (for a window opened mid-run).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use kindling_core::download::Control;
+use kindling_core::server::ServerState;
+use kindling_core::{Cancel, Core, Event};
+
+use crate::dto::BenchFinished;
+use crate::server_control::Running;
+
+pub struct AppState {
+    pub core: Arc<Core>,
+    /// The menu-bar server; the async lock also serialises start and stop.
+    pub server: tokio::sync::Mutex<Option<Running>>,
+    /// Cancels a server start still in progress.
+    pub server_starting: Mutex<Option<Cancel>>,
+    /// The last state the server reported (what the tray and Server screen show).
+    pub server_state: Mutex<ServerState>,
+    /// Cancels the benchmark that is running, if one is.
+    pub bench: Mutex<Option<Cancel>>,
+    /// The running benchmark's latest progress.
+    pub bench_progress: Mutex<Option<Event>>,
+    /// How the last benchmark ended.
+    pub bench_last: Mutex<Option<BenchFinished>>,
+    /// Downloads in flight, by catalog id.
+    pub downloads: Mutex<HashMap<String, Control>>,
+    /// When the process started (for launch-to-interactive timing).
+    pub started: Instant,
+}
+
+impl AppState {
+    pub fn new(core: Arc<Core>, started: Instant) -> Self {
+        AppState {
+            core,
+            server: tokio::sync::Mutex::new(None),
+            server_starting: Mutex::new(None),
+            server_state: Mutex::new(ServerState::Stopped),
+            bench: Mutex::new(None),
+            bench_progress: Mutex::new(None),
+            bench_last: Mutex::new(None),
+            downloads: Mutex::new(HashMap::new()),
+            started,
+        }
+    }
+
+    /// Keeps what a window opened later needs to catch up.
+    pub fn remember(&self, event: &Event) {
+        match event {
+            Event::ServerState { state } => {
+                *self.server_state.lock().expect("lock") = state.clone();
+            }
+            Event::BenchProgress { .. } => {
+                *self.bench_progress.lock().expect("lock") = Some(event.clone());
+            }
+            Event::Download { .. } => {}
+        }
+    }
+
+    pub fn server_state(&self) -> ServerState {
+        self.server_state.lock().expect("lock").clone()
+    }
+}

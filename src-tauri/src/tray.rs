@@ -1,0 +1,145 @@
+//! The menu-bar icon: its picture says the server's state; its menu starts and stops
+//! the server, copies the API address, opens chat, benchmarks, opens the window, quits.
+
+use kindling_core::server::ServerState;
+use tauri::image::Image;
+use tauri::menu::{Menu, MenuBuilder, MenuEvent, MenuItemBuilder};
+use tauri::tray::TrayIconBuilder;
+use tauri::{AppHandle, Manager, Wry};
+use tauri_plugin_clipboard_manager::ClipboardExt;
+use tauri_plugin_notification::NotificationExt;
+use tauri_plugin_opener::OpenerExt;
+
+use crate::dto::ServerStatus;
+use crate::{bench_job, server_control, window};
+
+const ID: &str = "kindling";
+
+pub fn build(app: &AppHandle) -> tauri::Result<()> {
+    let status = ServerStatus::default();
+    TrayIconBuilder::with_id(ID)
+        .icon(icon(&status.state))
+        .tooltip(tooltip(&status))
+        .menu(&menu(app, &status)?)
+        .show_menu_on_left_click(true)
+        .on_menu_event(on_menu)
+        .build(app)?;
+    Ok(())
+}
+
+/// Redraws the icon and menu for a new server state.
+pub fn show_state(app: &AppHandle, _state: &ServerState) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let status = server_control::status(&app).await;
+        let Some(tray) = app.tray_by_id(ID) else {
+            return;
+        };
+        let _ = tray.set_icon(Some(icon(&status.state)));
+        let _ = tray.set_tooltip(Some(tooltip(&status)));
+        if let Ok(m) = menu(&app, &status) {
+            let _ = tray.set_menu(Some(m));
+        }
+    });
+}
+
+/// "Kindling — running gemma-3-270m"
+pub fn tooltip(s: &ServerStatus) -> String {
+    let what = match &s.state {
+        ServerState::Stopped => "server stopped".to_string(),
+        ServerState::Starting { .. } => "server starting…".to_string(),
+        ServerState::Ready { .. } => {
+            format!("serving {}", s.model_name.as_deref().unwrap_or("a model"))
+        }
+        ServerState::Stopping => "server stopping…".to_string(),
+        ServerState::Failed { .. } => "server failed — open Kindling for why".to_string(),
+    };
+    format!("Kindling — {what}")
+}
+
+fn icon(state: &ServerState) -> Image<'static> {
+    let bytes: &'static [u8] = match state {
+        ServerState::Stopped | ServerState::Stopping => include_bytes!("../icons/tray-stopped.png"),
+        ServerState::Starting { .. } => include_bytes!("../icons/tray-starting.png"),
+        ServerState::Ready { .. } => include_bytes!("../icons/tray-running.png"),
+        ServerState::Failed { .. } => include_bytes!("../icons/tray-failed.png"),
+    };
+    Image::from_bytes(bytes).expect("tray icons are valid PNGs")
+}
+
+fn menu(app: &AppHandle, s: &ServerStatus) -> tauri::Result<Menu<Wry>> {
+    let label = |id: &str, text: &str| MenuItemBuilder::with_id(id, text).build(app);
+    let note = |text: &str| MenuItemBuilder::new(text).enabled(false).build(app);
+    let mut m = MenuBuilder::new(app).item(&note(&tooltip(s))?);
+    m = match &s.state {
+        ServerState::Ready { .. } => m
+            .item(&label("toggle", "Stop server")?)
+            .item(&note(&format!(
+                "Model: {}",
+                s.model_name.as_deref().unwrap_or("?")
+            ))?)
+            .item(&note(s.api_url.as_deref().unwrap_or(""))?)
+            .item(&label("copy", "Copy API address")?)
+            .item(&label("chat", "Open chat")?),
+        ServerState::Starting { .. } | ServerState::Stopping => {
+            m.item(&label("toggle", "Stop server")?)
+        }
+        ServerState::Stopped | ServerState::Failed { .. } => {
+            m.item(&label("toggle", "Start server")?)
+        }
+    };
+    m.separator()
+        .item(&label("bench", "Benchmark my Mac")?)
+        .item(&label("open", "Open Kindling")?)
+        .separator()
+        .item(&label("quit", "Quit Kindling")?)
+        .build()
+}
+
+fn on_menu(app: &AppHandle, event: MenuEvent) {
+    let app = app.clone();
+    match event.id().as_ref() {
+        "toggle" => {
+            tauri::async_runtime::spawn(async move {
+                let state = app.state::<crate::state::AppState>().server_state();
+                if server_control::is_active(&state) {
+                    server_control::stop(&app).await;
+                } else if let Err(e) = server_control::start(&app, None).await {
+                    notify(&app, "The server did not start", &e.message);
+                }
+            });
+        }
+        "copy" => {
+            tauri::async_runtime::spawn(async move {
+                if let Some(url) = server_control::status(&app).await.api_url {
+                    let _ = app.clipboard().write_text(url);
+                }
+            });
+        }
+        "chat" => {
+            tauri::async_runtime::spawn(async move {
+                if let Some(url) = server_control::status(&app).await.chat_url {
+                    let _ = app.opener().open_url(url, None::<&str>);
+                }
+            });
+        }
+        "bench" => {
+            window::show(&app);
+            if let Err(e) = bench_job::start(&app, None) {
+                notify(&app, "Benchmark", &e.message);
+            }
+        }
+        "open" => window::show(&app),
+        "quit" => {
+            tauri::async_runtime::spawn(async move {
+                server_control::stop(&app).await;
+                app.exit(0);
+            });
+        }
+        _ => {}
+    }
+}
+
+fn notify(app: &AppHandle, title: &str, body: &str) {
+    let _ = app.notification().builder().title(title).body(body).show();
+}

@@ -1,0 +1,68 @@
+// The UI's only door into Kindling: one typed function per Rust command (names match
+// src-tauri/src/command_names.rs; a Rust test checks that) and the event streams.
+// Types come from ./bindings, generated from the Rust types.
+import { invoke } from "@tauri-apps/api/core";
+import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import type { AppInfo } from "./bindings/AppInfo";
+import type { Applied } from "./bindings/Applied";
+import type { BenchFinished } from "./bindings/BenchFinished";
+import type { BenchStatus } from "./bindings/BenchStatus";
+import type { CleanupView } from "./bindings/CleanupView";
+import type { Detection } from "./bindings/Detection";
+import type { ErrorReport } from "./bindings/ErrorReport";
+import type { Event } from "./bindings/Event";
+import type { Goal } from "./bindings/Goal";
+import type { Inventory } from "./bindings/Inventory";
+import type { Pulled } from "./bindings/Pulled";
+import type { Recommendation } from "./bindings/Recommendation";
+import type { RunDetail } from "./bindings/RunDetail";
+import type { RunSummary } from "./bindings/RunSummary";
+import type { ServerStatus } from "./bindings/ServerStatus";
+import type { Settings } from "./bindings/Settings";
+import type { SettingsChange } from "./bindings/SettingsChange";
+
+/** Every failure arrives as `{code, message}`; anything else is wrapped into one. */
+export function asError(e: unknown): ErrorReport {
+  if (e && typeof e === "object" && "code" in e && "message" in e) return e as ErrorReport;
+  return { code: "io", message: String(e) };
+}
+
+export const api = {
+  appInfo: () => invoke<AppInfo>("app_info"),
+  detect: () => invoke<Detection>("detect"),
+  recommendation: (goal?: Goal) => invoke<Recommendation>("recommendation", { goal }),
+  benchStart: (model?: string) => invoke<null>("bench_start", { model }),
+  benchCancel: () => invoke<boolean>("bench_cancel"),
+  benchStatus: () => invoke<BenchStatus>("bench_status"),
+  runs: () => invoke<RunSummary[]>("runs"),
+  runDetail: (id: number) => invoke<RunDetail>("run_detail", { id }),
+  exportRun: (id: number) => invoke<string | null>("export_run", { id }),
+  importRun: () => invoke<number | null>("import_run"),
+  models: () => invoke<Inventory>("models"),
+  pullModel: (id: string) => invoke<Pulled>("pull_model", { id }),
+  pullControl: (id: string, pause: boolean) => invoke<boolean>("pull_control", { id, pause }),
+  removeModel: (id: number, apply: boolean) => invoke<string>("remove_model", { id, apply }),
+  addModelFolder: () => invoke<string | null>("add_model_folder"),
+  cleanupPlan: () => invoke<CleanupView>("cleanup_plan"),
+  cleanupApply: (id: string, paths: string[]) => invoke<Applied>("cleanup_apply", { id, paths }),
+  serverStatus: () => invoke<ServerStatus>("server_status"),
+  serverStart: (model?: string) => invoke<ServerStatus>("server_start", { model }),
+  serverStop: () => invoke<ServerStatus>("server_stop"),
+  copyApiAddress: () => invoke<boolean>("copy_api_address"),
+  openChat: () => invoke<boolean>("open_chat"),
+  settingsGet: () => invoke<Settings>("settings_get"),
+  settingsSet: (change: SettingsChange) => invoke<Settings>("settings_set", { change }),
+  setNetworkAccess: (allow: boolean) => invoke<Settings>("set_network_access", { allow }),
+  setHfToken: (token: string | null) => invoke<null>("set_hf_token", { token }),
+  setStartAtLogin: (on: boolean) => invoke<boolean>("set_start_at_login", { on }),
+};
+
+/** Core events (server state, benchmark progress, downloads), as the core sends them. */
+export function onEvent(handler: (e: Event) => void): Promise<UnlistenFn> {
+  return listen<Event>("kindling://event", (m) => handler(m.payload));
+}
+
+/** A benchmark ended (started here or from the menu bar). */
+export function onBenchFinished(handler: (f: BenchFinished) => void): Promise<UnlistenFn> {
+  return listen<BenchFinished>("kindling://bench-finished", (m) => handler(m.payload));
+}

@@ -1,0 +1,90 @@
+import { describe, expect, it } from "vitest";
+import {
+  bytes,
+  duration,
+  phaseLabel,
+  progressFraction,
+  serverLight,
+  speedSoFar,
+  timeLeft,
+  tps,
+  wordsPerSecond,
+} from "./format";
+
+describe("bytes", () => {
+  it("uses decimal units with sensible digits", () => {
+    expect(bytes(0)).toBe("0 B");
+    expect(bytes(999)).toBe("999 B");
+    expect(bytes(253_113_024)).toBe("253 MB");
+    expect(bytes(1_500_000_000)).toBe("1.50 GB");
+    expect(bytes(12_340_000_000)).toBe("12.3 GB");
+  });
+  it("says nothing for nonsense", () => {
+    expect(bytes(-1)).toBe("—");
+    expect(bytes(Number.NaN)).toBe("—");
+  });
+});
+
+describe("duration", () => {
+  it("reads like a person would say it", () => {
+    expect(duration(45.4)).toBe("45 s");
+    expect(duration(185)).toBe("3 min 05 s");
+    expect(duration(4800)).toBe("1 h 20 min");
+  });
+});
+
+describe("speeds", () => {
+  it("turns tokens into words", () => {
+    expect(wordsPerSecond(30)).toBeCloseTo(22.5);
+    expect(tps(29.74)).toBe("29.7");
+    expect(tps(671.2)).toBe("671");
+    expect(tps(null)).toBe("—");
+  });
+  it("finds the speed in a progress message", () => {
+    expect(speedSoFar("Measuring (29.7 tokens/s so far)")).toBe(29.7);
+    expect(speedSoFar("Warming up")).toBeNull();
+  });
+});
+
+describe("progress", () => {
+  it("only moves forward through the phases", () => {
+    const order: [Parameters<typeof progressFraction>[0], number, number][] = [
+      ["hardware", 1, 1],
+      ["bandwidth", 1, 1],
+      ["starting", 1, 1],
+      ["warmup", 1, 1],
+      ["measuring", 1, 3],
+      ["measuring", 2, 3],
+      ["measuring", 3, 3],
+      ["stopping", 1, 1],
+      ["done", 1, 1],
+    ];
+    const fractions = order.map(([p, s, t]) => progressFraction(p, s, t));
+    for (let i = 1; i < fractions.length; i++) {
+      expect(fractions[i]).toBeGreaterThan(fractions[i - 1]);
+    }
+    expect(fractions.at(-1)).toBe(1);
+  });
+  it("counts quality tests directly", () => {
+    expect(progressFraction("testing", 6, 11)).toBeCloseTo(5 / 11);
+  });
+  it("estimates time left only once it can", () => {
+    expect(timeLeft(1, 0.5)).toBeNull();
+    expect(timeLeft(30, 0.01)).toBeNull();
+    expect(timeLeft(30, 0.5)).toBeCloseTo(30);
+    expect(timeLeft(30, 1)).toBe(0);
+  });
+  it("has words for every phase", () => {
+    expect(phaseLabel("warmup")).toBe("Warming up");
+  });
+});
+
+describe("server light", () => {
+  it("maps the five server states to the tray's four", () => {
+    expect(serverLight({ state: "stopped" })).toBe("stopped");
+    expect(serverLight({ state: "starting", port: 1 })).toBe("starting");
+    expect(serverLight({ state: "stopping" })).toBe("starting");
+    expect(serverLight({ state: "ready", port: 1 })).toBe("running");
+    expect(serverLight({ state: "failed", code: "port_in_use", message: "x" })).toBe("failed");
+  });
+});

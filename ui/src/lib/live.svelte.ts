@@ -1,0 +1,78 @@
+// State shared by the screens and kept current by the core's events: the server's
+// status and the benchmark's progress. One listener each for the whole window.
+import { api, asError, onBenchFinished, onEvent } from "./api";
+import type { BenchFinished } from "./bindings/BenchFinished";
+import type { ErrorReport } from "./bindings/ErrorReport";
+import type { Event } from "./bindings/Event";
+import type { ServerStatus } from "./bindings/ServerStatus";
+
+type Progress = Extract<Event, { type: "bench_progress" }>;
+type Download = Extract<Event, { type: "download" }>;
+
+class Live {
+  server = $state<ServerStatus | null>(null);
+  serverError = $state<ErrorReport | null>(null);
+  benchRunning = $state(false);
+  benchStartedAt = $state(0);
+  progress = $state<Progress | null>(null);
+  finished = $state<BenchFinished | null>(null);
+  downloads = $state<Record<string, Download>>({});
+
+  async start() {
+    await onEvent((e) => this.onEvent(e));
+    await onBenchFinished((f) => {
+      this.benchRunning = false;
+      this.progress = null;
+      this.finished = f;
+    });
+    const [server, bench] = await Promise.all([api.serverStatus(), api.benchStatus()]);
+    this.server = server;
+    this.benchRunning = bench.running;
+    if (bench.running) this.benchStartedAt = Date.now();
+    this.progress = bench.progress?.type === "bench_progress" ? bench.progress : null;
+    this.finished = bench.last;
+  }
+
+  private onEvent(e: Event) {
+    if (e.type === "server_state") {
+      this.refreshServer();
+    } else if (e.type === "bench_progress") {
+      if (!this.benchRunning) {
+        this.benchRunning = true;
+        this.benchStartedAt = Date.now();
+      }
+      this.progress = e;
+    } else if (e.type === "download") {
+      this.downloads = { ...this.downloads, [e.file]: e };
+    }
+  }
+
+  async refreshServer() {
+    this.server = await api.serverStatus();
+  }
+
+  async startBench() {
+    this.finished = null;
+    this.progress = null;
+    try {
+      await api.benchStart();
+      this.benchRunning = true;
+      this.benchStartedAt = Date.now();
+    } catch (e) {
+      this.finished = { result: null, error: asError(e) };
+    }
+  }
+
+  async toggleServer() {
+    this.serverError = null;
+    const s = this.server?.state.state;
+    try {
+      this.server = s === "ready" || s === "starting" ? await api.serverStop() : await api.serverStart();
+    } catch (e) {
+      this.serverError = asError(e);
+      await this.refreshServer();
+    }
+  }
+}
+
+export const live = new Live();
