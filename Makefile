@@ -1,11 +1,14 @@
 # The two commands a new user needs (see README.md):
 #   make bench   set up, build, and benchmark this machine on the sample model
 #   make test    set up and run every check CI runs
-.PHONY: setup build bench test lint fmt
+.PHONY: setup setup-desktop build bench ui test lint fmt app desktop-figures
 SHELL := bash
 
 setup:
 	@bash installer/setup-dev.sh
+
+setup-desktop:
+	@bash installer/setup-dev.sh --desktop
 
 build: setup
 	cargo build --release -p kindling-cli
@@ -13,15 +16,30 @@ build: setup
 bench: build
 	./target/release/kindling bench
 
-lint:
+# The desktop UI, built into ui/dist (the app embeds it at compile time).
+ui: setup-desktop
+	cd ui && npm run build
+
+lint: ui
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cd ui && npm run check
 
-# The last line totals every test binary (cargo's own last line is the doc tests').
-test: setup lint
+# The last line totals every test binary (cargo's own last line is the doc tests')
+# and the UI's unit tests.
+test: setup-desktop lint
 	@mkdir -p target
-	set -o pipefail; cargo test --workspace 2>&1 | tee target/test-output.log
-	@awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($$(i+1) ~ /^passed/) p += $$i; if ($$(i+1) ~ /^failed/) f += $$i; if ($$(i+1) ~ /^ignored/) s += $$i } } END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' target/test-output.log
+	set -o pipefail; (cd ui && npx vitest run) 2>&1 | tee target/test-output.log
+	set -o pipefail; cargo test --workspace 2>&1 | tee -a target/test-output.log
+	@awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($$(i+1) ~ /^passed/) p += $$i; if ($$(i+1) ~ /^failed/) f += $$i; if ($$(i+1) ~ /^ignored/) s += $$i } } /^ +Tests +[0-9]+ passed/ { p += $$2 } END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' target/test-output.log
+
+# Run the desktop app from the checkout (the window opens; it stays in the menu bar).
+app: ui
+	cargo run -p kindling-desktop
+
+# Memory (PSS) and launch-to-interactive figures of the release app, under Xvfb.
+desktop-figures: ui
+	cargo bench -p kindling-desktop --bench desktop
 
 fmt:
 	cargo fmt --all

@@ -3,7 +3,13 @@
 # Debian/Ubuntu: the build packages, the Vulkan llama-server and the sample model in
 # .runtime/ (never system-wide, never committed). Safe to run again: it only does
 # what is missing. No prompts: fit for CI.
+#
+# --desktop also sets up the desktop app's build and tests: WebKitGTK and friends,
+# Xvfb and WebKitWebDriver (Debian), the UI's npm packages (ui/node_modules), and
+# tauri-driver (cargo install, into ~/.cargo/bin).
 set -euo pipefail
+desktop=false
+[ "${1:-}" = "--desktop" ] && desktop=true
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 runtime="$root/.runtime"
@@ -19,6 +25,10 @@ say() { printf '==> %s\n' "$*"; }
 #    check device discovery (inference on it is far too slow; llama.cpp hides it unless
 #    GGML_VK_VISIBLE_DEVICES asks for it, so benchmarks stay on the CPU).
 apt_packages=(build-essential pkg-config curl mesa-vulkan-drivers)
+if $desktop; then
+  apt_packages+=(file libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev
+    librsvg2-dev libssl-dev libxdo-dev xvfb xauth webkit2gtk-driver imagemagick x11-utils dbus)
+fi
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -64,3 +74,16 @@ fi
 
 "$runtime/bin/llama-server" --version >/dev/null 2>&1 || { say "llama-server in .runtime/ does not run; delete .runtime/ and run this again."; exit 1; }
 say "Ready: $(readlink "$runtime/bin/llama-server" | sed "s|$root/||") and $(basename "$MODEL_FILE")"
+
+if $desktop; then
+  command -v npm >/dev/null 2>&1 || { say "Node.js (npm) is missing: install Node 20 or newer and run this again."; exit 1; }
+  if [ ! -d "$root/ui/node_modules" ] || [ "$root/ui/package-lock.json" -nt "$root/ui/node_modules/.package-lock.json" ]; then
+    say "Installing the desktop UI's packages into ui/node_modules"
+    (cd "$root/ui" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  if ! tauri-driver --help >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/tauri-driver" ]; then
+    say "Installing tauri-driver 2.1.0 (drives the app in the end-to-end tests)"
+    cargo install --quiet --locked tauri-driver --version 2.1.0
+  fi
+  say "Desktop build and test tools ready"
+fi

@@ -37,6 +37,7 @@ pub fn start(app: &AppHandle, model: Option<PathBuf>) -> Result<(), ErrorReport>
     tauri::async_runtime::spawn(async move {
         let state = app.state::<AppState>();
         let outcome = measure(&state, model, &cancel).await;
+        tracing::info!(ok = outcome.is_ok(), "benchmark ended");
         if !crate::window::is_visible(&app) {
             let (title, body) = match &outcome {
                 Ok(r) => ("Benchmark finished", r.headline.clone()),
@@ -56,7 +57,10 @@ pub fn start(app: &AppHandle, model: Option<PathBuf>) -> Result<(), ErrorReport>
         };
         *state.bench_last.lock().expect("lock") = Some(finished.clone());
         state.bench.lock().expect("lock").take();
-        let _ = app.emit(FINISHED_EVENT, &finished);
+        if let Err(e) = app.emit(FINISHED_EVENT, &finished) {
+            tracing::warn!(error = %e, "could not tell the window the benchmark ended");
+        }
+        tracing::info!("benchmark result sent");
     });
     Ok(())
 }

@@ -25,13 +25,8 @@ pub const EVENT: &str = "kindling://event";
 pub const TRAY_ONLY_ARG: &str = "--tray";
 
 pub fn run() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KINDLING_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let paths = Paths::from_env();
+    init_logging(&paths);
     let started = std::time::Instant::now();
     let open_window = !std::env::args().any(|a| a == TRAY_ONLY_ARG);
 
@@ -49,7 +44,7 @@ pub fn run() {
         .plugin(tauri_plugin_dialog::init())
         .invoke_handler(commands::handler())
         .setup(move |app| {
-            let core = tauri::async_runtime::block_on(Core::open(Paths::from_env()))
+            let core = tauri::async_runtime::block_on(Core::open(paths.clone()))
                 .map_err(|e| e.to_string())?;
             app.manage(AppState::new(Arc::new(core), started));
             forward_events(app.handle());
@@ -71,6 +66,26 @@ pub fn run() {
         }
         _ => {}
     });
+}
+
+/// A desktop app has no terminal: it logs to `logs/desktop.log` in Kindling's home
+/// (`KINDLING_LOG` sets the level, e.g. `info` or `kindling_desktop=debug`).
+fn init_logging(paths: &Paths) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KINDLING_LOG")
+        .unwrap_or_else(|_| "warn".into());
+    let file = std::fs::create_dir_all(paths.logs()).and_then(|_| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(paths.logs().join("desktop.log"))
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false);
+    match file {
+        Ok(f) => builder.with_writer(std::sync::Mutex::new(f)).init(),
+        Err(_) => builder.with_writer(std::io::stderr).init(),
+    }
 }
 
 /// Core events go to the webview as they are, and server states to the tray.

@@ -37,6 +37,9 @@ class Live {
     if (e.type === "server_state") {
       this.refreshServer();
     } else if (e.type === "bench_progress") {
+      // Progress travels a different path from the end-of-run message and can arrive
+      // after it: a finished run's late progress must not bring the progress card back.
+      if (e.phase === "done" || e.run_id === this.finished?.result?.report.run_id) return;
       if (!this.benchRunning) {
         this.benchRunning = true;
         this.benchStartedAt = Date.now();

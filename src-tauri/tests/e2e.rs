@@ -1,0 +1,143 @@
+//! End to end: the real app in a real window (Xvfb), driven through WebDriver, with the
+//! real llama-server and the sample model, a real SQLite file, and a planted model store.
+//! One app session walks the user's path; screenshots of every screen land in
+//! target/e2e-screenshots/.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use support::{App, Display};
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn write_old(path: &Path, len: usize) -> PathBuf {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, vec![7u8; len]).unwrap();
+    let f = std::fs::File::options().write(true).open(path).unwrap();
+    f.set_modified(SystemTime::now() - 2 * HOUR).unwrap();
+    path.to_path_buf()
+}
+
+/// An Ollama store with one blob no manifest uses and one unfinished download, and a
+/// stray partial download in Kindling's own folder: 3 MB + 2 MB + 1 MB to reclaim.
+fn plant(home: &Path, ollama: &Path) -> Vec<PathBuf> {
+    let orphan = write_old(
+        &ollama.join(format!("blobs/sha256-{}", "ab".repeat(32))),
+        3_000_000,
+    );
+    let partial = write_old(
+        &ollama.join(format!("blobs/sha256-{}-partial", "cd".repeat(32))),
+        2_000_000,
+    );
+    std::fs::create_dir_all(ollama.join("manifests")).unwrap();
+    let ours = write_old(&home.join("models/abandoned.gguf.part"), 1_000_000);
+    vec![orphan, partial, ours]
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+#[test]
+fn a_user_benchmarks_serves_and_cleans_up() {
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path().join("kindling");
+    let ollama = t.path().join("ollama");
+    let planted = plant(&home, &ollama);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(home.join("settings.toml"), format!("port = {port}\n")).unwrap();
+    let empty = t.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+
+    let display = Display::start();
+    let app = App::launch(
+        &display,
+        &[
+            ("KINDLING_HOME", &home),
+            ("OLLAMA_MODELS", &ollama),
+            ("HF_HUB_CACHE", &empty.join("hf")),
+            ("XDG_DATA_HOME", &t.path().join("xdg")),
+        ],
+    );
+
+    // Home: the machine in plain words, then Benchmark my Mac.
+    app.wait("the window to be ready", secs(60), || {
+        (app.attr("main", "data-ready").as_deref() == Some("true")).then_some(())
+    });
+    app.wait_text("[data-testid=machine]", secs(60));
+    app.screenshot("home");
+    app.click("[data-testid=bench-start]");
+    let progress = app.wait_text("[data-testid=bench-progress]", secs(30));
+    assert!(!progress.is_empty());
+    app.screenshot("home-benchmarking");
+    let result = app.wait_text("[data-testid=bench-result]", secs(300));
+    assert!(
+        result.contains("words per second here"),
+        "result card: {result}"
+    );
+    assert!(result.contains("Saved as run"), "{result}");
+    app.screenshot("home-result");
+
+    // History: the run is there, completed.
+    app.click("button[data-screen=history]");
+    let table = app.wait_text("[data-testid=history-table] tbody tr", secs(30));
+    assert!(table.contains("completed"), "history row: {table}");
+    assert!(
+        table.to_lowercase().contains("gemma"),
+        "history row: {table}"
+    );
+    app.screenshot("history");
+
+    // Server: start it the way the tray does, use it, stop it.
+    app.click("button[data-screen=server]");
+    app.click("[data-testid=server-toggle]");
+    app.wait("the server to be ready", secs(120), || {
+        (app.attr("[data-testid=server-state]", "data-state")
+            .as_deref()
+            == Some("ready"))
+        .then_some(())
+    });
+    let url = app.wait_text("[data-testid=api-url]", secs(10));
+    assert_eq!(url, format!("http://127.0.0.1:{port}/v1"));
+    let models = reqwest::blocking::get(format!("{url}/models")).unwrap();
+    assert!(models.status().is_success(), "{}", models.status());
+    app.screenshot("server-running");
+    app.click("[data-testid=server-toggle]");
+    app.wait("the server to stop", secs(30), || {
+        (app.attr("[data-testid=server-state]", "data-state")
+            .as_deref()
+            == Some("stopped"))
+        .then_some(())
+    });
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the port still answers after Stop"
+    );
+
+    // Cleanup: the planted leftovers are listed and reclaimed to the Trash.
+    app.click("button[data-screen=cleanup]");
+    app.wait_text("[data-testid=reclaim]", secs(60));
+    app.screenshot("cleanup");
+    app.click("[data-testid=reclaim]");
+    let reclaimed = app.wait_text("[data-testid=reclaimed]", secs(60));
+    assert!(reclaimed.contains("6.00 MB"), "reclaimed: {reclaimed}");
+    for p in &planted {
+        assert!(!p.exists(), "{} is still there", p.display());
+    }
+    app.wait_text("[data-testid=nothing-to-reclaim]", secs(30));
+    app.screenshot("cleanup-done");
+
+    // The remaining screens render.
+    app.click("button[data-screen=models]");
+    app.wait_text("[data-testid=catalog] tbody tr", secs(60));
+    app.screenshot("models");
+    app.click("button[data-screen=settings]");
+    app.wait_text("#port", secs(10));
+    app.screenshot("settings");
+}

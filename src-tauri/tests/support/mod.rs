@@ -1,0 +1,324 @@
+//! Drives the real app: Xvfb for a display, tauri-driver (which starts Debian's
+//! WebKitWebDriver, which starts the app), and plain W3C WebDriver over HTTP.
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16, within: Duration) -> bool {
+    let end = Instant::now() + within;
+    while Instant::now() < end {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+fn tauri_driver() -> PathBuf {
+    let cargo_bin = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .map(|c| c.join("bin/tauri-driver"));
+    let found = cargo_bin
+        .filter(|p| p.is_file())
+        .or_else(|| which("tauri-driver"));
+    found.expect(
+        "tauri-driver is not installed; `make test` installs it (cargo install tauri-driver --locked --version 2.1.0)",
+    )
+}
+
+/// Xvfb on a display of its own, unless one is already set.
+pub struct Display {
+    child: Option<Child>,
+    pub name: String,
+}
+
+impl Display {
+    pub fn start() -> Display {
+        if let Ok(d) = std::env::var("KINDLING_E2E_DISPLAY") {
+            return Display {
+                child: None,
+                name: d,
+            };
+        }
+        let n = 90 + (std::process::id() % 500);
+        let name = format!(":{n}");
+        let child = Command::new("Xvfb")
+            .args([&name, "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb is missing: `make test` installs it (Debian package xvfb)");
+        let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
+        let end = Instant::now() + Duration::from_secs(10);
+        while !socket.exists() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Display {
+            child: Some(child),
+            name,
+        }
+    }
+}
+
+impl Drop for Display {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A WebDriver session on the app, with its own tauri-driver.
+/// A child in its own process group, killed with everything it started when dropped.
+struct Group(Child);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &format!("-{}", self.0.id())])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+pub struct App {
+    driver: Group,
+    base: String,
+    session: String,
+    http: reqwest::blocking::Client,
+    pub shots: PathBuf,
+    /// The app's KINDLING_HOME, for its log when something fails.
+    home: Option<PathBuf>,
+}
+
+impl App {
+    /// Starts the app (the debug binary cargo built for this test) with `env`.
+    pub fn launch(display: &Display, env: &[(&str, &Path)]) -> App {
+        let port = free_port();
+        let native = free_port();
+        // A session bus of its own (when dbus-run-session exists): the tray, notifications
+        // and the single-instance lock talk D-Bus, as on a desktop.
+        let mut cmd = match which("dbus-run-session") {
+            Some(dbus) => {
+                let mut c = Command::new(dbus);
+                c.arg("--").arg(tauri_driver());
+                c
+            }
+            None => Command::new(tauri_driver()),
+        };
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &native.to_string(),
+        ])
+        .env("DISPLAY", &display.name)
+        .env("KINDLING_LOG", "info")
+        // Its own process group: WebKitWebDriver and the app go when the test ends.
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let driver = Group(cmd.spawn().expect("tauri-driver starts"));
+        assert!(
+            wait_for_port(port, Duration::from_secs(20)),
+            "tauri-driver did not listen"
+        );
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let app = env!("CARGO_BIN_EXE_kindling-desktop");
+        // tauri-driver listens before WebKitWebDriver behind it does: retry briefly.
+        let end = Instant::now() + Duration::from_secs(30);
+        let reply: Value = loop {
+            let sent = http
+                .post(format!("{base}/session"))
+                .json(&json!({"capabilities": {"alwaysMatch": {
+                    "browserName": "wry",
+                    "tauri:options": {"application": app}
+                }}}))
+                .send();
+            match sent {
+                Ok(r) => break r.json().unwrap(),
+                Err(e) if Instant::now() > end => panic!("no WebDriver session: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(250)),
+            }
+        };
+        let session = reply["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {reply}"))
+            .to_string();
+        let shots = repo().join("target/e2e-screenshots");
+        std::fs::create_dir_all(&shots).unwrap();
+        App {
+            driver,
+            base: format!("{base}/session/{session}"),
+            session,
+            http,
+            shots,
+            home: env
+                .iter()
+                .find(|(k, _)| *k == "KINDLING_HOME")
+                .map(|(_, v)| v.to_path_buf()),
+        }
+    }
+
+    fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let v: Value = req.send().expect("WebDriver answers").json().unwrap();
+        v["value"].clone()
+    }
+
+    /// Runs JavaScript in the page and returns its value.
+    pub fn js(&self, script: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+    }
+
+    /// The text of the first element matching `css`, if there is one.
+    pub fn text(&self, css: &str) -> Option<String> {
+        let v = self.js(&format!(
+            "const e = document.querySelector({}); return e ? e.innerText : null;",
+            json!(css)
+        ));
+        v.as_str().map(str::to_string)
+    }
+
+    pub fn attr(&self, css: &str, name: &str) -> Option<String> {
+        let v = self.js(&format!(
+            "const e = document.querySelector({}); return e ? e.getAttribute({}) : null;",
+            json!(css),
+            json!(name)
+        ));
+        v.as_str().map(str::to_string)
+    }
+
+    /// Clicks the element matching `css` as a user would (WebDriver element click).
+    pub fn click(&self, css: &str) {
+        let found = self.wait(&format!("{css} to appear"), Duration::from_secs(30), || {
+            let v = self.call(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            );
+            v.as_object()
+                .and_then(|o| o.values().next())
+                .and_then(|id| id.as_str().map(str::to_string))
+        });
+        let r = self.call(
+            reqwest::Method::POST,
+            &format!("/element/{found}/click"),
+            Some(json!({})),
+        );
+        assert!(
+            r.is_null() || r.get("error").is_none(),
+            "click on {css} failed: {r}"
+        );
+    }
+
+    /// Polls `probe` until it gives a value, or fails the test after `within`.
+    pub fn wait<T>(&self, what: &str, within: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+        let end = Instant::now() + within;
+        loop {
+            if let Some(v) = probe() {
+                return v;
+            }
+            if Instant::now() > end {
+                self.screenshot(&format!("failed-{}", what.replace([' ', '/'], "-")));
+                let log = self
+                    .home
+                    .as_ref()
+                    .and_then(|h| std::fs::read_to_string(h.join("logs/desktop.log")).ok())
+                    .unwrap_or_default();
+                panic!("timed out after {within:?} waiting for {what}\napp log:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Waits until `css` exists and returns its text.
+    pub fn wait_text(&self, css: &str, within: Duration) -> String {
+        self.wait(css, within, || self.text(css))
+    }
+
+    /// Saves a PNG of the window to target/e2e-screenshots/NAME.png.
+    pub fn screenshot(&self, name: &str) -> PathBuf {
+        let v = self.call(reqwest::Method::GET, "/screenshot", None);
+        let path = self.shots.join(format!("{name}.png"));
+        if let Some(b64) = v.as_str() {
+            std::fs::write(&path, base64_decode(b64)).unwrap();
+        }
+        path
+    }
+
+    /// Closes the window (the app stays in the menu bar).
+    pub fn close_window(&self) {
+        self.call(reqwest::Method::DELETE, "/window", None);
+    }
+
+    pub fn session_id(&self) -> &str {
+        &self.session
+    }
+}
+
+// No DELETE of the session on drop: WebKitWebDriver would wait for an app that, by
+// design, stays in the menu bar. Dropping `driver` ends the whole process group.
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in s.bytes() {
+        let Some(v) = T.iter().position(|&t| t == c) else {
+            continue;
+        };
+        acc = (acc << 6) | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
