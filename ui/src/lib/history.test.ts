@@ -15,6 +15,7 @@ function run(id: number, over: Partial<RunSummary>): RunSummary {
     finished_at: null,
     error_code: null,
     error_message: null,
+    backend: "CPU",
     summary: null,
     ...over,
   };

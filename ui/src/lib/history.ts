@@ -9,6 +9,8 @@ export interface Row {
   status: string;
   model: string;
   quant: string;
+  /** `Vulkan` or `CPU`. */
+  backend: string;
   /** Quality score, 0–100 (quality runs). */
   score: number | null;
   /** Model file size in GB. */
@@ -57,6 +59,7 @@ export function toRow(r: RunSummary): Row {
     status: r.status,
     model: r.model_name ?? (fileName || "unknown model"),
     quant: r.quant ?? "—",
+    backend: r.backend ?? "—",
     score: score == null ? null : score * 100,
     gb: modelBytes == null ? null : modelBytes / 1e9,
     scorePerGb: num(s.score_per_gb),

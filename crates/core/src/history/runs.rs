@@ -63,6 +63,9 @@ pub struct RunSummary {
     pub finished_at: Option<String>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
+    /// Where the model ran: `Vulkan` or `CPU` (from the devices and server arguments).
+    #[serde(default)]
+    pub backend: Option<String>,
     /// The figures the run produced (a [`crate::bench::SpeedSummary`] for speed runs).
     pub summary: Option<serde_json::Value>,
 }
@@ -114,11 +117,14 @@ type SummaryRow = (
     Option<String>,
     Option<String>,
     Option<String>,
+    Option<String>,
+    Option<String>,
 );
 
 const SUMMARY_SELECT: &str =
     "SELECT r.id, r.kind, r.status, m.path, m.name, m.quant, r.runtime_version,
-    r.started_at, r.finished_at, r.error_code, r.error_message, r.summary_json
+    r.started_at, r.finished_at, r.error_code, r.error_message, r.summary_json,
+    r.devices_json, r.server_args_json
     FROM runs r LEFT JOIN models m ON m.id = r.model_id";
 
 fn summary_from_row(r: SummaryRow) -> RunSummary {
@@ -135,7 +141,28 @@ fn summary_from_row(r: SummaryRow) -> RunSummary {
         error_code: r.9,
         error_message: r.10,
         summary: r.11.and_then(|s| serde_json::from_str(&s).ok()),
+        backend: backend(r.12.as_deref(), r.13.as_deref()),
     }
+}
+
+/// `CPU` when no GPU device was offered or the server was told to use none, else `Vulkan`;
+/// `None` when the run never got as far as starting a server.
+fn backend(devices_json: Option<&str>, server_args_json: Option<&str>) -> Option<String> {
+    let args: Vec<String> = serde_json::from_str(server_args_json?).ok()?;
+    let devices: Vec<serde_json::Value> = devices_json
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or_default();
+    let no_layers = args
+        .windows(2)
+        .any(|w| w[0] == "--n-gpu-layers" && w[1] == "0");
+    Some(
+        if devices.is_empty() || no_layers {
+            "CPU"
+        } else {
+            "Vulkan"
+        }
+        .to_string(),
+    )
 }
 
 impl Database {
@@ -295,4 +322,25 @@ pub(super) async fn insert_measurement(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backend;
+
+    #[test]
+    fn backend_follows_devices_and_gpu_layers() {
+        let dev = r#"[{"index":0,"name":"AMD Radeon Pro 575"}]"#;
+        let args = |ngl: &str| format!(r#"["-m","x.gguf","--n-gpu-layers","{ngl}"]"#);
+        assert_eq!(
+            backend(Some(dev), Some(&args("99"))).as_deref(),
+            Some("Vulkan")
+        );
+        assert_eq!(backend(Some(dev), Some(&args("0"))).as_deref(), Some("CPU"));
+        assert_eq!(
+            backend(Some("[]"), Some(r#"["-m","x"]"#)).as_deref(),
+            Some("CPU")
+        );
+        assert_eq!(backend(Some(dev), None), None);
+    }
 }

@@ -9,6 +9,10 @@ import type { JsonValue } from "./serde_json/JsonValue";
  */
 export type RunDetail = { runtime_path: string | null, devices: JsonValue, server_args: Array<string>, hardware: HardwareProfile | null, bandwidth_bytes_per_second: number | null, measurements: Array<Measurement>, log_tail: Array<string>, id: number, kind: string, status: RunStatus, model_path: string | null, model_name: string | null, quant: string | null, runtime_version: string | null, started_at: string, finished_at: string | null, error_code: string | null, error_message: string | null, 
 /**
+ * Where the model ran: `Vulkan` or `CPU` (from the devices and server arguments).
+ */
+backend: string | null, 
+/**
  * The figures the run produced (a [`crate::bench::SpeedSummary`] for speed runs).
  */
 summary: JsonValue | null, };

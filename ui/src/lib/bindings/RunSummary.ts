@@ -7,6 +7,10 @@ import type { JsonValue } from "./serde_json/JsonValue";
  */
 export type RunSummary = { id: number, kind: string, status: RunStatus, model_path: string | null, model_name: string | null, quant: string | null, runtime_version: string | null, started_at: string, finished_at: string | null, error_code: string | null, error_message: string | null, 
 /**
+ * Where the model ran: `Vulkan` or `CPU` (from the devices and server arguments).
+ */
+backend: string | null, 
+/**
  * The figures the run produced (a [`crate::bench::SpeedSummary`] for speed runs).
  */
 summary: JsonValue | null, };
