@@ -11,57 +11,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{App, Display};
-
-/// Every process whose parent chain leads to `root`, and `root`.
-fn tree(root: u32) -> Vec<u32> {
-    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let after = &stat[stat.rfind(')')? + 2..];
-            let ppid = after.split_whitespace().nth(1)?.parse().ok()?;
-            Some((pid, ppid))
-        })
-        .collect();
-    let mut out = vec![root];
-    let mut i = 0;
-    while i < out.len() {
-        let p = out[i];
-        out.extend(parents.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
-        i += 1;
-    }
-    out
-}
-
-fn pss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("Pss:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn comm(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
-
-fn app_pid() -> u32 {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .find(|&p| comm(p).starts_with("kindling-deskto"))
-        .expect("the app is running")
-}
+use support::{comm, pss_kb, tree, App, Display};
 
 fn report(label: &str, root: u32) -> f64 {
     let mut total = 0;
@@ -93,11 +43,16 @@ fn main() {
         );
         launches.push(ms);
         std::thread::sleep(Duration::from_secs(3));
-        let pid = app_pid();
+        let pid = app.app_pid().expect("the app is running");
         println!("round {round}: launch to interactive {ms:.0} ms");
         open.push(report("  window open", pid));
-        app.close_window();
+        app.press_ctrl_w();
         std::thread::sleep(Duration::from_secs(4));
+        assert_eq!(
+            comm(pid),
+            "kindling-deskto",
+            "the app quit when its window closed"
+        );
         tray.push(report("  menu bar only", pid));
         drop(app);
         std::thread::sleep(Duration::from_secs(1));

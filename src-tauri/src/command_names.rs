@@ -29,4 +29,5 @@ pub const COMMANDS: &[&str] = &[
     "set_network_access",
     "set_hf_token",
     "set_start_at_login",
+    "close_window",
 ];

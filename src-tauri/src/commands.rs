@@ -58,6 +58,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         set_network_access,
         set_hf_token,
         set_start_at_login,
+        close_window,
     ]
 }
 
@@ -362,4 +363,11 @@ fn io_error(path: &std::path::Path, source: std::io::Error) -> kindling_core::Er
         path: path.to_path_buf(),
         source,
     }
+}
+
+/// Cmd-W / Ctrl-W: closes the window (its webview is destroyed; the app stays in the
+/// menu bar).
+#[tauri::command]
+pub fn close_window(app: AppHandle) {
+    crate::window::close(&app);
 }

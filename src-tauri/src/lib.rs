@@ -21,6 +21,9 @@ use state::AppState;
 /// The one event name the UI listens to; the payload is a [`kindling_core::Event`].
 pub const EVENT: &str = "kindling://event";
 
+/// Asks the window to show a screen (payload: its id, e.g. `"models"`).
+pub const NAVIGATE_EVENT: &str = "kindling://navigate";
+
 /// Started at login (autostart): stay in the menu bar, open no window.
 pub const TRAY_ONLY_ARG: &str = "--tray";
 

@@ -5,7 +5,7 @@ use kindling_core::server::ServerState;
 use tauri::image::Image;
 use tauri::menu::{Menu, MenuBuilder, MenuEvent, MenuItemBuilder};
 use tauri::tray::TrayIconBuilder;
-use tauri::{AppHandle, Manager, Wry};
+use tauri::{AppHandle, Emitter, Manager, Wry};
 use tauri_plugin_clipboard_manager::ClipboardExt;
 use tauri_plugin_notification::NotificationExt;
 use tauri_plugin_opener::OpenerExt;
@@ -106,6 +106,11 @@ fn on_menu(app: &AppHandle, event: MenuEvent) {
                     server_control::stop(&app).await;
                 } else if let Err(e) = server_control::start(&app, None).await {
                     notify(&app, "The server did not start", &e.message);
+                    if e.code == kindling_core::ErrorCode::ModelNotFound {
+                        // Nothing installed: offer one, on the Models screen.
+                        window::show(&app);
+                        let _ = app.emit(crate::NAVIGATE_EVENT, "models");
+                    }
                 }
             });
         }

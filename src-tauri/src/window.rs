@@ -34,3 +34,10 @@ pub fn is_visible(app: &AppHandle) -> bool {
         .and_then(|w| w.is_visible().ok())
         .unwrap_or(false)
 }
+
+/// Closes the window as its close button does.
+pub fn close(app: &AppHandle) {
+    if let Some(w) = app.get_webview_window(MAIN) {
+        let _ = w.close();
+    }
+}

@@ -84,18 +84,32 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     assert!(result.contains("Saved as run"), "{result}");
     app.screenshot("home-result");
 
-    // History: the run is there, completed.
+    // A second run, cancelled: it stops, says so, and the first result is not lost.
+    app.click("[data-testid=bench-start]");
+    app.wait("the second run to reach the model", secs(120), || {
+        let t = app.text("[data-testid=bench-progress]")?;
+        (t.contains("Warming up") || t.contains("Measuring speed")).then_some(())
+    });
+    app.click("[data-testid=bench-cancel]");
+    let stopped = app.wait_text(".error[data-code=cancelled]", secs(60));
+    assert!(stopped.contains("Nothing was lost"), "{stopped}");
+
+    // History: both runs are there, one completed and one interrupted.
     app.click("button[data-screen=history]");
-    let table = app.wait_text("[data-testid=history-table] tbody tr", secs(30));
-    assert!(table.contains("completed"), "history row: {table}");
-    assert!(
-        table.to_lowercase().contains("gemma"),
-        "history row: {table}"
-    );
+    let table = app.wait_text("[data-testid=history-table] tbody", secs(30));
+    assert!(table.contains("completed"), "history: {table}");
+    assert!(table.contains("interrupted"), "history: {table}");
+    assert!(table.to_lowercase().contains("gemma"), "history: {table}");
     app.screenshot("history");
 
-    // Server: start it the way the tray does, use it, stop it.
+    // Server: with its port taken, it says so; then it starts the way the tray does,
+    // answers, and stops.
     app.click("button[data-screen=server]");
+    let squatter = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    app.click("[data-testid=server-toggle]");
+    let busy = app.wait_text(".error[data-code=port_in_use]", secs(30));
+    assert!(busy.contains(&port.to_string()), "{busy}");
+    drop(squatter);
     app.click("[data-testid=server-toggle]");
     app.wait("the server to be ready", secs(120), || {
         (app.attr("[data-testid=server-state]", "data-state")
@@ -140,4 +154,20 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     app.click("button[data-screen=settings]");
     app.wait_text("#port", secs(10));
     app.screenshot("settings");
+
+    // Ctrl-W closes the window: its WebKit processes go, the app stays in the menu bar.
+    let pid = app.app_pid().expect("the app is running");
+    app.press_ctrl_w();
+    app.wait("the webview to be destroyed", secs(20), || {
+        let webkit = support::tree(pid)
+            .into_iter()
+            .any(|p| support::comm(p).starts_with("WebKitWebProces"));
+        (!webkit).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        support::comm(pid),
+        "kindling-deskto",
+        "the app quit when its window closed"
+    );
 }

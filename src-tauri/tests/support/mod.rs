@@ -105,9 +105,10 @@ struct Group(Child);
 
 impl Drop for Group {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &format!("-{}", self.0.id())])
-            .status();
+        // WebKitWebDriver starts the app in a process group of its own, so walk the
+        // tree rather than signal the group.
+        let pids: Vec<String> = tree(self.0.id()).iter().map(u32::to_string).collect();
+        let _ = Command::new("kill").arg("-KILL").args(&pids).status();
         let _ = self.0.wait();
     }
 }
@@ -286,19 +287,39 @@ impl App {
     pub fn screenshot(&self, name: &str) -> PathBuf {
         let v = self.call(reqwest::Method::GET, "/screenshot", None);
         let path = self.shots.join(format!("{name}.png"));
-        if let Some(b64) = v.as_str() {
-            std::fs::write(&path, base64_decode(b64)).unwrap();
-        }
+        let b64 = v
+            .as_str()
+            .unwrap_or_else(|| panic!("no screenshot for {name}: {v}"));
+        std::fs::write(&path, base64_decode(b64)).unwrap();
         path
-    }
-
-    /// Closes the window (the app stays in the menu bar).
-    pub fn close_window(&self) {
-        self.call(reqwest::Method::DELETE, "/window", None);
     }
 
     pub fn session_id(&self) -> &str {
         &self.session
+    }
+
+    /// Presses Ctrl-W in the window, as a user closing it would.
+    pub fn press_ctrl_w(&self) {
+        const CONTROL: &str = "\u{E009}";
+        self.call(
+            reqwest::Method::POST,
+            "/actions",
+            Some(
+                json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+                    {"type": "keyDown", "value": CONTROL},
+                    {"type": "keyDown", "value": "w"},
+                    {"type": "keyUp", "value": "w"},
+                    {"type": "keyUp", "value": CONTROL},
+                ]}]}),
+            ),
+        );
+    }
+
+    /// The app's process (a descendant of this session's driver).
+    pub fn app_pid(&self) -> Option<u32> {
+        tree(self.driver.0.id())
+            .into_iter()
+            .find(|&p| comm(p).starts_with("kindling-deskto"))
     }
 }
 
@@ -321,4 +342,47 @@ fn base64_decode(s: &str) -> Vec<u8> {
         }
     }
     out
+}
+
+/// `root` and every process whose parent chain leads to it.
+pub fn tree(root: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let after = &stat[stat.rfind(')')? + 2..];
+            let ppid = after.split_whitespace().nth(1)?.parse().ok()?;
+            Some((pid, ppid))
+        })
+        .collect();
+    let mut out = vec![root];
+    let mut i = 0;
+    while i < out.len() {
+        let p = out[i];
+        out.extend(parents.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    out
+}
+
+/// A process's short name (`/proc/PID/comm`), empty once it is gone.
+pub fn comm(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// Proportional set size in KiB (`/proc/PID/smaps_rollup`); 0 once it is gone.
+pub fn pss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("Pss:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
 }

@@ -55,6 +55,7 @@ export const api = {
   setNetworkAccess: (allow: boolean) => invoke<Settings>("set_network_access", { allow }),
   setHfToken: (token: string | null) => invoke<null>("set_hf_token", { token }),
   setStartAtLogin: (on: boolean) => invoke<boolean>("set_start_at_login", { on }),
+  closeWindow: () => invoke<null>("close_window"),
 };
 
 /** Core events (server state, benchmark progress, downloads), as the core sends them. */
@@ -65,4 +66,9 @@ export function onEvent(handler: (e: Event) => void): Promise<UnlistenFn> {
 /** A benchmark ended (started here or from the menu bar). */
 export function onBenchFinished(handler: (f: BenchFinished) => void): Promise<UnlistenFn> {
   return listen<BenchFinished>("kindling://bench-finished", (m) => handler(m.payload));
+}
+
+/** The menu bar asks for a screen (e.g. "models" when there is nothing to serve). */
+export function onNavigate(handler: (screen: string) => void): Promise<UnlistenFn> {
+  return listen<string>("kindling://navigate", (m) => handler(m.payload));
 }
