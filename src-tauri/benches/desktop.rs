@@ -11,12 +11,12 @@ mod support;
 
 use std::time::Duration;
 
-use support::{comm, pss_kb, tree, App, Display};
+use support::{alive, comm, pss_kb, tree, App, Display};
 
 fn report(label: &str, root: u32) -> f64 {
     let mut total = 0;
     let mut parts = Vec::new();
-    for pid in tree(root) {
+    for pid in tree(root).into_iter().filter(|&p| alive(p)) {
         let kb = pss_kb(pid);
         total += kb;
         parts.push(format!("{} {:.0} MB", comm(pid), kb as f64 / 1024.0));

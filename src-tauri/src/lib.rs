@@ -30,6 +30,13 @@ pub const TRAY_ONLY_ARG: &str = "--tray";
 pub fn run() {
     let paths = Paths::from_env();
     init_logging(&paths);
+    // GTK's own widgets need no OpenGL, and initialising it loads Mesa and LLVM into
+    // the app's process (~30 MB it would keep while in the menu bar). WebKit renders
+    // pages in its own processes either way.
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("GDK_GL").is_none() {
+        std::env::set_var("GDK_GL", "disable");
+    }
     let started = std::time::Instant::now();
     let open_window = !std::env::args().any(|a| a == TRAY_ONLY_ARG);
 
@@ -63,7 +70,10 @@ pub fn run() {
     app.run(|app, event| match event {
         // Closing the window destroys its webview (freeing its memory); the app stays
         // in the menu bar until the user picks Quit.
-        RunEvent::ExitRequested { api, code, .. } if code.is_none() => api.prevent_exit(),
+        RunEvent::ExitRequested { api, code, .. } if code.is_none() => {
+            api.prevent_exit();
+            window::closed(app);
+        }
         RunEvent::Exit => {
             tauri::async_runtime::block_on(server_control::stop(app));
         }

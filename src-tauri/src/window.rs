@@ -41,3 +41,33 @@ pub fn close(app: &AppHandle) {
         let _ = w.close();
     }
 }
+
+/// The window has closed and the app stays in the menu bar. On Linux, WebKitGTK keeps
+/// its libraries and network process alive after the last webview goes (~80 MB); when
+/// nothing is running (no server, benchmark or download), Kindling restarts itself in
+/// the menu bar only, which gives that memory back. Otherwise it stays as it is.
+pub fn closed(app: &AppHandle) {
+    #[cfg(target_os = "linux")]
+    {
+        let state = app.state::<crate::state::AppState>();
+        let busy = state.server.try_lock().map_or(true, |s| s.is_some())
+            || state.server_starting.lock().expect("lock").is_some()
+            || state.bench.lock().expect("lock").is_some()
+            || !state.downloads.lock().expect("lock").is_empty();
+        if busy {
+            return;
+        }
+        use std::os::unix::process::CommandExt;
+        let Ok(exe) = std::env::current_exe() else {
+            return;
+        };
+        tracing::info!("window closed while idle: restarting in the menu bar only");
+        // Only returns if the exec failed; then Kindling simply stays as it is.
+        let e = std::process::Command::new(exe)
+            .arg(crate::TRAY_ONLY_ARG)
+            .exec();
+        tracing::warn!(error = %e, "could not restart in the menu bar only");
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = app;
+}

@@ -96,9 +96,10 @@ fn a_user_benchmarks_serves_and_cleans_up() {
 
     // History: both runs are there, one completed and one interrupted.
     app.click("button[data-screen=history]");
-    let table = app.wait_text("[data-testid=history-table] tbody", secs(30));
-    assert!(table.contains("completed"), "history: {table}");
-    assert!(table.contains("interrupted"), "history: {table}");
+    let table = app.wait("both runs in History", secs(30), || {
+        app.text("[data-testid=history-table] tbody")
+            .filter(|t| t.contains("completed") && t.contains("interrupted"))
+    });
     assert!(table.to_lowercase().contains("gemma"), "history: {table}");
     app.screenshot("history");
 
@@ -161,13 +162,12 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     app.wait("the webview to be destroyed", secs(20), || {
         let webkit = support::tree(pid)
             .into_iter()
-            .any(|p| support::comm(p).starts_with("WebKitWebProces"));
+            .any(|p| support::alive(p) && support::comm(p).starts_with("WebKitWebProces"));
         (!webkit).then_some(())
     });
     std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(
-        support::comm(pid),
-        "kindling-deskto",
+    assert!(
+        support::alive(pid) && support::comm(pid) == "kindling-deskto",
         "the app quit when its window closed"
     );
 }

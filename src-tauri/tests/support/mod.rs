@@ -121,6 +121,7 @@ pub struct App {
     pub shots: PathBuf,
     /// The app's KINDLING_HOME, for its log when something fails.
     home: Option<PathBuf>,
+    display: String,
 }
 
 impl App {
@@ -192,6 +193,7 @@ impl App {
             session,
             http,
             shots,
+            display: display.name.clone(),
             home: env
                 .iter()
                 .find(|(k, _)| *k == "KINDLING_HOME")
@@ -283,14 +285,20 @@ impl App {
         self.wait(css, within, || self.text(css))
     }
 
-    /// Saves a PNG of the window to target/e2e-screenshots/NAME.png.
+    /// Saves a PNG of the display, as the user sees it, to target/e2e-screenshots/NAME.png
+    /// (ImageMagick's `import`; WebKit's own snapshot hangs with GDK's GL disabled).
     pub fn screenshot(&self, name: &str) -> PathBuf {
-        let v = self.call(reqwest::Method::GET, "/screenshot", None);
         let path = self.shots.join(format!("{name}.png"));
-        let b64 = v
-            .as_str()
-            .unwrap_or_else(|| panic!("no screenshot for {name}: {v}"));
-        std::fs::write(&path, base64_decode(b64)).unwrap();
+        let ok = Command::new("/usr/bin/import")
+            .args(["-window", "root"])
+            .arg(&path)
+            .env("DISPLAY", &self.display)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "could not take the screenshot {name} (is imagemagick installed?)"
+        );
         path
     }
 
@@ -326,24 +334,6 @@ impl App {
 // No DELETE of the session on drop: WebKitWebDriver would wait for an app that, by
 // design, stays in the menu bar. Dropping `driver` ends the whole process group.
 
-fn base64_decode(s: &str) -> Vec<u8> {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0);
-    for c in s.bytes() {
-        let Some(v) = T.iter().position(|&t| t == c) else {
-            continue;
-        };
-        acc = (acc << 6) | v as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    out
-}
-
 /// `root` and every process whose parent chain leads to it.
 pub fn tree(root: u32) -> Vec<u32> {
     let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
@@ -365,6 +355,17 @@ pub fn tree(root: u32) -> Vec<u32> {
         i += 1;
     }
     out
+}
+
+/// Whether `pid` runs (exists and is not a zombie waiting to be reaped).
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let after = s[s.rfind(')')? + 2..].to_string();
+            after.split_whitespace().next().map(|st| st != "Z")
+        })
+        .unwrap_or(false)
 }
 
 /// A process's short name (`/proc/PID/comm`), empty once it is gone.
