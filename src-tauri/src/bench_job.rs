@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use kindling_core::bench::{headline, SpeedOptions, SpeedRequest};
+use kindling_core::bench::{headline, QualityRequest, SpeedOptions, SpeedRequest};
 use kindling_core::{Cancel, ErrorCode, ErrorReport};
 use tauri::{AppHandle, Emitter, Manager};
 use tauri_plugin_notification::NotificationExt;
@@ -16,7 +16,7 @@ pub const FINISHED_EVENT: &str = "kindling://bench-finished";
 
 /// Starts the benchmark on `model` (default: the preferred model) in the background;
 /// progress arrives as core events and the end as [`FINISHED_EVENT`].
-pub fn start(app: &AppHandle, model: Option<PathBuf>) -> Result<(), ErrorReport> {
+pub fn start(app: &AppHandle, model: Option<PathBuf>, quality: bool) -> Result<(), ErrorReport> {
     let state = app.state::<AppState>();
     let cancel = {
         let mut slot = state.bench.lock().expect("lock");
@@ -36,7 +36,7 @@ pub fn start(app: &AppHandle, model: Option<PathBuf>) -> Result<(), ErrorReport>
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         let state = app.state::<AppState>();
-        let outcome = measure(&state, model, &cancel).await;
+        let outcome = measure(&state, model, quality, &cancel).await;
         tracing::info!(ok = outcome.is_ok(), "benchmark ended");
         if !crate::window::is_visible(&app) {
             let (title, body) = match &outcome {
@@ -88,6 +88,7 @@ pub fn cancel(app: &AppHandle) -> bool {
 async fn measure(
     state: &AppState,
     model: Option<PathBuf>,
+    quality: bool,
     cancel: &Cancel,
 ) -> Result<BenchResult, ErrorReport> {
     let core = &state.core;
@@ -129,5 +130,44 @@ async fn measure(
         report.quant.as_deref(),
         report.summary.gen_per_second.median,
     );
-    Ok(BenchResult { report, headline })
+    // Then the quick answer-quality suite on the same model (the speed result is already
+    // saved; a failure or cancel here is reported beside it, not instead of it).
+    let (quality, quality_error) = if quality {
+        let request = QualityRequest {
+            model: report.model_path.clone(),
+            quick: true,
+            think: None,
+            resume: None,
+            suite: None,
+        };
+        // The quality runner's future is not `Send` (it borrows across awaits in ways the
+        // compiler cannot prove thread-safe for every lifetime), so it runs on a blocking
+        // thread of its own rather than as a task.
+        let (core, cancel) = (core.clone(), cancel.clone());
+        let run = tauri::async_runtime::spawn_blocking(move || {
+            tauri::async_runtime::block_on(
+                async move { core.bench_quality(request, &cancel).await },
+            )
+        })
+        .await;
+        match run {
+            Ok(Ok(q)) => (Some(q), None),
+            Ok(Err(e)) => (None, Some(e.to_report())),
+            Err(e) => (
+                None,
+                Some(ErrorReport {
+                    code: ErrorCode::Io,
+                    message: format!("The answer check stopped unexpectedly ({e}); run it again."),
+                }),
+            ),
+        }
+    } else {
+        (None, None)
+    };
+    Ok(BenchResult {
+        report,
+        headline,
+        quality,
+        quality_error,
+    })
 }

@@ -87,8 +87,8 @@ pub async fn recommendation(
 }
 
 #[tauri::command]
-pub fn bench_start(app: AppHandle, model: Option<PathBuf>) -> Reply<()> {
-    bench_job::start(&app, model)
+pub fn bench_start(app: AppHandle, model: Option<PathBuf>, quality: bool) -> Reply<()> {
+    bench_job::start(&app, model, quality)
 }
 
 #[tauri::command]

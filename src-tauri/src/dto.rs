@@ -1,7 +1,7 @@
 //! Shapes only the desktop needs; everything else crosses as the core's own types.
 //! TypeScript types for all of them are generated (see `tests/bindings.rs`).
 
-use kindling_core::bench::SpeedReport;
+use kindling_core::bench::{QualityReport, SpeedReport};
 use kindling_core::cleanup::{Plan, Reason};
 use kindling_core::server::ServerState;
 use kindling_core::{ErrorReport, Event};
@@ -55,6 +55,10 @@ pub struct BenchResult {
     pub report: SpeedReport,
     /// "gemma-3-270m Q4_K_M answers at about 22 words per second here — fast enough to chat"
     pub headline: String,
+    /// The quick answer-quality check, when it was asked for and finished.
+    pub quality: Option<QualityReport>,
+    /// Why the quality check did not finish (the speed result is kept either way).
+    pub quality_error: Option<ErrorReport>,
 }
 
 /// How a benchmark ended: a result or an error.

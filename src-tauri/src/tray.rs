@@ -130,7 +130,7 @@ fn on_menu(app: &AppHandle, event: MenuEvent) {
         }
         "bench" => {
             window::show(&app);
-            if let Err(e) = bench_job::start(&app, None) {
+            if let Err(e) = bench_job::start(&app, None, true) {
                 notify(&app, "Benchmark", &e.message);
             }
         }

@@ -76,10 +76,15 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     let progress = app.wait_text("[data-testid=bench-progress]", secs(30));
     assert!(!progress.is_empty());
     app.screenshot("home-benchmarking");
-    let result = app.wait_text("[data-testid=bench-result]", secs(300));
+    // One click measures speed, then the quick answer-quality suite (on by default).
+    let result = app.wait_text("[data-testid=bench-result]", secs(900));
     assert!(
         result.contains("words per second here"),
         "result card: {result}"
+    );
+    assert!(
+        result.contains("quick tests well"),
+        "no quality result on the card: {result}"
     );
     assert!(result.contains("Saved as run"), "{result}");
     app.screenshot("home-result");

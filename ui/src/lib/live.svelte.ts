@@ -40,7 +40,9 @@ class Live {
       // Progress travels a different path from the end-of-run message and can arrive
       // after it: a finished run's late progress must not bring the progress card back.
       if (e.phase === "done" || e.run_id === this.finished?.result?.report.run_id) return;
-      if (!this.benchRunning) {
+      // A new phase of its own length (the quality tests after the speed runs) restarts
+      // the clock that time left is estimated from.
+      if (!this.benchRunning || (e.phase === "testing" && this.progress?.phase !== "testing")) {
         this.benchRunning = true;
         this.benchStartedAt = Date.now();
       }
@@ -54,11 +56,11 @@ class Live {
     this.server = await api.serverStatus();
   }
 
-  async startBench() {
+  async startBench(quality: boolean) {
     this.finished = null;
     this.progress = null;
     try {
-      await api.benchStart();
+      await api.benchStart(quality);
       this.benchRunning = true;
       this.benchStartedAt = Date.now();
     } catch (e) {

@@ -36,6 +36,7 @@ pub struct QualityRequest {
 
 /// Stored with the run so it can be resumed and rescored.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RunConfig {
     pub model: PathBuf,
     pub quick: bool,
@@ -68,6 +69,7 @@ pub struct CpuRetry {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct CategoryScore {
     pub category: String,
     pub score: f64,
@@ -75,6 +77,7 @@ pub struct CategoryScore {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Counts {
     pub answered: usize,
     pub degenerate: usize,
@@ -87,6 +90,7 @@ pub struct Counts {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TestLine {
     pub id: String,
     pub category: String,
@@ -97,6 +101,7 @@ pub struct TestLine {
 
 /// The report of a quality run.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct QualityReport {
     pub run_id: i64,
     pub config: RunConfig,
