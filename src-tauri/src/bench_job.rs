@@ -92,19 +92,7 @@ async fn measure(
     cancel: &Cancel,
 ) -> Result<BenchResult, ErrorReport> {
     let core = &state.core;
-    let model = match model {
-        Some(m) => m,
-        None => core
-            .preferred_model()
-            .await
-            .map_err(|e| e.to_report())?
-            .ok_or_else(|| ErrorReport {
-                code: ErrorCode::ModelNotFound,
-                message: "There is no model to measure yet. Choose Models to get the one \
-                          recommended for this Mac, then run the benchmark again."
-                    .into(),
-            })?,
-    };
+    let model = state.model_or_preferred(model, "measure").await?;
     let _awake = kindling_core::awake::keep_awake("Kindling is benchmarking this computer");
     let report = core
         .bench_speed(

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use kindling_core::server::{Server, ServerState};
-use kindling_core::{Cancel, ErrorCode, ErrorReport};
+use kindling_core::{Cancel, ErrorReport};
 use tauri::{AppHandle, Manager};
 
 use crate::dto::ServerStatus;
@@ -25,17 +25,10 @@ pub async fn start(app: &AppHandle, model: Option<PathBuf>) -> Result<ServerStat
     let state = app.state::<AppState>();
     let core = state.core.clone();
     let cancel = Cancel::new();
-    *state.server_starting.lock().expect("lock") = Some(cancel.clone());
     let mut slot = state.server.lock().await;
     if slot.is_none() {
-        let model = match model {
-            Some(m) => m,
-            None => core
-                .preferred_model()
-                .await
-                .map_err(|e| e.to_report())?
-                .ok_or_else(no_model)?,
-        };
+        let model = state.model_or_preferred(model, "serve").await?;
+        *state.server_starting.lock().expect("lock") = Some(cancel.clone());
         let started = core
             .start_serving(&model, Some(core.settings().port), &cancel)
             .await
@@ -120,15 +113,6 @@ async fn watch(app: AppHandle, server: Arc<Server>, stop: Cancel) {
             }
         }
         _ = stop.cancelled() => {}
-    }
-}
-
-fn no_model() -> ErrorReport {
-    ErrorReport {
-        code: ErrorCode::ModelNotFound,
-        message: "Kindling has no model to serve yet. Open Kindling and choose Models to get \
-                  one: the recommended model for this Mac is marked."
-            .into(),
     }
 }
 

@@ -2,12 +2,13 @@
 //! benchmark's cancel switch, and the latest progress (for a window opened mid-run).
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use kindling_core::download::Control;
 use kindling_core::server::ServerState;
-use kindling_core::{Cancel, Core, Event};
+use kindling_core::{Cancel, Core, ErrorCode, ErrorReport, Event};
 
 use crate::dto::BenchFinished;
 use crate::server_control::Running;
@@ -58,6 +59,29 @@ impl AppState {
             }
             Event::Download { .. } => {}
         }
+    }
+
+    /// `model`, or the preferred one (see `Core::preferred_model`); with none, an error
+    /// that says how to get one. `to` names the job: "serve", "measure".
+    pub async fn model_or_preferred(
+        &self,
+        model: Option<PathBuf>,
+        to: &str,
+    ) -> Result<PathBuf, ErrorReport> {
+        if let Some(m) = model {
+            return Ok(m);
+        }
+        self.core
+            .preferred_model()
+            .await
+            .map_err(|e| e.to_report())?
+            .ok_or_else(|| ErrorReport {
+                code: ErrorCode::ModelNotFound,
+                message: format!(
+                    "There is no model to {to} yet. Open Kindling and choose Models to get \
+                     the one recommended for this Mac."
+                ),
+            })
     }
 
     pub fn server_state(&self) -> ServerState {
