@@ -298,6 +298,15 @@ pub struct SettingsChange {
 
 #[tauri::command]
 pub fn settings_set(state: State<'_, AppState>, change: SettingsChange) -> Reply<Settings> {
+    if let Some(p) = change.port.filter(|p| *p < 1024) {
+        return Err(ErrorReport {
+            code: ErrorCode::Settings,
+            message: format!(
+                "Port {p} is reserved for the system. Choose a port between 1024 and 65535; \
+                 the setting was not changed."
+            ),
+        });
+    }
     state
         .core
         .update_settings(|s| {

@@ -46,11 +46,7 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     let home = t.path().join("kindling");
     let ollama = t.path().join("ollama");
     let planted = plant(&home, &ollama);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = kindling_core::server::free_port().unwrap();
     std::fs::write(home.join("settings.toml"), format!("port = {port}\n")).unwrap();
     let empty = t.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
@@ -160,6 +156,16 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     app.click("button[data-screen=settings]");
     app.wait_text("#port", secs(10));
     app.screenshot("settings");
+    // A system port is refused with a reason, and the saved port stays.
+    app.js(
+        "const e = document.querySelector('#port'); e.value = '80'; \
+            e.dispatchEvent(new Event('input', { bubbles: true }));",
+    );
+    app.click("[data-testid=port-save]");
+    let refused = app.wait_text(".error[data-code=settings]", secs(10));
+    assert!(refused.contains("Port 80 is reserved"), "{refused}");
+    let saved = std::fs::read_to_string(home.join("settings.toml")).unwrap();
+    assert!(saved.contains(&format!("port = {port}")), "{saved}");
 
     // Ctrl-W closes the window: its WebKit processes go, the app stays in the menu bar.
     let pid = app.app_pid().expect("the app is running");

@@ -58,7 +58,7 @@ fn serve(home: &Path) -> (Child, u32) {
         .args(["serve", "--model"])
         .arg(sample_model())
         .arg("--port")
-        .arg(free_port().to_string())
+        .arg(kindling_core::server::free_port().unwrap().to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -76,14 +76,6 @@ fn serve(home: &Path) -> (Child, u32) {
         .parse()
         .unwrap();
     (child, pid)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

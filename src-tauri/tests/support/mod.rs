@@ -16,14 +16,6 @@ pub fn repo() -> PathBuf {
         .to_path_buf()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn wait_for_port(port: u16, within: Duration) -> bool {
     let end = Instant::now() + within;
     while Instant::now() < end {
@@ -116,7 +108,6 @@ impl Drop for Group {
 pub struct App {
     driver: Group,
     base: String,
-    session: String,
     http: reqwest::blocking::Client,
     pub shots: PathBuf,
     /// The app's KINDLING_HOME, for its log when something fails.
@@ -127,8 +118,8 @@ pub struct App {
 impl App {
     /// Starts the app (the debug binary cargo built for this test) with `env`.
     pub fn launch(display: &Display, env: &[(&str, &Path)]) -> App {
-        let port = free_port();
-        let native = free_port();
+        let port = kindling_core::server::free_port().unwrap();
+        let native = kindling_core::server::free_port().unwrap();
         // A session bus of its own (when dbus-run-session exists): the tray, notifications
         // and the single-instance lock talk D-Bus, as on a desktop.
         let mut cmd = match which("dbus-run-session") {
@@ -190,7 +181,6 @@ impl App {
         App {
             driver,
             base: format!("{base}/session/{session}"),
-            session,
             http,
             shots,
             display: display.name.clone(),
@@ -300,10 +290,6 @@ impl App {
             "could not take the screenshot {name} (is imagemagick installed?)"
         );
         path
-    }
-
-    pub fn session_id(&self) -> &str {
-        &self.session
     }
 
     /// Presses Ctrl-W in the window, as a user closing it would.
