@@ -22,7 +22,7 @@ pub fn start(app: &AppHandle, model: Option<PathBuf>, quality: bool) -> Result<(
         let mut slot = state.bench.lock().expect("lock");
         if slot.is_some() {
             return Err(ErrorReport {
-                code: ErrorCode::Cancelled,
+                code: ErrorCode::Busy,
                 message: "A benchmark is already running. Wait for it to finish, or cancel it \
                           first."
                     .into(),
@@ -36,7 +36,15 @@ pub fn start(app: &AppHandle, model: Option<PathBuf>, quality: bool) -> Result<(
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         let state = app.state::<AppState>();
+        // A benchmark needs the machine to itself, and an 8 GB Mac cannot hold two
+        // copies of a model: the menu-bar server steps aside for it and comes back after.
+        let paused = crate::server_control::pause(&app).await;
         let outcome = measure(&state, model, quality, &cancel).await;
+        if let Some(model) = paused {
+            if let Err(e) = crate::server_control::start(&app, Some(model)).await {
+                tracing::warn!(error = %e.message, "could not restart the server after the benchmark");
+            }
+        }
         tracing::info!(ok = outcome.is_ok(), "benchmark ended");
         if !crate::window::is_visible(&app) {
             let (title, body) = match &outcome {
@@ -94,8 +102,8 @@ async fn measure(
     let core = &state.core;
     let model = state.model_or_preferred(model, "measure").await?;
     let _awake = kindling_core::awake::keep_awake("Kindling is benchmarking this computer");
-    let report = core
-        .bench_speed(
+    let speed = core
+        .bench_speed_keeping_server(
             SpeedRequest {
                 model,
                 options: SpeedOptions::default(),
@@ -106,6 +114,7 @@ async fn measure(
         )
         .await
         .map_err(|e| e.to_report())?;
+    let (report, loaded) = speed;
     let name = report.model_name.clone().unwrap_or_else(|| {
         report
             .model_path
@@ -118,8 +127,8 @@ async fn measure(
         report.quant.as_deref(),
         report.summary.gen_per_second.median,
     );
-    // Then the quick answer-quality suite on the same model (the speed result is already
-    // saved; a failure or cancel here is reported beside it, not instead of it).
+    // Then the quick answer-quality suite on the model already loaded (the speed result
+    // is already saved; a failure or cancel here is reported beside it, not instead).
     let (quality, quality_error) = if quality {
         let request = QualityRequest {
             model: report.model_path.clone(),
@@ -128,28 +137,12 @@ async fn measure(
             resume: None,
             suite: None,
         };
-        // The quality runner's future is not `Send` (it borrows across awaits in ways the
-        // compiler cannot prove thread-safe for every lifetime), so it runs on a blocking
-        // thread of its own rather than as a task.
-        let (core, cancel) = (core.clone(), cancel.clone());
-        let run = tauri::async_runtime::spawn_blocking(move || {
-            tauri::async_runtime::block_on(
-                async move { core.bench_quality(request, &cancel).await },
-            )
-        })
-        .await;
-        match run {
-            Ok(Ok(q)) => (Some(q), None),
-            Ok(Err(e)) => (None, Some(e.to_report())),
-            Err(e) => (
-                None,
-                Some(ErrorReport {
-                    code: ErrorCode::Io,
-                    message: format!("The answer check stopped unexpectedly ({e}); run it again."),
-                }),
-            ),
+        match core.bench_quality_on(request, Some(loaded), cancel).await {
+            Ok(q) => (Some(q), None),
+            Err(e) => (None, Some(e.to_report())),
         }
     } else {
+        loaded.stop().await;
         (None, None)
     };
     Ok(BenchResult {

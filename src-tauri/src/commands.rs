@@ -323,26 +323,13 @@ pub fn settings_set(state: State<'_, AppState>, change: SettingsChange) -> Reply
         .map_err(report)
 }
 
-/// Turns "allow other devices on my network" on (with a new API key) or off. It
-/// applies the next time the server starts.
+/// Turns "allow other devices on my network" on (with a new API key) or off, and
+/// restarts a running server so that what it does is what the switch says.
 #[tauri::command]
-pub fn set_network_access(state: State<'_, AppState>, allow: bool) -> Reply<Settings> {
-    let key = match allow {
-        true => Some(Settings::new_api_key().map_err(|source| {
-            report(io_error(
-                std::path::Path::new("the system's random source"),
-                source,
-            ))
-        })?),
-        false => None,
-    };
-    state
-        .core
-        .update_settings(|s| {
-            s.allow_network = allow;
-            s.api_key = key;
-        })
-        .map_err(report)
+pub async fn set_network_access(app: AppHandle, allow: bool) -> Reply<ServerStatus> {
+    let state = tauri::Manager::state::<AppState>(&app);
+    state.core.set_network_access(allow).map_err(report)?;
+    crate::server_control::restart_if_running(&app).await
 }
 
 /// Saves the Hugging Face token in the keychain (`None` forgets it).

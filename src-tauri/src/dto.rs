@@ -21,10 +21,16 @@ pub struct ServerStatus {
     pub port: Option<u16>,
     pub gpu_layers: Option<u32>,
     pub ctx_size: Option<u32>,
-    /// "Allow other devices on my network" is on (applies at the next start).
+    /// "Allow other devices on my network" is on (what the owner chose; a running
+    /// server is restarted when it changes).
     pub network: bool,
-    /// Whether the running server listens beyond this computer.
+    /// Whether the running server listens beyond this computer (what it does).
     pub listening_on_network: bool,
+    /// The web origin the running server lets browsers call it from ("localhost":
+    /// pages on this computer only).
+    pub cors_origins: Option<String>,
+    /// Endpoints that answer other devices even without the key.
+    pub open_without_key: Vec<String>,
     /// The key other devices must send, shown while network access is on.
     pub api_key: Option<String>,
     pub log_tail: Vec<String>,
@@ -43,6 +49,11 @@ impl Default for ServerStatus {
             ctx_size: None,
             network: false,
             listening_on_network: false,
+            cors_origins: None,
+            open_without_key: kindling_core::server::access::OPEN_WITHOUT_KEY
+                .iter()
+                .map(|e| e.to_string())
+                .collect(),
             api_key: None,
             log_tail: Vec::new(),
         }

@@ -110,8 +110,10 @@ fn forward_events(app: &tauri::AppHandle) {
         loop {
             match rx.recv().await {
                 Ok(event) => {
-                    if let kindling_core::Event::ServerState { state } = &event {
-                        tray::show_state(&app, state);
+                    if let kindling_core::Event::ServerState { server, state } = &event {
+                        if server.purpose == kindling_core::server::Purpose::Serving {
+                            tray::show_state(&app, state);
+                        }
                     }
                     app.state::<AppState>().remember(&event);
                     let _ = app.emit(EVENT, &event);

@@ -67,6 +67,30 @@ pub async fn stop(app: &AppHandle) -> ServerStatus {
     status(app).await
 }
 
+/// Stops the menu-bar server for work that needs the machine to itself (a benchmark);
+/// returns the model it served, to start again after. `None` when none ran.
+pub async fn pause(app: &AppHandle) -> Option<PathBuf> {
+    let state = app.state::<AppState>();
+    let model = state
+        .server
+        .lock()
+        .await
+        .as_ref()
+        .map(|r| r.model_path.clone())?;
+    tracing::info!("stopping the server while the benchmark runs");
+    stop(app).await;
+    Some(model)
+}
+
+/// Starts the running server again (after a change of how it may be reached), so that
+/// what the screens say is what it does. Harmless when none runs.
+pub async fn restart_if_running(app: &AppHandle) -> Result<ServerStatus, ErrorReport> {
+    match pause(app).await {
+        Some(model) => start(app, Some(model)).await,
+        None => Ok(status(app).await),
+    }
+}
+
 /// What the tray and the Server screen show.
 pub async fn status(app: &AppHandle) -> ServerStatus {
     let state = app.state::<AppState>();
@@ -75,7 +99,7 @@ pub async fn status(app: &AppHandle) -> ServerStatus {
     let mut s = ServerStatus {
         state: state.server_state(),
         network: settings.allow_network,
-        api_key: settings.api_key.filter(|_| settings.allow_network),
+        api_key: state.core.network_key(),
         ..ServerStatus::default()
     };
     if let Some(r) = slot.as_ref() {
@@ -89,6 +113,7 @@ pub async fn status(app: &AppHandle) -> ServerStatus {
         s.gpu_layers = c.gpu_layers;
         s.ctx_size = Some(c.ctx_size);
         s.listening_on_network = c.host != "127.0.0.1";
+        s.cors_origins = Some(c.cors_origins.clone());
         s.log_tail = r.server.log_tail();
     }
     s

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use kindling_core::download::Control;
-use kindling_core::server::ServerState;
+use kindling_core::server::{Purpose, ServerState};
 use kindling_core::{Cancel, Core, ErrorCode, ErrorReport, Event};
 
 use crate::dto::BenchFinished;
@@ -19,7 +19,8 @@ pub struct AppState {
     pub server: tokio::sync::Mutex<Option<Running>>,
     /// Cancels a server start still in progress.
     pub server_starting: Mutex<Option<Cancel>>,
-    /// The last state the server reported (what the tray and Server screen show).
+    /// The last state the menu-bar server reported (what the tray and Server screen
+    /// show); other servers' states (a benchmark's) are not kept here.
     pub server_state: Mutex<ServerState>,
     /// Cancels the benchmark that is running, if one is.
     pub bench: Mutex<Option<Cancel>>,
@@ -51,9 +52,12 @@ impl AppState {
     /// Keeps what a window opened later needs to catch up.
     pub fn remember(&self, event: &Event) {
         match event {
-            Event::ServerState { state } => {
+            // Only the server people use: a benchmark's own server starting and
+            // stopping says nothing about the menu-bar server.
+            Event::ServerState { server, state } if server.purpose == Purpose::Serving => {
                 *self.server_state.lock().expect("lock") = state.clone();
             }
+            Event::ServerState { .. } => {}
             Event::BenchProgress { .. } => {
                 *self.bench_progress.lock().expect("lock") = Some(event.clone());
             }

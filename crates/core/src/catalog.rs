@@ -51,6 +51,10 @@ pub struct Fix {
     #[serde(default)]
     pub cpu_moe: bool,
     pub flash_attention: Option<String>,
+    /// Never split the model between GPU and processor: all on the GPU when it fits,
+    /// else all on the processor.
+    #[serde(default)]
+    pub whole_model: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -39,6 +39,8 @@ pub enum ErrorCode {
     DownloadUnauthorized,
     DownloadUnverifiable,
     PlanStale,
+    NetworkKey,
+    Busy,
 }
 
 impl ErrorCode {
@@ -73,6 +75,8 @@ impl ErrorCode {
             ErrorCode::DownloadUnauthorized => "download_unauthorized",
             ErrorCode::DownloadUnverifiable => "download_unverifiable",
             ErrorCode::PlanStale => "plan_stale",
+            ErrorCode::NetworkKey => "network_key",
+            ErrorCode::Busy => "busy",
         }
     }
 }
@@ -98,6 +102,8 @@ pub enum Error {
     Settings(#[from] crate::settings::SettingsError),
     #[error(transparent)]
     Download(#[from] crate::download::DownloadError),
+    #[error(transparent)]
+    Access(#[from] crate::server::access::AccessError),
     #[error("Kindling could not use {path}: {source}. Check that the folder exists and that you may write to it.")]
     Io {
         path: std::path::PathBuf,
@@ -123,6 +129,8 @@ impl Error {
             Error::History(e) => e.code(),
             Error::Settings(_) => ErrorCode::Settings,
             Error::Download(e) => e.code(),
+            Error::Access(crate::server::access::AccessError::Io { .. }) => ErrorCode::Io,
+            Error::Access(_) => ErrorCode::NetworkKey,
             Error::Io { .. } => ErrorCode::Io,
             Error::PlanInvalid { .. } => ErrorCode::PlanStale,
             Error::Cancelled => ErrorCode::Cancelled,

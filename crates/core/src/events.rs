@@ -4,15 +4,18 @@
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::server::ServerState;
+use crate::server::{ServerRef, ServerState};
 
 /// Something a front end may want to show while work goes on.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
-    /// The supervised server moved to a new state.
-    ServerState { state: ServerState },
+    /// A supervised server moved to a new state.
+    ServerState {
+        server: ServerRef,
+        state: ServerState,
+    },
     /// A benchmark moved on.
     BenchProgress {
         run_id: i64,

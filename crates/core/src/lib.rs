@@ -46,6 +46,8 @@ pub struct Core {
     db: Database,
     events: Events,
     download_slots: std::sync::Arc<tokio::sync::Semaphore>,
+    /// A machine to plan for instead of this one (see [`Core::assume_hardware`]).
+    assumed_hardware: std::sync::RwLock<Option<HardwareProfile>>,
 }
 
 /// What `kindling detect` shows: the machine, and the runtime if one was found.
@@ -61,15 +63,17 @@ pub struct Detection {
 
 impl Core {
     /// Opens Kindling's state under `paths` (creating it on first use), and stops any
-    /// llama-server that a crashed Kindling left running.
+    /// llama-server whose Kindling is gone (never one whose owner still runs: see
+    /// [`server::owners`]).
     pub async fn open(paths: Paths) -> Result<Core> {
         paths.ensure().map_err(|source| Error::Io {
             path: paths.home().to_path_buf(),
             source,
         })?;
         let settings = Settings::load(&paths.settings())?;
+        let settings = move_key_out_of_settings(&paths, settings)?;
         let db = Database::open(&paths.database()).await?;
-        server::process::reap_stale(&paths.server_pid());
+        server::owners::reap_orphans(&paths.servers());
         Ok(Core {
             paths,
             settings: std::sync::RwLock::new(settings),
@@ -78,6 +82,7 @@ impl Core {
             download_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(
                 store::pull::MAX_CONCURRENT,
             )),
+            assumed_hardware: std::sync::RwLock::new(None),
         })
     }
 
@@ -139,15 +144,29 @@ impl Core {
             Err(e) => (None, None, Some(Error::from(e).to_report())),
         };
         let devices = info.as_ref().map(|i| i.devices.clone()).unwrap_or_default();
-        let hardware = tokio::task::spawn_blocking(move || hardware::detect(devices))
-            .await
-            .expect("hardware detection does not panic");
+        let hardware = self.hardware(devices).await;
         Detection {
             hardware,
             runtime,
             runtime_info: info,
             runtime_problem: problem,
         }
+    }
+
+    /// This machine's hardware with `devices` from the runtime, or the assumed one.
+    pub async fn hardware(&self, devices: Vec<hardware::vulkan::VulkanDevice>) -> HardwareProfile {
+        if let Some(hw) = self.assumed_hardware.read().expect("lock").clone() {
+            return hw;
+        }
+        tokio::task::spawn_blocking(move || hardware::detect(devices))
+            .await
+            .expect("hardware detection does not panic")
+    }
+
+    /// Plans every server as if on `hardware` (a profile recorded on another machine):
+    /// what `kindling recommend --machine` and the tests of known-issue fixes use.
+    pub fn assume_hardware(&self, hardware: HardwareProfile) {
+        *self.assumed_hardware.write().expect("lock") = Some(hardware);
     }
 
     /// Models to use when the user names none, best first.
@@ -161,14 +180,70 @@ impl Core {
         store::default_models(&self.paths.models(), &hints)
     }
 
-    /// The server configuration the settings call for.
-    pub fn server_config(&self, model: &Path, port: u16) -> ServerConfig {
+    /// How Kindling starts `model` here: the settings, then the placement the fit
+    /// estimator chose and every known-issue fix that applies
+    /// ([`recommend::launch::plan`]). Every server Kindling starts is configured here.
+    pub async fn launch_config(
+        &self,
+        model: &store::RegisteredModel,
+        port: u16,
+    ) -> (ServerConfig, recommend::launch::LaunchPlan) {
+        let mut c = self.server_config(&model.path, port);
+        let (machine, backend, _) = self.machine_for_launch().await;
+        let plan = recommend::launch::plan(
+            &catalog::Catalog::builtin(),
+            &model.info,
+            &machine,
+            &backend,
+            u64::from(c.ctx_size),
+            c.gpu_layers,
+        );
+        c.gpu_layers = plan.gpu_layers;
+        if plan.flash_attention_off {
+            c.flash_attention = server::FlashAttention::Off;
+        }
+        for note in &plan.notes {
+            tracing::info!(model = %model.path.display(), "{note}");
+        }
+        (c, plan)
+    }
+
+    /// The settings' part of a server configuration (no placement, no fixes: use
+    /// [`Core::launch_config`] to start a server).
+    fn server_config(&self, model: &Path, port: u16) -> ServerConfig {
         let mut c = ServerConfig::new(model, port);
         let s = self.settings();
         c.ctx_size = s.ctx_size;
         c.threads = s.threads;
         c.gpu_layers = s.gpu_layers;
+        c.cors_origins = server::access::cors_origins(s.cors_origin.as_deref());
         c
+    }
+
+    /// Turns "allow other devices on my network" on (with a new key, kept in a file
+    /// only this user can read) or off (the key is forgotten). A running server keeps
+    /// what it was started with until it is started again.
+    pub fn set_network_access(&self, allow: bool) -> Result<Settings> {
+        let path = self.paths.api_key();
+        if allow {
+            let key =
+                server::access::new_key().map_err(|source| server::access::AccessError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+            server::access::write_key(&path, &key)?;
+        } else {
+            server::access::remove_key(&path)?;
+        }
+        self.update_settings(|s| s.allow_network = allow)
+    }
+
+    /// The key other devices must send, when network access is on.
+    pub fn network_key(&self) -> Option<String> {
+        self.settings()
+            .allow_network
+            .then(|| server::access::load_key(&self.paths.api_key()).ok())
+            .flatten()
     }
 
     /// Checks and registers `model`, then starts llama-server with it on `port` (a free
@@ -207,11 +282,19 @@ impl Core {
         port: Option<u16>,
         cancel: &CancellationToken,
     ) -> Result<(Server, store::RegisteredModel)> {
-        let s = self.settings();
+        let network = if self.settings().allow_network {
+            // Refuses a missing or weak key before anything listens on the network.
+            let path = self.paths.api_key();
+            server::access::load_key(&path)?;
+            Some(path)
+        } else {
+            None
+        };
         self.launch(model, port, cancel, |c| {
-            if let (true, Some(key)) = (s.allow_network, s.api_key) {
+            c.purpose = server::Purpose::Serving;
+            if let Some(key_file) = network {
                 c.host = "0.0.0.0".into();
-                c.api_key = Some(key);
+                c.api_key_file = Some(key_file);
             }
         })
         .await
@@ -233,7 +316,7 @@ impl Core {
                 source,
             })?,
         };
-        let mut config = self.server_config(&registered.path, port);
+        let (mut config, _) = self.launch_config(&registered, port).await;
         adjust(&mut config);
         let server = self
             .supervise(&runtime, config, registered.info.file_size, cancel)
@@ -241,7 +324,7 @@ impl Core {
         Ok((server, registered))
     }
 
-    /// Starts llama-server under supervision: this home's pid file, this Core's events,
+    /// Starts llama-server under supervision: this home's owner records, this Core's events,
     /// a readiness deadline sized for a model of `model_bytes`.
     pub async fn supervise(
         &self,
@@ -255,9 +338,24 @@ impl Core {
             config,
             server::supervisor::ready_deadline(model_bytes),
             &self.events,
-            Some(self.paths.server_pid()),
+            Some(&self.paths.servers()),
             cancel,
         )
         .await
     }
+}
+
+/// Settings files from before the key had a file of its own hold it in plain text,
+/// readable by every user: move it to the key file (0600) and out of settings.toml.
+fn move_key_out_of_settings(paths: &Paths, mut settings: Settings) -> Result<Settings> {
+    let Some(old) = settings.extra.remove("api_key") else {
+        return Ok(settings);
+    };
+    if let Some(key) = old.as_str() {
+        if settings.allow_network && key.len() >= server::access::MIN_KEY_LEN {
+            server::access::write_key(&paths.api_key(), key)?;
+        }
+    }
+    settings.save(&paths.settings())?;
+    Ok(settings)
 }

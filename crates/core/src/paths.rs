@@ -46,14 +46,25 @@ impl Paths {
     pub fn logs(&self) -> PathBuf {
         self.home.join("logs")
     }
-    /// The pid of a llama-server Kindling started; lets a later Kindling stop one a crash left behind.
-    pub fn server_pid(&self) -> PathBuf {
-        self.home.join("llama-server.pid")
+    /// One record per llama-server a Kindling of this home started, naming the process
+    /// that owns it (see [`crate::server::owners`]).
+    pub fn servers(&self) -> PathBuf {
+        self.home.join("servers")
+    }
+
+    /// The key other devices send when network access is on (mode 0600).
+    pub fn api_key(&self) -> PathBuf {
+        self.home.join("api-key")
     }
 
     /// Creates the home folder and its subfolders.
     pub fn ensure(&self) -> std::io::Result<()> {
-        for dir in [self.home.clone(), self.models(), self.logs()] {
+        for dir in [
+            self.home.clone(),
+            self.models(),
+            self.logs(),
+            self.servers(),
+        ] {
             std::fs::create_dir_all(dir)?;
         }
         Ok(())

@@ -26,11 +26,12 @@ pub struct Settings {
     /// Extra folders (or files) holding GGUF models to use in place.
     pub model_folders: Vec<PathBuf>,
     /// Listen on every network interface (other devices may connect) instead of only
-    /// this computer. Off by default; turning it on requires [`Settings::api_key`].
+    /// this computer. Off by default; on, the server requires the key Kindling keeps in
+    /// a file of its own ([`crate::Paths::api_key`]), never in this file.
     pub allow_network: bool,
-    /// The key other devices must send (`Authorization: Bearer KEY`) when
-    /// [`Settings::allow_network`] is on. Kindling generates it.
-    pub api_key: Option<String>,
+    /// The one web origin (e.g. `https://app.example`) allowed to call the server from
+    /// a browser, for owners who need one; `None`: only pages on this computer.
+    pub cors_origin: Option<String>,
     /// What recommendations optimise for.
     pub goal: crate::recommend::Goal,
     /// The model the menu-bar server starts; `None` uses the recommended installed model.
@@ -51,7 +52,7 @@ impl Default for Settings {
             threads: None,
             model_folders: Vec::new(),
             allow_network: false,
-            api_key: None,
+            cors_origin: None,
             goal: crate::recommend::Goal::Conversational,
             server_model: None,
             extra: toml::Table::new(),
@@ -101,17 +102,6 @@ impl Settings {
     /// Parses the TOML text of a settings file.
     pub fn parse(text: &str) -> Result<Settings, String> {
         toml::from_str(text).map_err(|e| e.message().to_string())
-    }
-
-    /// A new random API key for network access: `kdl-` and 32 hex digits (128 bits
-    /// from the operating system's random source).
-    pub fn new_api_key() -> Result<String, std::io::Error> {
-        let mut bytes = [0u8; 16];
-        getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
-        Ok(format!(
-            "kdl-{}",
-            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        ))
     }
 
     /// Writes settings atomically (temp file, then rename), so a crash never leaves half a file.

@@ -504,3 +504,5 @@ mod cleanup;
 mod downloads;
 #[path = "integration/quality.rs"]
 mod quality;
+#[path = "integration/send.rs"]
+mod send;

@@ -35,7 +35,8 @@ class Live {
 
   private onEvent(e: Event) {
     if (e.type === "server_state") {
-      this.refreshServer();
+      // A benchmark's own server is not the one the Server screen and tray show.
+      if (e.server.purpose === "serving") this.refreshServer();
     } else if (e.type === "bench_progress") {
       // Progress travels a different path from the end-of-run message and can arrive
       // after it: a finished run's late progress must not bring the progress card back.

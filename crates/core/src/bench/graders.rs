@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Recorded with every score; raise it whenever a grader's behaviour changes.
-pub const GRADER_VERSION: u32 = 1;
+/// 2: answers with non-ASCII letters before "Answer:" are read (1 panicked on some);
+/// recall scores no longer go below zero.
+pub const GRADER_VERSION: u32 = 2;
 
 /// A grader and its parameters, as written in the suite.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -121,8 +123,9 @@ pub fn code_block(text: &str) -> Option<String> {
 /// The line after `Answer:` if there is one, else the last non-empty line.
 fn final_answer(text: &str) -> String {
     let text = strip_thinking(text);
-    let lower = text.to_lowercase();
-    if let Some(i) = lower.rfind("answer:") {
+    // Searched on the original text: lowercasing can change byte lengths ("İ" is two
+    // bytes, its lowercase three), so an index into a lowercased copy is not an index here.
+    if let Some(i) = rfind_ascii_ci(&text, "answer:") {
         return text[i + "answer:".len()..]
             .lines()
             .next()
@@ -136,6 +139,19 @@ fn final_answer(text: &str) -> String {
         .find(|l| !l.is_empty())
         .unwrap_or("")
         .to_string()
+}
+
+/// The byte index of the last ASCII-case-insensitive match of the ASCII `needle` in
+/// `haystack`. Always a char boundary of `haystack`: an ASCII byte never sits inside a
+/// multi-byte character.
+fn rfind_ascii_ci(haystack: &str, needle: &str) -> Option<usize> {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    if n.is_empty() || n.len() > h.len() {
+        return None;
+    }
+    (0..=h.len() - n.len())
+        .rev()
+        .find(|&i| h[i..i + n.len()].eq_ignore_ascii_case(n))
 }
 
 /// Numbers in `text`, in order (`1,234.5` → 1234.5; a trailing `.` is not a decimal point).
@@ -482,11 +498,40 @@ fn grade_recall(content: &str, facts: &[String], forbidden: &[String]) -> Grade 
         .iter()
         .filter(|f| text.contains(&f.to_lowercase()))
         .count();
-    let score = found as f64 / facts.len().max(1) as f64 - 0.5 * bad as f64;
+    let score = (found as f64 / facts.len().max(1) as f64 - 0.5 * bad as f64).max(0.0);
     grade(
         score,
         format!("recalled {found} of {} facts; {bad} outdated", facts.len()),
     )
+}
+
+/// [`grade_response`], with a grader fault (a bug of Kindling's, never the model's)
+/// turned into a zero score that says so, so one test's grading never ends a run. The
+/// answer stays stored, and a fixed grader rescores it.
+pub fn grade_guarded(grader: &Grader, r: &Response) -> Grade {
+    guarded(|| grade_response(grader, r))
+}
+
+/// Runs a grading step; a panic in it becomes a [`Grade`] of 0 that names the fault.
+pub fn guarded(f: impl FnOnce() -> Grade) -> Grade {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(g) => g,
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown fault".into());
+            tracing::error!(%why, "a grader failed");
+            grade(
+                0.0,
+                format!(
+                    "grader fault ({why}): this is Kindling's bug, not the model's; the \
+                     answer is kept and is graded again by rescore after an update"
+                ),
+            )
+        }
+    }
 }
 
 /// Grades a response. SQL answers need a query run: see [`crate::bench::quality`], which
@@ -544,7 +589,117 @@ pub fn grade_response(grader: &Grader, r: &Response) -> Grade {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    /// One grader of every kind, with parameters that make each look hard at the text.
+    fn every_grader() -> Vec<Grader> {
+        vec![
+            Grader::Number {
+                answer: 56.0,
+                tolerance: 0.0,
+            },
+            Grader::Word {
+                answer: "Paris".into(),
+            },
+            Grader::Regex {
+                must_match: vec!["ab".into()],
+                must_reject: vec!["İ".into()],
+            },
+            Grader::Sql {
+                setup: String::new(),
+                expected: vec![],
+            },
+            Grader::Json {
+                schema: r#"{"type":"object","required":["a"]}"#.into(),
+            },
+            Grader::ToolCall {
+                name: "get_weather".into(),
+                arguments: serde_json::from_value(json!({"city": "Paris"})).unwrap(),
+            },
+            Grader::NoToolCall,
+            Grader::Creative {
+                lines: Some(3),
+                acrostic: Some("İSTANBUL".into()),
+                min_words: Some(2),
+                max_words: Some(40),
+                must_include: vec!["ẞ".into()],
+                bullets: Some(2),
+                title_case: true,
+            },
+            Grader::Contains {
+                answer: "İstanbul".into(),
+            },
+            Grader::Recall {
+                facts: vec!["ǅ".into()],
+                forbidden: vec!["ß".into()],
+            },
+            Grader::Agent {
+                answer: 56.0,
+                tolerance: 0.0,
+                required_tools: vec!["calc".into()],
+            },
+        ]
+    }
+
+    fn assert_graded(text: &str) {
+        let calls = [("get_weather".to_string(), json!({ "city": text }))];
+        for g in every_grader() {
+            let r = Response {
+                content: text,
+                tool_calls: &calls,
+                tools_used: &[],
+            };
+            let got = grade_response(&g, &r);
+            assert!(
+                got.score.is_finite() && (0.0..=1.0).contains(&got.score),
+                "{g:?} gave {} for {text:?}",
+                got.score
+            );
+        }
+        let _ = sql_of(text);
+        let _ = code_block(text);
+    }
+
+    #[test]
+    fn a_capital_dotted_i_before_the_answer_is_graded_not_a_panic() {
+        // Reproduced with `kindling rescore`: "İ" lowercases to three bytes from two, so
+        // an index found in the lowercased copy fell inside a character of the original.
+        let g = Grader::Number {
+            answer: 56.0,
+            tolerance: 0.0,
+        };
+        assert_eq!(score(&g, "İİİİİİİİ answer: 56"), 1.0);
+        assert_eq!(score(&g, "İİİİİİİİ ANSWER: 31"), 0.0);
+        assert_graded("İİİİİİİİ answer: 56");
+    }
+
+    #[test]
+    fn a_grader_fault_is_a_zero_that_names_it() {
+        let g = guarded(|| panic!("index out of range"));
+        assert_eq!(g.score, 0.0);
+        assert!(
+            g.detail.contains("grader fault (index out of range)"),
+            "{}",
+            g.detail
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        #[test]
+        fn every_grader_scores_any_unicode_text(text in "\\PC{0,80}") {
+            assert_graded(&text);
+        }
+
+        #[test]
+        fn every_grader_scores_any_text_around_an_answer_line(
+            before in "\\PC{0,40}", after in "\\PC{0,40}", n in -1000i32..1000,
+        ) {
+            assert_graded(&format!("{before}Answer: {n}{after}"));
+            assert_graded(&format!("{before}<think>{after}</think>```\n{n}\n```"));
+        }
+    }
 
     fn content(c: &str) -> Response<'_> {
         Response {

@@ -227,20 +227,25 @@ pub async fn run_test(
 
 /// Runs a SELECT in a fresh in-memory SQLite holding the test's table, rows as text.
 async fn run_sql(setup: &str, query: &str) -> std::result::Result<Vec<Vec<String>>, String> {
-    use sqlx::{Connection, Row};
+    use sqlx::Row;
     if query.contains(';') {
         return Err("only one statement is allowed".into());
     }
-    let work = async {
-        let mut c = sqlx::SqliteConnection::connect("sqlite::memory:")
+    let (setup, query) = (setup.to_string(), query.to_string());
+    let work = async move {
+        // A one-connection pool, not a bare connection: `&mut SqliteConnection` as an
+        // executor is not `Send` for every lifetime (sqlx #1636); `&Pool` is.
+        let c = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
             .await
             .map_err(|e| e.to_string())?;
-        sqlx::raw_sql(setup)
-            .execute(&mut c)
+        sqlx::raw_sql(&setup)
+            .execute(&c)
             .await
             .map_err(|e| e.to_string())?;
-        let rows = sqlx::query(query)
-            .fetch_all(&mut c)
+        let rows = sqlx::query(&query)
+            .fetch_all(&c)
             .await
             .map_err(|e| e.to_string())?;
         let text = rows
@@ -304,7 +309,7 @@ pub async fn grade(test: &TestCase, outcome: &str, answer: &TestAnswer) -> Grade
         .iter()
         .map(|c| (c.name.clone(), c.args()))
         .collect();
-    graders::grade_response(
+    graders::grade_guarded(
         &test.grader,
         &Response {
             content: &last.content,
@@ -382,6 +387,18 @@ impl Core {
         req: QualityRequest,
         cancel: &CancellationToken,
     ) -> Result<QualityReport> {
+        self.bench_quality_on(req, None, cancel).await
+    }
+
+    /// [`Core::bench_quality`] on `loaded`, a server already running `req.model` (from
+    /// [`Core::bench_speed_keeping_server`]), so the model is loaded once; it is stopped
+    /// when the run ends. With `None`, the run starts its own.
+    pub async fn bench_quality_on(
+        &self,
+        req: QualityRequest,
+        loaded: Option<Server>,
+        cancel: &CancellationToken,
+    ) -> Result<QualityReport> {
         let suite = req.suite.clone().unwrap_or_else(Suite::core);
         let runtime = self.locate_runtime()?;
         let info = runtime.info().await?;
@@ -410,7 +427,12 @@ impl Core {
                     suite_id: suite.suite.id.clone(),
                     suite_version: suite.suite.version,
                 };
-                let args = self.server_config(&registered.path, 0).to_args();
+                // What the server will be started with; the exact arguments (its port
+                // too) replace these once it runs.
+                let args = match &loaded {
+                    Some(server) => server.config().to_args(),
+                    None => self.launch_config(&registered, 0).await.0.to_args(),
+                };
                 let id = self
                     .begin_run(super::runner::RunStart {
                         kind: "quality",
@@ -428,7 +450,9 @@ impl Core {
                 (id, cfg)
             }
         };
-        let result = self.quality_inner(run_id, &config, &suite, cancel).await;
+        let result = self
+            .quality_inner(run_id, &config, &suite, loaded, cancel)
+            .await;
         match result {
             Ok(report) => {
                 self.db()
@@ -479,6 +503,7 @@ impl Core {
         run_id: i64,
         config: &RunConfig,
         suite: &Suite,
+        loaded: Option<Server>,
         cancel: &CancellationToken,
     ) -> std::result::Result<QualityReport, (Error, Option<Vec<String>>)> {
         let plain = |e: Error| (e, None);
@@ -501,17 +526,29 @@ impl Core {
             .map(|r| r.test_id)
             .collect();
 
-        self.events().emit(Event::BenchProgress {
-            run_id,
-            phase: BenchPhase::Starting,
-            step: 1,
-            total: 1,
-            message: "Starting the model server".into(),
-        });
-        let mut server = self
-            .start_for_quality(&config.model, cancel)
+        let mut server = match loaded {
+            Some(server) if server.config().model == config.model => server,
+            other => {
+                if let Some(s) = other {
+                    s.stop().await;
+                }
+                self.events().emit(Event::BenchProgress {
+                    run_id,
+                    phase: BenchPhase::Starting,
+                    step: 1,
+                    total: 1,
+                    message: "Starting the model server".into(),
+                });
+                self.start_for_quality(&config.model, cancel)
+                    .await
+                    .map_err(plain)?
+            }
+        };
+
+        self.db()
+            .set_run_server_args(run_id, &server.config().to_args())
             .await
-            .map_err(plain)?;
+            .map_err(|e| plain(e.into()))?;
 
         // Performance: the speed benchmark, folded in (once per run).
         let mut speed = (

@@ -53,6 +53,26 @@ impl Core {
         req: SpeedRequest,
         cancel: &CancellationToken,
     ) -> Result<SpeedReport> {
+        let (report, server) = self.bench_speed_keeping_server(req, cancel).await?;
+        self.events().emit(Event::BenchProgress {
+            run_id: report.run_id,
+            phase: BenchPhase::Stopping,
+            step: 1,
+            total: 1,
+            message: "Stopping the model server".into(),
+        });
+        server.stop().await;
+        Ok(report)
+    }
+
+    /// [`Core::bench_speed`], handing back the still-running server so that what
+    /// follows (the quality suite of "Benchmark my Mac") measures on the model already
+    /// loaded instead of loading it a second time.
+    pub async fn bench_speed_keeping_server(
+        &self,
+        req: SpeedRequest,
+        cancel: &CancellationToken,
+    ) -> Result<(SpeedReport, Server)> {
         let progress = |run_id: i64, phase: BenchPhase, step: u32, total: u32, message: String| {
             self.events().emit(Event::BenchProgress {
                 run_id,
@@ -104,7 +124,7 @@ impl Core {
                 source,
             })?,
         };
-        let config = self.server_config(&registered.path, port);
+        let (config, _) = self.launch_config(&registered, port).await;
         let args = config.to_args();
         let run_id = self
             .begin_run(RunStart {
@@ -138,18 +158,18 @@ impl Core {
 
         let measured = self.measure(run_id, &server, &req.options, cancel).await;
         let peak_rss = server.peak_rss_bytes();
-        let log_tail = server.log_tail();
-        progress(
-            run_id,
-            BenchPhase::Stopping,
-            1,
-            1,
-            "Stopping the model server".into(),
-        );
-        server.stop().await;
         let samples = match measured {
             Ok(s) => s,
             Err(e) => {
+                let log_tail = server.log_tail();
+                progress(
+                    run_id,
+                    BenchPhase::Stopping,
+                    1,
+                    1,
+                    "Stopping the model server".into(),
+                );
+                server.stop().await;
                 self.end_run(run_id, &e, Some(&log_tail)).await;
                 return Err(e);
             }
@@ -198,7 +218,7 @@ impl Core {
             .complete_run(run_id, &summary, &history::now())
             .await?;
         progress(run_id, BenchPhase::Done, 1, 1, "Done".into());
-        Ok(SpeedReport {
+        let report = SpeedReport {
             run_id,
             hardware: hw,
             bandwidth,
@@ -210,7 +230,8 @@ impl Core {
             timings_agree: samples.iter().all(SpeedSample::timings_agree),
             summary,
             samples,
-        })
+        };
+        Ok((report, server))
     }
 
     /// Warm-up, then the measured repetitions, each stored as it is taken.
@@ -334,10 +355,7 @@ pub(crate) struct RunStart<'a> {
 impl Core {
     /// This machine now, with the runtime's devices (detection is blocking work).
     pub(crate) async fn machine_now(&self, info: &crate::runtime::RuntimeInfo) -> HardwareProfile {
-        let devices = info.devices.clone();
-        tokio::task::spawn_blocking(move || hardware::detect(devices))
-            .await
-            .expect("hardware detection does not panic")
+        self.hardware(info.devices.clone()).await
     }
 
     /// Stores the hardware snapshot and creates the run, `running`; returns its id.

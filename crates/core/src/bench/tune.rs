@@ -53,6 +53,9 @@ impl Core {
         let layers = registered.info.block_count.unwrap_or(32) as u32;
         let moe = registered.info.expert_count.unwrap_or(0) > 0;
         let hw = self.machine_now(&info).await;
+        // The fixes of known issues hold for every point; the layer count is what varies.
+        let (base, plan) = self.launch_config(&registered, 0).await;
+        let whole_only = plan.whole_model;
         let run_id = self
             .begin_run(super::runner::RunStart {
                 kind: "tune",
@@ -61,13 +64,18 @@ impl Core {
                 info: &info,
                 hardware: &hw,
                 bandwidth: None,
-                server_args: &[],
+                server_args: &base.to_args(),
             })
             .await?;
         let mut settings: Vec<(Option<u32>, bool)> = vec![(None, false)];
-        settings.extend(layer_steps(layers).into_iter().map(|n| (Some(n), false)));
-        if moe {
-            settings.push((Some(layers + 1), true));
+        if whole_only {
+            // A split is known to give wrong answers here: all or nothing on the GPU.
+            settings.push((Some(0), false));
+        } else {
+            settings.extend(layer_steps(layers).into_iter().map(|n| (Some(n), false)));
+            if moe {
+                settings.push((Some(layers + 1), true));
+            }
         }
         let opts = SpeedOptions {
             prompt_tokens: 64,
@@ -91,14 +99,12 @@ impl Core {
                 total,
                 message: label,
             });
-            let mut config = self.server_config(
-                &registered.path,
-                crate::server::free_port().map_err(|source| crate::Error::Io {
-                    path: "127.0.0.1".into(),
-                    source,
-                })?,
-            );
-            config.gpu_layers = ngl;
+            let mut config = base.clone();
+            config.port = crate::server::free_port().map_err(|source| crate::Error::Io {
+                path: "127.0.0.1".into(),
+                source,
+            })?;
+            config.gpu_layers = ngl.or(base.gpu_layers);
             config.cpu_moe = cpu_moe;
             let started = self
                 .supervise(&runtime, config, registered.info.file_size, cancel)

@@ -65,7 +65,9 @@ pub fn apply(plan: &Plan, stores: &Stores, mode: ApplyMode, now: SystemTime) -> 
                 .push(skip("not the kind of file the plan said; left alone"));
             continue;
         }
-        if !inside(&item.root, &item.path) {
+        // The root of the fresh scan, never the one written in the plan: a plan file
+        // edited to name "/" as its root must not widen what may be removed.
+        if !inside(&now_item.root, &item.path) {
             out.skipped
                 .push(skip("outside the folder that was scanned; left alone"));
             continue;

@@ -15,6 +15,21 @@ pub(super) fn scan(
     hashes: &mut BTreeMap<String, (u64, Vec<PathBuf>)>,
 ) {
     for repo in hf_cache::scan(root) {
+        // Fail closed, as the Ollama scan does: a link Kindling cannot follow may be the
+        // one that keeps a blob in use.
+        if let Some(link) = repo.unreadable.first() {
+            plan.warnings.push(format!(
+                "Left the Hugging Face download {} alone: Kindling could not tell where {} \
+                 points{}, so it cannot know which of its files are still in use.",
+                repo.id,
+                link.display(),
+                match repo.unreadable.len() {
+                    1 => String::new(),
+                    n => format!(" (nor {} other links)", n - 1),
+                }
+            ));
+            continue;
+        }
         let attached = repo.attached();
         // With no refs at all we cannot tell old from current: leave snapshots alone.
         let judge_revisions = !repo.refs.is_empty();

@@ -127,8 +127,42 @@ pub struct Stores {
 
 pub use kindling::KindlingStore;
 
-/// Builds the plan. `now` decides what is old enough to touch.
+/// The one form paths are compared in: fully resolved (`/var` → `/private/var` on
+/// macOS; a models folder linked to an external disk → that disk). A path that does not
+/// exist (yet) keeps its resolved folder and its own name.
+pub fn canonical(path: &Path) -> PathBuf {
+    if let Ok(p) = std::fs::canonicalize(path) {
+        return p;
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) if !dir.as_os_str().is_empty() => canonical(dir).join(name),
+        _ => path.to_path_buf(),
+    }
+}
+
+impl Stores {
+    /// The same stores with every root and path in [`canonical`] form.
+    pub fn canonical(self) -> Stores {
+        Stores {
+            ollama: self.ollama.as_deref().map(canonical),
+            huggingface: self.huggingface.as_deref().map(canonical),
+            kindling: self.kindling.map(|k| KindlingStore {
+                root: canonical(&k.root),
+                known: k
+                    .known
+                    .into_iter()
+                    .map(|(p, sha)| (canonical(&p), sha))
+                    .collect(),
+                wanted_partials: k.wanted_partials.iter().map(|p| canonical(p)).collect(),
+            }),
+        }
+    }
+}
+
+/// Builds the plan. `now` decides what is old enough to touch. Paths are compared in
+/// one form ([`canonical`]) whatever form the caller gave them in.
 pub fn scan(stores: &Stores, now: SystemTime) -> Plan {
+    let stores = &stores.clone().canonical();
     let mut plan = Plan {
         version: 1,
         ..Plan::default()

@@ -44,7 +44,7 @@ impl Core {
             ollama: roots.ollama,
             huggingface: roots.huggingface,
             kindling: Some(KindlingStore {
-                root: std::fs::canonicalize(&root).unwrap_or(root),
+                root,
                 known,
                 wanted_partials,
             }),

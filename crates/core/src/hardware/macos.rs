@@ -1,6 +1,6 @@
 //! Pure parsers for what macOS says about its hardware: `system_profiler` (JSON, XML
 //! and text forms) and `sysctl`. Tested on outputs recorded on real Macs
-//! (`shared/fixtures/macos`). Keys they have not seen are ignored, never an error:
+//! (`crates/core/tests/fixtures/macos`, sources in its SOURCES.md). Keys they have not seen are ignored, never an error:
 //! older and newer macOS versions name things differently.
 
 use serde::{Deserialize, Serialize};
@@ -281,12 +281,9 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> String {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/fixtures/macos/"
-        );
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/macos/");
         std::fs::read_to_string(format!("{dir}{name}"))
-            .unwrap_or_else(|e| panic!("fixture {name} (shared/ beside the checkout): {e}"))
+            .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
     }
 
     const GB: u64 = 1 << 30;

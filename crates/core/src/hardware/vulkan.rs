@@ -141,12 +141,9 @@ mod tests {
     }
 
     fn fixture(name: &str) -> String {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/fixtures/macos/"
-        );
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/macos/");
         std::fs::read_to_string(format!("{path}{name}"))
-            .expect("shared fixtures beside the checkout")
+            .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
     }
 
     #[test]

@@ -187,6 +187,17 @@ impl Database {
         .last_insert_rowid())
     }
 
+    /// Replaces the server arguments stored with a run by the exact ones its server was
+    /// started with.
+    pub async fn set_run_server_args(&self, run_id: i64, args: &[String]) -> Result<()> {
+        sqlx::query("UPDATE runs SET server_args_json = ? WHERE id = ?")
+            .bind(serde_json::to_string(args).expect("strings serialize"))
+            .bind(run_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Stores measurements of a run in one transaction.
     pub async fn add_measurements(&self, run_id: i64, items: &[Measurement]) -> Result<()> {
         let mut tx = self.pool.begin().await?;

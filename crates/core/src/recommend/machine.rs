@@ -36,28 +36,10 @@ impl Core {
     /// The machine profile, using the latest measured bandwidth (or measuring now).
     pub async fn machine_profile(&self) -> Result<(MachineProfile, Backend, String)> {
         let d = self.detect().await;
-        let hw = &d.hardware;
-        let dev = hw.vulkan_devices.iter().find(|v| v.total_bytes.is_some());
-        let os_gpu = hw.gpus.iter().find(|g| !g.name.contains("Paravirtual"));
-        let gpu = match (dev, os_gpu) {
-            (Some(v), g) => Some(GpuProfile {
-                name: v.name.clone(),
-                vram_bytes: v.free_bytes.or(v.total_bytes).unwrap_or(0),
-                unified: v.unified.unwrap_or(false) || g.is_some_and(|g| g.unified),
-                bandwidth: catalog::gpu_bandwidth(&v.name).map(|b| b.gb_per_s * 1e9),
-            }),
-            (None, Some(g)) if cfg!(target_os = "macos") => Some(GpuProfile {
-                name: g.name.clone(),
-                vram_bytes: g.vram_bytes.unwrap_or(0),
-                unified: g.unified,
-                bandwidth: catalog::gpu_bandwidth(&g.name).map(|b| b.gb_per_s * 1e9),
-            }),
-            _ => None,
-        };
         let bw = match self.db().latest_bandwidth().await? {
             Some(b) => b,
             None => {
-                let threads = hw.logical_cores;
+                let threads = d.hardware.logical_cores;
                 tokio::task::spawn_blocking(move || {
                     crate::hardware::probe_bandwidth(threads, std::time::Duration::from_secs(1))
                 })
@@ -66,56 +48,13 @@ impl Core {
                 .bytes_per_second
             }
         };
-        let backend = match &gpu {
-            Some(g) if dev.is_some() => Backend {
-                name: "vulkan".into(),
-                moltenvk: g.name.contains("MoltenVK") || cfg!(target_os = "macos"),
-                gpu_vendor: hw
-                    .gpus
-                    .iter()
-                    .find_map(|x| x.vendor.clone())
-                    .or_else(|| g.name.split_whitespace().next().map(str::to_string)),
-            },
-            Some(g) => Backend {
-                name: "metal".into(),
-                moltenvk: false,
-                gpu_vendor: Some(if g.unified {
-                    "Apple".into()
-                } else {
-                    "AMD".into()
-                }),
-            },
-            None => Backend {
-                name: "cpu".into(),
-                ..Backend::default()
-            },
-        };
-        let name = hw
-            .model_identifier
-            .as_deref()
-            .and_then(catalog::mac_name)
-            .or(hw.model_identifier.clone())
-            .unwrap_or_else(|| hw.cpu_brand.clone());
-        let gpu_words = gpu.as_ref().map_or("no GPU for AI".to_string(), |g| {
-            if g.unified {
-                g.name.clone()
-            } else {
-                format!("{} {}", g.name, crate::units::format_bytes(g.vram_bytes))
-            }
-        });
-        let summary = format!(
-            "{name} · {gpu_words} · {} RAM",
-            crate::units::format_bytes(hw.ram_total_bytes)
-        );
-        Ok((
-            MachineProfile {
-                ram_bytes: hw.ram_total_bytes,
-                gpu,
-                cpu_bandwidth: Some(bw),
-            },
-            backend,
-            summary,
-        ))
+        Ok(profile(&d.hardware, Some(bw)))
+    }
+
+    /// The profile a server is placed by: memory and GPU (bandwidth does not decide
+    /// placement, so none is measured for it).
+    pub(crate) async fn machine_for_launch(&self) -> (MachineProfile, Backend, String) {
+        profile(&self.detect().await.hardware, None)
     }
 
     /// Measured ÷ bandwidth limit of this machine's completed speed runs.
@@ -248,4 +187,87 @@ impl Core {
         }
         Ok(self.default_models().into_iter().next())
     }
+}
+
+/// The recommender's view of `hw`: memory, the GPU a model may use and its bandwidth,
+/// and the backend known issues are matched against; with a one-line summary.
+fn profile(
+    hw: &crate::hardware::HardwareProfile,
+    cpu_bandwidth: Option<f64>,
+) -> (MachineProfile, Backend, String) {
+    let dev = hw.vulkan_devices.iter().find(|v| v.total_bytes.is_some());
+    let os_gpu = hw.gpus.iter().find(|g| !g.name.contains("Paravirtual"));
+    let gpu = match (dev, os_gpu) {
+        (Some(v), g) => Some(GpuProfile {
+            name: v.name.clone(),
+            vram_bytes: v.free_bytes.or(v.total_bytes).unwrap_or(0),
+            unified: v.unified.unwrap_or(false) || g.is_some_and(|g| g.unified),
+            bandwidth: catalog::gpu_bandwidth(&v.name).map(|b| b.gb_per_s * 1e9),
+        }),
+        (None, Some(g)) if hw.os == "macos" => Some(GpuProfile {
+            name: g.name.clone(),
+            vram_bytes: g.vram_bytes.unwrap_or(0),
+            unified: g.unified,
+            bandwidth: catalog::gpu_bandwidth(&g.name).map(|b| b.gb_per_s * 1e9),
+        }),
+        _ => None,
+    };
+    // Any device the runtime lists means a Vulkan build (MoltenVK's device lines
+    // often carry no memory figure, so `dev` alone would miss them).
+    let vulkan = dev.is_some() || !hw.vulkan_devices.is_empty();
+    let backend = match &gpu {
+        Some(g) if vulkan => Backend {
+            name: "vulkan".into(),
+            moltenvk: g.name.contains("MoltenVK")
+                || hw
+                    .vulkan_devices
+                    .iter()
+                    .any(|v| v.name.contains("MoltenVK"))
+                || hw.os == "macos",
+            gpu_vendor: hw
+                .gpus
+                .iter()
+                .find_map(|x| x.vendor.clone())
+                .or_else(|| g.name.split_whitespace().next().map(str::to_string)),
+        },
+        Some(g) => Backend {
+            name: "metal".into(),
+            moltenvk: false,
+            gpu_vendor: Some(if g.unified {
+                "Apple".into()
+            } else {
+                "AMD".into()
+            }),
+        },
+        None => Backend {
+            name: "cpu".into(),
+            ..Backend::default()
+        },
+    };
+    let name = hw
+        .model_identifier
+        .as_deref()
+        .and_then(catalog::mac_name)
+        .or(hw.model_identifier.clone())
+        .unwrap_or_else(|| hw.cpu_brand.clone());
+    let gpu_words = gpu.as_ref().map_or("no GPU for AI".to_string(), |g| {
+        if g.unified {
+            g.name.clone()
+        } else {
+            format!("{} {}", g.name, crate::units::format_bytes(g.vram_bytes))
+        }
+    });
+    let summary = format!(
+        "{name} · {gpu_words} · {} RAM",
+        crate::units::format_bytes(hw.ram_total_bytes)
+    );
+    (
+        MachineProfile {
+            ram_bytes: hw.ram_total_bytes,
+            gpu,
+            cpu_bandwidth,
+        },
+        backend,
+        summary,
+    )
 }

@@ -4,6 +4,7 @@
 //! stated prior — and the best that fits the user's goal, with the reason in plain words.
 
 pub mod fit;
+pub mod launch;
 pub mod machine;
 
 use serde::{Deserialize, Serialize};
@@ -64,7 +65,8 @@ pub struct Candidate {
     pub score_per_gb: f64,
     /// Known issues that apply here, each with the workaround Kindling applies.
     pub issues: Vec<String>,
-    pub cpu_moe: bool,
+    /// Never split between GPU and processor (a known-issue fix).
+    pub whole_model: bool,
     pub flash_attention_off: bool,
     pub reason: String,
     pub caveats: Vec<String>,
@@ -98,9 +100,10 @@ pub fn prior_score(f: &Family, quant: &str) -> f64 {
     base * factor
 }
 
-fn applies(issue: &KnownIssue, f: &Family, backend: &Backend) -> bool {
+/// Whether `issue` applies to a model of `architecture` ("moe", "dense") on `backend`.
+fn applies(issue: &KnownIssue, architecture: &str, backend: &Backend) -> bool {
     let w = &issue.when;
-    w.architecture.as_ref().is_none_or(|a| *a == f.architecture)
+    w.architecture.as_ref().is_none_or(|a| a == architecture)
         && w.backend.as_ref().is_none_or(|b| *b == backend.name)
         && w.moltenvk.is_none_or(|m| m == backend.moltenvk)
         && w.gpu_vendor.as_ref().is_none_or(|v| {
@@ -215,9 +218,13 @@ fn candidate(
         _ => (prior_score(f, &v.quant), Evidence::Prior),
     };
     let mut issues = Vec::new();
-    let (mut cpu_moe, mut fa_off) = (false, false);
-    for issue in catalog.issues.iter().filter(|i| applies(i, f, backend)) {
-        cpu_moe |= issue.fix.cpu_moe;
+    let (mut whole_model, mut fa_off) = (false, false);
+    for issue in catalog
+        .issues
+        .iter()
+        .filter(|i| applies(i, &f.architecture, backend))
+    {
+        whole_model |= issue.fix.whole_model;
         fa_off |= issue.fix.flash_attention.as_deref() == Some("off");
         issues.push(format!(
             "{} Kindling applies the workaround: {}",
@@ -277,7 +284,7 @@ fn candidate(
         evidence,
         score_per_gb: score * 100.0 / v.size_gb.max(0.01),
         issues,
-        cpu_moe,
+        whole_model,
         flash_attention_off: fa_off,
         reason,
         caveats,
@@ -326,12 +333,12 @@ mod tests {
             .iter()
             .find(|c| c.id.starts_with("gemma4-26b-a4b"))
             .unwrap();
-        assert!(moe.cpu_moe, "MoE on MoltenVK gets --cpu-moe");
+        assert!(moe.whole_model, "MoE on MoltenVK is never split");
         assert!(
             moe.flash_attention_off,
             "AMD on MoltenVK gets flash attention off"
         );
-        assert!(moe.caveats.iter().any(|c| c.contains("--cpu-moe")));
+        assert!(moe.caveats.iter().any(|c| c.contains("never split")));
         for c in &ranked {
             assert!(
                 c.flash_attention_off,
@@ -356,7 +363,7 @@ mod tests {
         );
         assert!(ranked
             .iter()
-            .all(|c| !c.cpu_moe && !c.flash_attention_off && c.issues.is_empty()));
+            .all(|c| !c.whole_model && !c.flash_attention_off && c.issues.is_empty()));
     }
 
     #[test]

@@ -16,6 +16,19 @@ pub enum FlashAttention {
     Off,
 }
 
+/// What a server is for. Not an argument to llama-server: it says whose it is, so the
+/// menu bar shows the server people use and not a benchmark's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// The server people and apps use (the menu bar's, `kindling serve`).
+    Serving,
+    /// A benchmark's, a quality run's or a tuning run's own server.
+    #[default]
+    Measuring,
+}
+
 /// Everything that decides how llama-server is started.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServerConfig {
@@ -33,10 +46,21 @@ pub struct ServerConfig {
     pub jinja: bool,
     /// Request slots; 1 for benchmarks so one request has the machine to itself.
     pub parallel: u32,
-    pub api_key: Option<String>,
+    /// A file holding the API key (`--api-key-file`): a key on the command line is
+    /// visible to every user of the computer in `ps`.
+    pub api_key_file: Option<PathBuf>,
+    /// The web origins allowed to call the server from a browser (`--cors-origins`).
+    #[serde(default = "loopback_origins")]
+    pub cors_origins: String,
     /// Keep mixture-of-experts weights on the CPU (a known-issue workaround).
     #[serde(default)]
     pub cpu_moe: bool,
+    #[serde(default)]
+    pub purpose: Purpose,
+}
+
+fn loopback_origins() -> String {
+    super::access::LOOPBACK_ORIGINS.to_string()
 }
 
 impl ServerConfig {
@@ -52,8 +76,10 @@ impl ServerConfig {
             flash_attention: FlashAttention::Auto,
             jinja: true,
             parallel: 1,
-            api_key: None,
+            api_key_file: None,
+            cors_origins: loopback_origins(),
             cpu_moe: false,
+            purpose: Purpose::Measuring,
         }
     }
 
@@ -87,8 +113,9 @@ impl ServerConfig {
         if self.cpu_moe {
             a.push("--cpu-moe".into());
         }
-        if let Some(key) = &self.api_key {
-            a.extend(["--api-key".into(), key.clone()]);
+        a.extend(["--cors-origins".into(), self.cors_origins.clone()]);
+        if let Some(file) = &self.api_key_file {
+            a.extend(["--api-key-file".into(), file.to_string_lossy().into_owned()]);
         }
         a
     }
@@ -170,12 +197,20 @@ mod tests {
     }
 
     #[test]
-    fn api_key_only_when_set() {
-        assert!(!args(|_| {}).contains(&"--api-key".to_string()));
+    fn api_key_only_as_a_file_never_on_the_command_line() {
+        assert!(!args(|_| {}).contains(&"--api-key-file".to_string()));
+        let a = args(|c| c.api_key_file = Some("/home/me/.kindling/api-key".into()));
+        assert!(has_pair(&a, "--api-key-file", "/home/me/.kindling/api-key"));
+        assert!(!a.contains(&"--api-key".to_string()));
+    }
+
+    #[test]
+    fn cors_is_loopback_pages_unless_told_otherwise() {
+        assert!(has_pair(&args(|_| {}), "--cors-origins", "localhost"));
         assert!(has_pair(
-            &args(|c| c.api_key = Some("k".into())),
-            "--api-key",
-            "k"
+            &args(|c| c.cors_origins = "https://app.example".into()),
+            "--cors-origins",
+            "https://app.example"
         ));
     }
 

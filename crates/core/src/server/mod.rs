@@ -1,8 +1,10 @@
 //! Running llama-server: its command line ([`args`]), its log and why it stopped
 //! ([`logs`]), and the supervisor that starts, watches and stops it ([`supervisor`]).
 
+pub mod access;
 pub mod args;
 pub mod logs;
+pub mod owners;
 pub mod process;
 pub mod supervisor;
 
@@ -11,9 +13,19 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
-pub use args::{FlashAttention, ServerConfig};
+pub use args::{FlashAttention, Purpose, ServerConfig};
 pub use logs::{ExitCause, ExitStatus};
 pub use supervisor::{Server, StartTimings};
+
+/// Which server an event is about: several may run at once (the menu-bar server, a
+/// benchmark's), and a front end shows each one's state only where it belongs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct ServerRef {
+    /// Unique within this process for its lifetime.
+    pub id: u32,
+    pub purpose: Purpose,
+}
 
 /// The supervised server's state, as the tray icon shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

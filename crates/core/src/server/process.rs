@@ -1,8 +1,6 @@
 //! OS-level process control for the server: its own process group, death with its
-//! parent, signals, peak memory, and stale servers a crashed Kindling left behind.
+//! parent, signals and peak memory. Who owns a server is [`super::owners`]'s.
 //! The only `unsafe` in the core lives here, each use with its reason.
-
-use std::path::Path;
 
 /// Prepares the command so the server cannot outlive Kindling.
 ///
@@ -11,8 +9,9 @@ use std::path::Path;
 /// - Linux: `PR_SET_PDEATHSIG(SIGKILL)`, so even `kill -9` of Kindling takes the server
 ///   down. This ties the child to the *thread* that spawned it: spawn from a tokio
 ///   worker or the main thread, never from a short-lived blocking thread.
-/// - macOS has no such call: a pid file lets the next Kindling stop a leftover server
-///   ([`reap_stale`]), and `kill_on_drop` covers panics and normal exits.
+/// - macOS has no such call: each server's owner record lets the next Kindling stop a
+///   server whose owner is gone ([`super::owners::reap_orphans`]), and dropping the
+///   [`super::Server`] covers panics and normal exits.
 pub fn harden(cmd: &mut tokio::process::Command) {
     cmd.process_group(0);
     #[cfg(target_os = "linux")]
@@ -70,36 +69,6 @@ pub fn parse_vm_hwm(status: &str) -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// Records the pid of a server Kindling started.
-pub fn write_pid_file(path: &Path, pid: u32) -> std::io::Result<()> {
-    std::fs::write(path, pid.to_string())
-}
-
-/// Stops a llama-server that an earlier Kindling started and could not stop (it was
-/// killed, or the machine's power went). Only a process whose name is llama-server is
-/// touched, so a reused pid is never killed. Returns the pid it stopped.
-pub fn reap_stale(pid_file: &Path) -> Option<u32> {
-    let pid: u32 = std::fs::read_to_string(pid_file)
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    let _ = std::fs::remove_file(pid_file);
-    use sysinfo::{Pid, ProcessesToUpdate, System};
-    let mut sys = System::new();
-    let p = Pid::from_u32(pid);
-    sys.refresh_processes(ProcessesToUpdate::Some(&[p]), true);
-    let name = sys.process(p)?.name().to_string_lossy().into_owned();
-    if !name.starts_with("llama-server") {
-        return None;
-    }
-    tracing::warn!(
-        pid,
-        "stopping a llama-server left behind by an earlier Kindling"
-    );
-    signal(pid, SIGKILL).then_some(pid)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,15 +78,5 @@ mod tests {
         let s = "Name:\tllama-server\nVmPeak:\t 999 kB\nVmHWM:\t  262144 kB\nVmRSS:\t 100 kB\n";
         assert_eq!(parse_vm_hwm(s), Some(262144 * 1024));
         assert_eq!(parse_vm_hwm("Name: x\n"), None);
-    }
-
-    #[test]
-    fn a_pid_file_naming_another_program_is_left_alone() {
-        let t = tempfile::tempdir().unwrap();
-        let f = t.path().join("llama-server.pid");
-        write_pid_file(&f, std::process::id()).unwrap();
-        assert_eq!(reap_stale(&f), None, "the test runner itself must survive");
-        assert!(!f.exists());
-        assert_eq!(reap_stale(&f), None);
     }
 }

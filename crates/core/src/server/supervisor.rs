@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::logs::{
     classify_exit, is_listening_line, ExitCause, ExitStatus, LogTail, LOG_TAIL_LINES,
 };
-use super::{process, ServerConfig, ServerError, ServerState};
+use super::{owners, process, ServerConfig, ServerError, ServerRef, ServerState};
 use crate::events::{Event, Events};
 use crate::runtime::Runtime;
 
@@ -55,7 +55,9 @@ pub struct Server {
     exit: watch::Receiver<Option<ExitStatus>>,
     stop_requested: Arc<std::sync::atomic::AtomicBool>,
     events: Events,
-    pid_file: Option<PathBuf>,
+    id: ServerRef,
+    /// This server's owner record (see [`owners`]), removed when it stops.
+    record: Option<PathBuf>,
     http: reqwest::Client,
     pub timings: StartTimings,
 }
@@ -63,19 +65,26 @@ pub struct Server {
 impl Server {
     /// Starts llama-server with `config` and returns once `/health` answers 200.
     /// Fails with the reason the server gave if it exits first, with `StartTimeout`
-    /// after `deadline`, and stops the server if `cancel` fires.
+    /// after `deadline`, and stops the server if `cancel` fires. With `records`, the
+    /// server's owner record goes there (see [`owners`]).
     pub async fn start(
         runtime: &Runtime,
         config: ServerConfig,
         deadline: Duration,
         events: &Events,
-        pid_file: Option<PathBuf>,
+        records: Option<&std::path::Path>,
         cancel: &CancellationToken,
     ) -> Result<Server, crate::Error> {
+        static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+        let id = ServerRef {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            purpose: config.purpose,
+        };
         if super::port_is_busy(&config.host, config.port) {
             return Err(ServerError::PortInUse { port: config.port }.into());
         }
         events.emit(Event::ServerState {
+            server: id,
             state: ServerState::Starting { port: config.port },
         });
         let mut cmd = runtime.command();
@@ -89,11 +98,13 @@ impl Server {
             source,
         })?;
         let pid = child.id().unwrap_or(0);
-        if let Some(f) = &pid_file {
-            if let Err(e) = process::write_pid_file(f, pid) {
-                tracing::warn!(error = %e, "could not record the server pid");
+        let record = records.and_then(|dir| match owners::record(dir, pid, config.port) {
+            Ok(path) => Some(path),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not record who owns the server");
+                None
             }
-        }
+        });
         let shared = Arc::new(Shared {
             logs: Mutex::new(LogTail::new(LOG_TAIL_LINES)),
             listening_at: Mutex::new(None),
@@ -131,7 +142,8 @@ impl Server {
             exit: exit_rx,
             stop_requested: Default::default(),
             events: events.clone(),
-            pid_file,
+            id,
+            record,
             http: super::http_client(),
             timings: StartTimings::default(),
         };
@@ -158,6 +170,7 @@ impl Server {
                     }),
                 };
                 events.emit(Event::ServerState {
+                    server: id,
                     state: ServerState::Ready {
                         port: server.config.port,
                     },
@@ -168,6 +181,7 @@ impl Server {
                 server.stop().await;
                 let e: crate::Error = e;
                 events.emit(Event::ServerState {
+                    server: id,
                     state: ServerState::Failed {
                         code: e.code(),
                         message: e.to_string(),
@@ -220,6 +234,10 @@ impl Server {
     pub fn pid(&self) -> u32 {
         self.pid
     }
+    /// Which server this is, as its events name it.
+    pub fn id(&self) -> ServerRef {
+        self.id
+    }
     pub fn port(&self) -> u16 {
         self.config.port
     }
@@ -262,6 +280,7 @@ impl Server {
         });
         let err = ServerError::from_exit(cause, self.config.port);
         self.events.emit(Event::ServerState {
+            server: self.id,
             state: ServerState::Failed {
                 code: err.code(),
                 message: err.to_string(),
@@ -275,6 +294,7 @@ impl Server {
         self.stop_requested
             .store(true, std::sync::atomic::Ordering::SeqCst);
         self.events.emit(Event::ServerState {
+            server: self.id,
             state: ServerState::Stopping,
         });
         let mut exit = self.exit.clone();
@@ -291,10 +311,11 @@ impl Server {
                         .await;
             }
         }
-        if let Some(f) = &self.pid_file {
+        if let Some(f) = &self.record {
             let _ = std::fs::remove_file(f);
         }
         self.events.emit(Event::ServerState {
+            server: self.id,
             state: ServerState::Stopped,
         });
         let status = (*exit.borrow()).unwrap_or(ExitStatus::Unknown);
@@ -306,9 +327,9 @@ impl Drop for Server {
     fn drop(&mut self) {
         if self.exit.borrow().is_none() {
             process::signal(self.pid, process::SIGKILL);
-            if let Some(f) = &self.pid_file {
-                let _ = std::fs::remove_file(f);
-            }
+        }
+        if let Some(f) = &self.record {
+            let _ = std::fs::remove_file(f);
         }
     }
 }

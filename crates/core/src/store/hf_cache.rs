@@ -28,6 +28,9 @@ pub struct Repo {
     pub snapshots: BTreeMap<String, BTreeMap<String, String>>,
     /// blob name → size (regular files only; `.incomplete` included)
     pub blobs: BTreeMap<String, u64>,
+    /// Snapshot links that could not be read or do not lead into this repository's
+    /// blobs: with any of these, nothing here can be called unused.
+    pub unreadable: Vec<PathBuf>,
 }
 
 impl Repo {
@@ -56,8 +59,15 @@ fn blob_of(link_dir_depth: usize, target: &Path) -> Option<String> {
     }
 }
 
-fn walk_snapshot(dir: &Path, rel: &str, depth: usize, out: &mut BTreeMap<String, String>) {
+fn walk_snapshot(
+    dir: &Path,
+    rel: &str,
+    depth: usize,
+    out: &mut BTreeMap<String, String>,
+    unreadable: &mut Vec<PathBuf>,
+) {
     let Ok(entries) = std::fs::read_dir(dir) else {
+        unreadable.push(dir.to_path_buf());
         return;
     };
     for e in entries.flatten() {
@@ -69,14 +79,17 @@ fn walk_snapshot(dir: &Path, rel: &str, depth: usize, out: &mut BTreeMap<String,
             format!("{rel}/{name}")
         };
         if ft.is_symlink() {
-            if let Some(blob) = std::fs::read_link(e.path())
+            match std::fs::read_link(e.path())
                 .ok()
                 .and_then(|t| blob_of(depth, &t))
             {
-                out.insert(rel_name, blob);
+                Some(blob) => {
+                    out.insert(rel_name, blob);
+                }
+                None => unreadable.push(e.path()),
             }
         } else if ft.is_dir() {
-            walk_snapshot(&e.path(), &rel_name, depth + 1, out);
+            walk_snapshot(&e.path(), &rel_name, depth + 1, out, unreadable);
         }
     }
 }
@@ -118,7 +131,7 @@ pub fn scan(root: &Path) -> Vec<Repo> {
                     continue;
                 }
                 let mut files = BTreeMap::new();
-                walk_snapshot(&s.path(), "", 2, &mut files);
+                walk_snapshot(&s.path(), "", 2, &mut files, &mut repo.unreadable);
                 repo.snapshots
                     .insert(s.file_name().to_string_lossy().into_owned(), files);
             }

@@ -1,0 +1,162 @@
+//! Who may reach a server Kindling starts: web pages (CORS) and other devices (the API
+//! key). Off the network by default; on it only with a key, kept in a file only the
+//! owner can read (mode 0600, written atomically) and handed to llama-server as a file
+//! (`--api-key-file`), never on its command line where `ps` shows it to every user.
+//!
+//! Checked on the pinned llama-server (b10434) with the real binary:
+//! - `--cors-origins localhost` reflects the `Origin` header only for pages on
+//!   `localhost`/`127.0.0.1`; any other page gets no allow header, so a browser keeps
+//!   it from reading answers. The server's own chat page is same-origin and needs none.
+//! - A *list* of origins is sent back verbatim as one header value, which browsers
+//!   reject: this build allows one origin (loopback pages, or the one the owner names).
+//! - With a key, `/health`, `/v1/health`, `/models` and `/v1/models` (and the chat
+//!   page's files) still answer without one; every other endpoint answers 401.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The origins llama-server allows when the owner names none: pages on this computer.
+pub const LOOPBACK_ORIGINS: &str = "localhost";
+
+/// Endpoints the pinned llama-server answers without the API key (what the app tells
+/// owners before they allow other devices).
+pub const OPEN_WITHOUT_KEY: [&str; 4] = ["/health", "/v1/health", "/models", "/v1/models"];
+
+/// Keys shorter than this are refused: a guessable key is no lock.
+pub const MIN_KEY_LEN: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    #[error("The network key in {path} is {len} characters long; Kindling needs at least {MIN_KEY_LEN}. The server was not started. Turn network access off and on again to make a new key.")]
+    WeakKey { path: PathBuf, len: usize },
+    #[error("Network access is on but there is no key at {path}, so the server was not started. Turn network access off and on again to make a new key.")]
+    NoKey { path: PathBuf },
+    #[error("Kindling could not keep the network key at {path}: {source}. Check the folder's permissions and free disk space.")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The CORS origin to pass: the owner's one extra origin, or loopback pages only.
+pub fn cors_origins(owner_origin: Option<&str>) -> String {
+    owner_origin
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .unwrap_or(LOOPBACK_ORIGINS)
+        .to_string()
+}
+
+/// Reads the key; refuses a missing, empty or short one.
+pub fn load_key(path: &Path) -> Result<String, AccessError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(AccessError::NoKey {
+                path: path.to_path_buf(),
+            })
+        }
+        Err(source) => {
+            return Err(AccessError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let key = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .unwrap_or("")
+        .to_string();
+    if key.len() < MIN_KEY_LEN {
+        return Err(AccessError::WeakKey {
+            path: path.to_path_buf(),
+            len: key.len(),
+        });
+    }
+    Ok(key)
+}
+
+/// Writes the key readable by its owner only, atomically (temp file, fsync, rename): a
+/// crash leaves the old key or the new one, never half of one.
+pub fn write_key(path: &Path, key: &str) -> Result<(), AccessError> {
+    let io = |source| AccessError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    // tempfile creates with mode 0600 on Unix, so the key is never readable by others,
+    // not even for the moment before the rename.
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    tmp.write_all(format!("{key}\n").as_bytes()).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
+/// Forgets the key (network access off).
+pub fn remove_key(path: &Path) -> Result<(), AccessError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(AccessError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// A new random key: `kdl-` and 32 hex digits (128 bits from the OS's random source).
+pub fn new_key() -> std::io::Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(format!(
+        "kdl-{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_pages_only_unless_the_owner_names_one() {
+        assert_eq!(cors_origins(None), "localhost");
+        assert_eq!(cors_origins(Some("  ")), "localhost");
+        assert_eq!(
+            cors_origins(Some("https://app.example")),
+            "https://app.example"
+        );
+    }
+
+    #[test]
+    fn the_key_file_is_the_owners_alone_and_round_trips() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("secrets").join("api-key");
+        let key = new_key().unwrap();
+        assert_eq!(key.len(), 36);
+        write_key(&p, &key).unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "readable by others: {mode:o}");
+        assert_eq!(load_key(&p).unwrap(), key);
+        remove_key(&p).unwrap();
+        assert!(matches!(load_key(&p), Err(AccessError::NoKey { .. })));
+        remove_key(&p).unwrap();
+    }
+
+    #[test]
+    fn short_or_empty_keys_are_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("api-key");
+        for bad in ["", "\n", "# only a comment\n", "kdl-1234"] {
+            std::fs::write(&p, bad).unwrap();
+            let err = load_key(&p).unwrap_err();
+            assert!(matches!(err, AccessError::WeakKey { .. }), "{bad:?}: {err}");
+            assert!(err.to_string().contains("off and on again"), "{err}");
+        }
+    }
+}
