@@ -16,6 +16,10 @@ fn kindling(home: &Path) -> Command {
     c
 }
 
+fn checkout() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
 fn sample_model() -> PathBuf {
     let m = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../.runtime/models/gemma-3-270m-q4_k_m.gguf");
@@ -53,6 +57,11 @@ fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 }
 
 /// Starts `kindling serve` and returns once it says it is serving.
+/// The llama-servers recorded in `home` (a record goes when its server stops).
+fn server_pids(home: &Path) -> Vec<u32> {
+    kindling_core::server::owners::server_pids(&home.join("servers"))
+}
+
 fn serve(home: &Path) -> (Child, u32) {
     let mut child = kindling(home)
         .args(["serve", "--model"])
@@ -70,12 +79,9 @@ fn serve(home: &Path) -> (Child, u32) {
         "{first}"
     );
     std::thread::spawn(move || for _ in lines {});
-    let pid: u32 = std::fs::read_to_string(home.join("llama-server.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    (child, pid)
+    let pids = server_pids(home);
+    assert_eq!(pids.len(), 1, "one server record: {pids:?}");
+    (child, pids[0])
 }
 
 #[test]
@@ -243,7 +249,134 @@ fn ctrl_c_stops_serve_and_its_server() {
         wait_until(Duration::from_secs(2), || !alive(server_pid)),
         "llama-server outlived Ctrl-C"
     );
-    assert!(!home.path().join("llama-server.pid").exists());
+    assert_eq!(server_pids(home.path()), Vec::<u32>::new());
+}
+
+/// `GET /health` on loopback: the status code, if anything answered.
+fn health(port: u16) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    c.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        c,
+        "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    let _ = c.read_to_string(&mut text);
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn serve_survives_every_other_command_in_the_same_home() {
+    // Reproduced before owner records: `kindling history` in a second terminal killed
+    // the served llama-server with signal 9 (every command reaped "stale" servers).
+    let _g = SERVER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let home = tempfile::tempdir().unwrap();
+    let (mut child, server_pid) = serve(home.path());
+    let port = kindling_core::server::owners::records(&home.path().join("servers"))[0]
+        .1
+        .port;
+    assert_eq!(health(port), Some(200));
+    let others: [&[&str]; 6] = [
+        &["history"],
+        &["detect"],
+        &["models", "list"],
+        &["cleanup"],
+        &["recommend"],
+        &[
+            "bench",
+            "--no-bandwidth",
+            "--reps",
+            "1",
+            "--prompt-tokens",
+            "32",
+            "--gen-tokens",
+            "8",
+        ],
+    ];
+    for args in others {
+        let out = kindling(home.path()).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            alive(server_pid),
+            "`kindling {}` killed the served llama-server",
+            args.join(" ")
+        );
+        assert_eq!(
+            health(port),
+            Some(200),
+            "after `kindling {}`",
+            args.join(" ")
+        );
+    }
+    assert_eq!(
+        server_pids(home.path()),
+        vec![server_pid],
+        "only serve's server is left"
+    );
+    signal(child.id(), "-INT");
+    assert!(child.wait().unwrap().success());
+    assert!(wait_until(Duration::from_secs(3), || !alive(server_pid)));
+}
+
+#[test]
+fn an_orphan_whose_owner_died_is_stopped_by_the_next_command() {
+    // macOS has no PR_SET_PDEATHSIG: a `kill -9` of Kindling leaves its llama-server
+    // running, and only the owner record lets the next Kindling stop it. This plays
+    // that fault on Linux: a server started without pdeathsig, recorded as owned by a
+    // process that has exited.
+    let _g = SERVER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let home = tempfile::tempdir().unwrap();
+    let runtime = checkout().join(".runtime/bin/llama-server");
+    let port = kindling_core::server::free_port().unwrap();
+    let mut server = Command::new(&runtime)
+        .args(["--model"])
+        .arg(sample_model())
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--ctx-size",
+            "512",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut gone_owner = Command::new("true").spawn().unwrap();
+    let owner_pid = gone_owner.id();
+    gone_owner.wait().unwrap();
+    use kindling_core::server::owners::{ProcessId, ServerRecord};
+    let server_id = ProcessId::of(server.id()).expect("the server runs");
+    let record = ServerRecord {
+        server: server_id,
+        owner: ProcessId {
+            pid: owner_pid,
+            started: server_id.started,
+        },
+        port,
+    };
+    let dir = home.path().join("servers");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{}.json", server.id()));
+    std::fs::write(&file, serde_json::to_vec(&record).unwrap()).unwrap();
+
+    let out = kindling(home.path()).arg("history").output().unwrap();
+    assert!(out.status.success());
+    let ended = wait_until(Duration::from_secs(5), || {
+        server.try_wait().unwrap().is_some()
+    });
+    if !ended {
+        let _ = server.kill();
+    }
+    assert!(ended, "the orphaned llama-server was left running");
+    assert!(!file.exists(), "its record is gone");
 }
 
 #[test]
@@ -278,11 +411,9 @@ fn ctrl_c_during_bench_marks_the_run_interrupted() {
             break;
         }
     }
-    let server_pid: u32 = std::fs::read_to_string(home.path().join("llama-server.pid"))
-        .unwrap_or_else(|_| panic!("{seen:?}"))
-        .trim()
-        .parse()
-        .unwrap();
+    let server_pid = *server_pids(home.path())
+        .first()
+        .unwrap_or_else(|| panic!("{seen:?}"));
     signal(child.id(), "-INT");
     let rest: Vec<String> = err.map_while(Result::ok).collect();
     let status = child.wait().unwrap();
@@ -487,11 +618,7 @@ fn a_killed_quality_run_resumes_without_running_any_test_twice() {
         }
     }
     assert!(seen.iter().any(|l| l.contains("[4/")), "{seen:?}");
-    let server_pid: u32 = std::fs::read_to_string(home.path().join("llama-server.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let server_pid = server_pids(home.path())[0];
     signal(child.id(), "-KILL");
     let _ = child.wait();
     assert!(

@@ -101,7 +101,9 @@ impl Settings {
 
     /// Parses the TOML text of a settings file.
     pub fn parse(text: &str) -> Result<Settings, String> {
-        toml::from_str(text).map_err(|e| e.message().to_string())
+        // The whole report, not only its last line: it quotes the line at fault, so
+        // the owner sees which setting is wrong ("port = …", not just "invalid type").
+        toml::from_str(text).map_err(|e| e.to_string().trim().to_string())
     }
 
     /// Writes settings atomically (temp file, then rename), so a crash never leaves half a file.
@@ -139,11 +141,9 @@ mod tests {
 
     #[test]
     fn a_bad_value_names_the_field() {
-        let err = Settings::parse("port = \"eighty\"").unwrap_err();
-        assert!(
-            err.contains("port") || err.contains("invalid type"),
-            "{err}"
-        );
+        let err = Settings::parse("ctx_size = 4096\nport = \"eighty\"").unwrap_err();
+        assert!(err.contains("port = \"eighty\""), "names the line: {err}");
+        assert!(err.contains("line 2"), "says where: {err}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use kindling_core::bench::{SpeedOptions, SpeedRequest};
 use kindling_core::events::{BenchPhase, Event};
 use kindling_core::history::RunStatus;
+use kindling_core::server::owners;
 use kindling_core::{Cancel, Core, ErrorCode, Paths};
 
 static SERVER_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -43,6 +44,11 @@ fn quick() -> SpeedOptions {
         repetitions: 2,
         warmup: true,
     }
+}
+
+/// The servers recorded in `home` (their records go when they stop).
+fn server_pids(home: &Path) -> Vec<u32> {
+    owners::server_pids(&home.join("servers"))
 }
 
 fn alive(pid: u32) -> bool {
@@ -127,9 +133,10 @@ async fn bench_stores_a_plausible_run_and_reads_it_back() {
     let stored: kindling_core::bench::SpeedSummary =
         serde_json::from_value(detail.run.summary.clone().unwrap()).unwrap();
     assert_eq!(&stored, s);
-    assert!(
-        !home.path().join("llama-server.pid").exists(),
-        "the server was stopped"
+    assert_eq!(
+        server_pids(home.path()),
+        Vec::<u32>::new(),
+        "the server was stopped and its record removed"
     );
 }
 
@@ -139,7 +146,7 @@ async fn killing_the_server_mid_benchmark_fails_the_run_with_the_reason() {
     let home = tempfile::tempdir().unwrap();
     let core = core_in(home.path()).await;
     let mut events = core.events().subscribe();
-    let pid_file = home.path().join("llama-server.pid");
+    let servers = home.path().join("servers");
     let killer = tokio::spawn(async move {
         while let Ok(ev) = events.recv().await {
             if let Event::BenchProgress {
@@ -148,11 +155,7 @@ async fn killing_the_server_mid_benchmark_fails_the_run_with_the_reason() {
                 ..
             } = ev
             {
-                let pid: u32 = std::fs::read_to_string(&pid_file)
-                    .unwrap()
-                    .trim()
-                    .parse()
-                    .unwrap();
+                let pid = owners::server_pids(&servers)[0];
                 // Let the request get going, then kill -9.
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 assert_eq!(unsafe_kill(pid, 9), 0);
@@ -252,7 +255,7 @@ async fn cancelling_a_benchmark_marks_it_interrupted_and_stops_the_server() {
     assert_eq!(err.code(), ErrorCode::Cancelled);
     let runs = core.db().list_runs(1).await.unwrap();
     assert_eq!(runs[0].status, RunStatus::Interrupted);
-    assert!(!home.path().join("llama-server.pid").exists());
+    assert_eq!(server_pids(home.path()), Vec::<u32>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -307,8 +310,9 @@ async fn bad_model_files_are_rejected_before_a_server_starts() {
             "no wait for a server"
         );
     }
-    assert!(
-        !home.path().join("llama-server.pid").exists(),
+    assert_eq!(
+        server_pids(home.path()),
+        Vec::<u32>::new(),
         "no server was started"
     );
 }
@@ -506,3 +510,5 @@ mod downloads;
 mod quality;
 #[path = "integration/send.rs"]
 mod send;
+#[path = "integration/trust.rs"]
+mod trust;

@@ -18,11 +18,20 @@ const SPECIAL_RUN: usize = 8;
 /// The repeating unit may be up to this many pieces, and must repeat this many times.
 const MAX_UNIT: usize = 8;
 const REPEATS: usize = 8;
+/// A longer loop is found in the text itself (a unit of up to this many bytes, split
+/// into pieces differently each time round, as `<|im_end|>\n<|im_start|>\n` is)...
+const MAX_TEXT_UNIT: usize = 128;
+/// ...when its repeats span at least this many pieces (so a long rule of `=====` in a
+/// code block, a few pieces of text, is not mistaken for a loop).
+const MIN_LOOP_PIECES: usize = 3 * MAX_UNIT;
 
 /// Streaming detector.
 #[derive(Debug, Default)]
 pub struct Detector {
     pieces: Vec<String>,
+    /// The answer so far, and where each piece starts in it.
+    text: String,
+    starts: Vec<usize>,
     special_run: usize,
     last_special: Option<String>,
     thinking_pieces: usize,
@@ -51,6 +60,8 @@ impl Detector {
     /// Feeds one piece of answer text; returns a verdict once the stream is degenerate.
     pub fn push(&mut self, piece: &str) -> Option<Degeneracy> {
         self.pieces.push(piece.to_string());
+        self.starts.push(self.text.len());
+        self.text.push_str(piece);
         let n = self.pieces.len();
         // A piece may hold several specials at once ("<unused50><unused50>").
         let specials: Vec<&str> = piece.split_inclusive('>').filter_map(is_special).collect();
@@ -96,6 +107,33 @@ impl Detector {
                 });
             }
         }
+        self.text_loop().map(|unit| Degeneracy {
+            kind: "repetition".into(),
+            evidence: format!("{unit:?} repeated {REPEATS} times"),
+            at_piece: n,
+        })
+    }
+
+    /// The unit the answer's text ends by repeating, when it has repeated [`REPEATS`]
+    /// times over at least [`MIN_LOOP_PIECES`] pieces.
+    fn text_loop(&self) -> Option<String> {
+        let b = self.text.as_bytes();
+        let len = b.len();
+        for unit in 1..=MAX_TEXT_UNIT {
+            let span = unit * REPEATS;
+            if span > len {
+                break;
+            }
+            let tail = &b[len - span..];
+            if !(0..span - unit).all(|i| tail[i] == tail[i + unit]) {
+                continue;
+            }
+            let pieces = self.starts.iter().filter(|&&s| s >= len - span).count();
+            let text = String::from_utf8_lossy(&tail[span - unit..]).into_owned();
+            if pieces >= MIN_LOOP_PIECES && !text.trim().is_empty() {
+                return Some(text);
+            }
+        }
         None
     }
 
@@ -115,6 +153,42 @@ impl Detector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_loop_of_chat_template_text_split_into_many_pieces_is_caught() {
+        // Seen with the sample base model on "ha ha ha …": 256 tokens of
+        // "<|im_end|>\n<|im_start|>\n", a unit longer than MAX_UNIT pieces.
+        let mut d = Detector::new(0);
+        let unit = [
+            "<", "|", "im", "_", "end", "|>", "\n", "<", "|", "im", "_", "start", "|>", "\n",
+        ];
+        let mut at = None;
+        for i in 0..400 {
+            if let Some(v) = d.push(unit[i % unit.len()]) {
+                at = Some((i, v));
+                break;
+            }
+        }
+        let (i, v) = at.expect("the loop is noticed");
+        assert!(i < unit.len() * (REPEATS + 2), "noticed late, at piece {i}");
+        assert_eq!(v.kind, "repetition");
+        assert!(v.evidence.contains("im_start"), "{}", v.evidence);
+    }
+
+    #[test]
+    fn a_long_rule_in_few_pieces_is_not_a_loop() {
+        let mut d = Detector::new(0);
+        for p in [
+            "Heading\n",
+            "================",
+            "================",
+            "================",
+            "====\n",
+            "Body text follows.",
+        ] {
+            assert_eq!(d.push(p), None, "{p}");
+        }
+    }
 
     #[test]
     fn unused_tokens_are_caught_within_the_bound() {

@@ -196,7 +196,13 @@ fn profile(
     cpu_bandwidth: Option<f64>,
 ) -> (MachineProfile, Backend, String) {
     let dev = hw.vulkan_devices.iter().find(|v| v.total_bytes.is_some());
-    let os_gpu = hw.gpus.iter().find(|g| !g.name.contains("Paravirtual"));
+    // The GPU a model would use: a discrete one before an integrated one (a MacBook
+    // Pro lists its Intel graphics first and its Radeon second).
+    let os_gpu = hw
+        .gpus
+        .iter()
+        .filter(|g| !g.name.contains("Paravirtual"))
+        .max_by_key(|g| (!g.unified, g.vram_bytes.unwrap_or(0)));
     let gpu = match (dev, os_gpu) {
         (Some(v), g) => Some(GpuProfile {
             name: v.name.clone(),
@@ -227,7 +233,9 @@ fn profile(
             gpu_vendor: hw
                 .gpus
                 .iter()
-                .find_map(|x| x.vendor.clone())
+                .find(|x| g.name.contains(&x.name) || x.name.contains(&g.name))
+                .or(os_gpu)
+                .and_then(|x| x.vendor.clone())
                 .or_else(|| g.name.split_whitespace().next().map(str::to_string)),
         },
         Some(g) => Backend {

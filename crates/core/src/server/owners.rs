@@ -99,6 +99,14 @@ pub fn records(dir: &Path) -> Vec<(PathBuf, ServerRecord)> {
         .collect()
 }
 
+/// The pids of the servers recorded in `dir` (live or not), in no particular order.
+pub fn server_pids(dir: &Path) -> Vec<u32> {
+    records(dir)
+        .into_iter()
+        .map(|(_, r)| r.server.pid)
+        .collect()
+}
+
 /// What the reaper decides for one record. Pure, given what the OS says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {

@@ -220,7 +220,6 @@ fn huggingface_orphans_incomplete_and_detached_revisions() {
         &format!("../../blobs/{}", hex(2)),
     );
     link("rev-old", "README.md", &format!("../../blobs/{}", hex(1)));
-    link("rev-new", "evil.gguf", "/etc/passwd");
     write(&repo.join("refs/main"), b"rev-new", 2 * HOUR);
 
     let stores = Stores {
@@ -244,11 +243,48 @@ fn huggingface_orphans_incomplete_and_detached_revisions() {
     assert_eq!(
         found.len(),
         1,
-        "one copy, from the current revision; links out are ignored: {found:?}"
+        "one copy, from the current revision: {found:?}"
     );
     assert_eq!(found[0].name, "org/model-GGUF/model.Q4_K_M.gguf");
     assert_eq!(found[0].path, current);
     assert_eq!(found[0].sha256.as_deref(), Some(hex(1).as_str()));
+}
+
+#[test]
+fn a_snapshot_link_kindling_cannot_follow_leaves_its_repository_alone() {
+    // Before: such a link was skipped, so the blob it may keep alive looked unused.
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("hub");
+    let mk = |repo: &str, n: u64| {
+        let dir = root.join(repo);
+        write(&dir.join("blobs").join(hex(n)), &[1u8; 100], 2 * HOUR);
+        write(&dir.join("refs/main"), b"rev", 2 * HOUR);
+        std::fs::create_dir_all(dir.join("snapshots/rev")).unwrap();
+        dir
+    };
+    let odd = mk("models--org--odd", 1);
+    std::os::unix::fs::symlink(
+        "/somewhere/else/model.gguf",
+        odd.join("snapshots/rev/model.gguf"),
+    )
+    .unwrap();
+    let plain = mk("models--org--plain", 2);
+    let plan = cleanup::scan(
+        &Stores {
+            huggingface: Some(root.clone()),
+            ..Stores::default()
+        },
+        SystemTime::now(),
+    );
+    let planned: Vec<PathBuf> = plan.items.iter().map(|i| i.path.clone()).collect();
+    assert_eq!(planned, vec![plain.join("blobs").join(hex(2))], "{plan:?}");
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("org/odd") && w.contains("snapshots/rev/model.gguf")),
+        "{:?}",
+        plan.warnings
+    );
 }
 
 #[test]
@@ -395,6 +431,71 @@ async fn kindling_cleanup_keeps_wanted_partials_and_the_users_own_models() {
     assert!(
         listed.contains(&canon(&abandoned)) && listed.contains(&canon(&junk)),
         "{listed:?}"
+    );
+}
+
+#[tokio::test]
+async fn cleanup_behind_symlinks_keeps_partials_and_the_users_own_models() {
+    // macOS: every temp folder is behind /var → /private/var; owners link their models
+    // folder to an external disk. Before, paths from the database (as given) and from
+    // the scan (resolved) differed, and a paused download's .part and a model the owner
+    // dropped in were planned for the Trash.
+    let t = tempfile::tempdir().unwrap();
+    let real_home = t.path().join("real-home");
+    let external = t.path().join("external-disk/models");
+    std::fs::create_dir_all(&real_home).unwrap();
+    std::fs::create_dir_all(&external).unwrap();
+    std::os::unix::fs::symlink(&external, real_home.join("models")).unwrap();
+    let home = t.path().join("home-link");
+    std::os::unix::fs::symlink(&real_home, &home).unwrap();
+
+    let core = super::core_in(&home).await;
+    let models = home.join("models");
+    let wanted_dest = models.join("org--b/b.gguf");
+    write(
+        &kindling_core::download::partial_path(&wanted_dest),
+        &[0; 1000],
+        2 * HOUR,
+    );
+    core.db()
+        .start_download(
+            "org/b",
+            "b.gguf",
+            "http://x",
+            &wanted_dest.to_string_lossy(),
+            5000,
+            &hex(1),
+            "2026-01-01T00:00:00Z",
+        )
+        .await
+        .unwrap();
+    let dropped_in = models.join("mine.gguf");
+    link_or_copy(&super::sample_model(), &dropped_in);
+    let registered = models.join("registered.gguf");
+    link_or_copy(&super::sample_model(), &registered);
+    kindling_core::store::register(core.db(), &registered)
+        .await
+        .unwrap();
+    for f in [&dropped_in, &registered] {
+        let file = std::fs::File::options().write(true).open(f).unwrap();
+        file.set_modified(SystemTime::now() - 2 * HOUR).unwrap();
+    }
+    let abandoned = models.join("org--a/a.gguf.part");
+    write(&abandoned, &[0; 1000], 2 * HOUR);
+
+    let stores = core.cleanup_stores().await.unwrap();
+    let plan = cleanup::scan(
+        &Stores {
+            kindling: stores.kindling,
+            ..Stores::default()
+        },
+        SystemTime::now(),
+    );
+    let listed: Vec<PathBuf> = plan.items.iter().map(|i| i.path.clone()).collect();
+    assert_eq!(
+        listed,
+        vec![std::fs::canonicalize(&abandoned).unwrap()],
+        "only the abandoned partial may go"
     );
 }
 

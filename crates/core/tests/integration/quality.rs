@@ -24,9 +24,6 @@ fn quick_request() -> QualityRequest {
 async fn the_quick_suite_runs_end_to_end_and_rescoring_needs_no_server() {
     let _guard = super::SERVER_LOCK.lock().await;
     let home = tempfile::tempdir().unwrap();
-    // Ask for GPU layers (this CPU-only runtime accepts and ignores them), so a degenerate
-    // answer takes the "once more on the CPU" path.
-    std::fs::write(home.path().join("settings.toml"), "gpu_layers = 99\n").unwrap();
     let core = super::core_in(home.path()).await;
     let started = Instant::now();
     let report = core
@@ -62,61 +59,73 @@ async fn the_quick_suite_runs_end_to_end_and_rescoring_needs_no_server() {
     );
     let detail = core.db().run_detail(report.run_id).await.unwrap();
     assert_eq!(detail.run.status, RunStatus::Completed);
-    for r in results.iter().filter(|r| r.outcome == "degenerate") {
-        let a: kindling_core::bench::quality::TestAnswer =
-            serde_json::from_str(&r.answer_json).unwrap();
-        let retry = a.cpu_retry.unwrap_or_else(|| {
-            panic!(
-                "{} was degenerate with GPU layers but not retried on the CPU",
-                r.test_id
-            )
-        });
-        assert_eq!(retry.backend_at_fault, retry.outcome == "answered");
-        eprintln!(
-            "{}: degenerate with -ngl 99, on the CPU: {}",
-            r.test_id, retry.outcome
-        );
-    }
-
     // Change a grader's parameters and rescore: scores change, no server is running.
-    assert!(!home.path().join("llama-server.pid").exists());
+    assert_eq!(super::server_pids(home.path()), Vec::<u32>::new());
+    let target = report
+        .tests
+        .iter()
+        .find(|t| t.outcome == "answered" && t.score < 1.0)
+        .unwrap_or_else(|| panic!("an answered test scored below 1: {:?}", report.tests))
+        .id
+        .clone();
     let mut suite = Suite::core();
     for t in &mut suite.tests {
-        if t.id == "context.needle_50" {
+        if t.id == target {
             t.grader = kindling_core::bench::graders::Grader::Contains {
                 answer: String::new(),
             };
         }
     }
-    let before = report
-        .tests
-        .iter()
-        .find(|t| t.id == "context.needle_50")
-        .unwrap()
-        .score;
     let after = core.rescore(report.run_id, Some(&suite)).await.unwrap();
-    let now = after
-        .tests
-        .iter()
-        .find(|t| t.id == "context.needle_50")
-        .unwrap()
-        .score;
-    if report
-        .tests
-        .iter()
-        .find(|t| t.id == "context.needle_50")
-        .unwrap()
-        .outcome
-        == "answered"
-    {
-        assert_eq!(now, 1.0, "an empty needle is in every answer");
-        assert!(before <= now);
-    }
+    let now = after.tests.iter().find(|t| t.id == target).unwrap().score;
+    assert_eq!(now, 1.0, "{target}: an empty needle is in every answer");
     let back = core.rescore(report.run_id, None).await.unwrap();
     assert_eq!(
         back.tests, report.tests,
         "rescoring with the same graders gives the same scores"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_degenerate_answer_with_gpu_layers_is_retried_on_the_cpu() {
+    let _guard = super::SERVER_LOCK.lock().await;
+    let home = tempfile::tempdir().unwrap();
+    // GPU layers asked for (this machine's runtime accepts and ignores them), so a
+    // degenerate answer takes the "once more on the processor" path.
+    std::fs::write(home.path().join("settings.toml"), "gpu_layers = 99\n").unwrap();
+    let core = super::core_in(home.path()).await;
+    // A prompt the sample base model answers with an endless loop of chat-template
+    // tokens (greedy decoding, so every time).
+    let mut suite = Suite::core();
+    suite.suite.system = None;
+    suite.tests.retain(|t| t.id == "reasoning.apples");
+    suite.tests[0].prompt =
+        Some("ha ha ha ha ha ha ha ha ha ha ha ha ha ha ha ha ha ha ha ha".into());
+    suite.tests[0].quick = true;
+    let report = core
+        .bench_quality(
+            QualityRequest {
+                suite: Some(suite),
+                ..quick_request()
+            },
+            &Cancel::new(),
+        )
+        .await
+        .unwrap();
+    let results = core.db().results(report.run_id).await.unwrap();
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0].outcome, "degenerate", "{results:?}");
+    let answer: kindling_core::bench::quality::TestAnswer =
+        serde_json::from_str(&results[0].answer_json).unwrap();
+    let retry = answer
+        .cpu_retry
+        .expect("degenerate with GPU layers, so retried on the CPU");
+    assert_eq!(
+        retry.outcome, "degenerate",
+        "the processor loops too: the model, not the backend"
+    );
+    assert!(!retry.backend_at_fault);
+    assert_eq!(report.counts.backend_faults, 0);
 }
 
 #[tokio::test]
@@ -197,12 +206,12 @@ async fn speed_predictions_calibrate_to_within_a_quarter_of_measured() {
     let _guard = super::SERVER_LOCK.lock().await;
     let home = tempfile::tempdir().unwrap();
     let core = super::core_in(home.path()).await;
-    let bench = || kindling_core::bench::SpeedRequest {
+    let bench = |prompt_tokens, gen_tokens| kindling_core::bench::SpeedRequest {
         model: super::sample_model(),
         options: kindling_core::bench::SpeedOptions {
-            prompt_tokens: 128,
-            gen_tokens: 64,
-            repetitions: 3,
+            prompt_tokens,
+            gen_tokens,
+            repetitions: 2,
             warmup: true,
         },
         port: None,
@@ -211,20 +220,30 @@ async fn speed_predictions_calibrate_to_within_a_quarter_of_measured() {
     // Before any run: the default efficiency (the bandwidth is measured on the spot).
     let before = core.predict_speed(&super::sample_model()).await.unwrap();
     assert_eq!(before.calibrated_from, 0);
-    let first = core.bench_speed(bench(), &Cancel::new()).await.unwrap();
+    // Calibrate on two short runs...
+    for _ in 0..2 {
+        core.bench_speed(bench(128, 48), &Cancel::new())
+            .await
+            .unwrap();
+    }
     let after = core.predict_speed(&super::sample_model()).await.unwrap();
-    assert_eq!(after.calibrated_from, 1);
-    let second = core.bench_speed(bench(), &Cancel::new()).await.unwrap();
-    let measured = second.summary.gen_per_second.median;
+    assert_eq!(after.calibrated_from, 2);
+    // ...and predict a held-out run the calibration never saw, of another shape
+    // (Kindling's default: 512 prompt tokens, 128 generated).
+    let held_out = core
+        .bench_speed(bench(512, 128), &Cancel::new())
+        .await
+        .unwrap();
+    let measured = held_out.summary.gen_per_second.median;
     let err_before = (before.predicted_tps - measured) / measured;
     let err_after = (after.predicted_tps - measured) / measured;
     eprintln!(
-        "prediction vs measured {measured:.1} tok/s: before calibration {:.1} ({:+.0}%), after one run {:.1} ({:+.0}%); first run measured {:.1}",
-        before.predicted_tps, err_before * 100.0, after.predicted_tps, err_after * 100.0, first.summary.gen_per_second.median
+        "held-out run measured {measured:.1} tok/s; predicted before calibration {:.1} ({:+.0}%), after two runs {:.1} ({:+.0}%)",
+        before.predicted_tps, err_before * 100.0, after.predicted_tps, err_after * 100.0
     );
     assert!(
         err_after.abs() <= 0.25,
-        "after calibration the prediction is within ±25%: {err_after:+.2}"
+        "after calibration the prediction is within ±25% of a held-out run: {err_after:+.2}"
     );
 }
 
@@ -282,11 +301,24 @@ async fn the_recommendation_for_this_machine_explains_itself() {
         "nothing measured yet is said: {:?}",
         top.caveats
     );
+    // On a 16 GB Mac (recorded profile), the catalog's biggest models do not fit, and
+    // say so.
+    core.assume_hardware(super::trust::intel_mac_with_radeon());
+    let small = core
+        .recommend(kindling_core::recommend::Goal::Conversational)
+        .await
+        .unwrap();
     assert!(
-        rec.candidates
+        small
+            .candidates
             .iter()
-            .any(|c| !c.fit.fits && c.reason.starts_with("Does not fit"))
-            || rec.profile.ram_bytes > 64_000_000_000
+            .any(|c| !c.fit.fits && c.reason.starts_with("Does not fit")),
+        "{:?}",
+        small
+            .candidates
+            .iter()
+            .map(|c| &c.reason)
+            .collect::<Vec<_>>()
     );
 }
 
@@ -309,7 +341,7 @@ async fn a_server_crash_mid_run_is_recorded_and_the_run_goes_on() {
         t.quick = true;
     }
     let mut events = core.events().subscribe();
-    let pid_file = home.path().join("llama-server.pid");
+    let servers = home.path().join("servers");
     tokio::spawn(async move {
         while let Ok(ev) = events.recv().await {
             if let kindling_core::Event::BenchProgress {
@@ -318,10 +350,10 @@ async fn a_server_crash_mid_run_is_recorded_and_the_run_goes_on() {
                 ..
             } = ev
             {
-                let pid = std::fs::read_to_string(&pid_file).unwrap();
+                let pid = kindling_core::server::owners::server_pids(&servers)[0];
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 std::process::Command::new("kill")
-                    .args(["-9", pid.trim()])
+                    .args(["-9", &pid.to_string()])
                     .status()
                     .unwrap();
                 return;
