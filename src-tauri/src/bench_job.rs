@@ -23,6 +23,7 @@ pub fn start(app: &AppHandle, model: Option<PathBuf>, quality: bool) -> Result<(
         if slot.is_some() {
             return Err(ErrorReport {
                 code: ErrorCode::Busy,
+                hint: None,
                 message: "A benchmark is already running. Wait for it to finish, or cancel it \
                           first."
                     .into(),

@@ -13,10 +13,11 @@ use kindling_core::recommend::Goal;
 use kindling_core::store::inventory::Inventory;
 use kindling_core::store::{PullRequest, Pulled};
 use kindling_core::{Cancel, Detection, ErrorCode, ErrorReport, Settings};
+
+use crate::dialogs::{self, Ask};
 use tauri::{AppHandle, State};
 use tauri_plugin_autostart::ManagerExt;
 use tauri_plugin_clipboard_manager::ClipboardExt;
-use tauri_plugin_dialog::DialogExt;
 use tauri_plugin_opener::OpenerExt;
 
 use crate::dto::{AppInfo, BenchStatus, CleanupView, ReasonText, ServerStatus};
@@ -120,36 +121,37 @@ pub async fn export_run(
     id: i64,
 ) -> Reply<Option<String>> {
     let doc = state.core.db().export_run(id).await.map_err(report)?;
-    let Some(path) = app
-        .dialog()
-        .file()
-        .set_file_name(format!("kindling-run-{id}.json"))
-        .add_filter("Kindling run", &["json"])
-        .blocking_save_file()
-        .and_then(|p| p.into_path().ok())
+    let Some(path) = dialogs::ask(&app, Ask::SaveFile, |d| {
+        d.set_file_name(format!("kindling-run-{id}.json"))
+            .add_filter("Kindling run", &["json"])
+    })
+    .await
     else {
         return Ok(None);
     };
     let text = serde_json::to_string_pretty(&doc).expect("an export serializes");
-    std::fs::write(&path, text).map_err(|source| report(io_error(&path, source)))?;
+    tokio::fs::write(&path, text)
+        .await
+        .map_err(|source| report(io_error(&path, source)))?;
     Ok(Some(path.display().to_string()))
 }
 
 /// Asks for a run file, then imports it; returns the new run's id.
 #[tauri::command]
 pub async fn import_run(app: AppHandle, state: State<'_, AppState>) -> Reply<Option<i64>> {
-    let Some(path) = app
-        .dialog()
-        .file()
-        .add_filter("Kindling run", &["json"])
-        .blocking_pick_file()
-        .and_then(|p| p.into_path().ok())
+    let Some(path) = dialogs::ask(&app, Ask::PickFile, |d| {
+        d.add_filter("Kindling run", &["json"])
+    })
+    .await
     else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(&path).map_err(|source| report(io_error(&path, source)))?;
+    let text = tokio::fs::read_to_string(&path)
+        .await
+        .map_err(|source| report(io_error(&path, source)))?;
     let doc = serde_json::from_str(&text).map_err(|e| ErrorReport {
         code: ErrorCode::Database,
+        hint: None,
         message: format!(
             "{} is not a Kindling run file ({e}). Export the run again from Kindling.",
             path.display()
@@ -213,12 +215,7 @@ pub async fn remove_model(state: State<'_, AppState>, id: i64, apply: bool) -> R
 /// Asks for a folder of GGUF models and uses it in place.
 #[tauri::command]
 pub async fn add_model_folder(app: AppHandle, state: State<'_, AppState>) -> Reply<Option<String>> {
-    let Some(dir) = app
-        .dialog()
-        .file()
-        .blocking_pick_folder()
-        .and_then(|p| p.into_path().ok())
-    else {
+    let Some(dir) = dialogs::ask(&app, Ask::PickFolder, |d| d).await else {
         return Ok(None);
     };
     let added = state.core.add_model_folder(&dir).map_err(report)?;
@@ -301,6 +298,7 @@ pub fn settings_set(state: State<'_, AppState>, change: SettingsChange) -> Reply
     if let Some(p) = change.port.filter(|p| *p < 1024) {
         return Err(ErrorReport {
             code: ErrorCode::Settings,
+            hint: None,
             message: format!(
                 "Port {p} is reserved for the system. Choose a port between 1024 and 65535; \
                  the setting was not changed."
@@ -349,6 +347,7 @@ pub fn set_start_at_login(app: AppHandle, on: bool) -> Reply<bool> {
     };
     done.map_err(|e| ErrorReport {
         code: ErrorCode::Settings,
+        hint: None,
         message: format!("Kindling could not change whether it starts at login: {e}."),
     })?;
     Ok(on)

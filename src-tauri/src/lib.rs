@@ -5,6 +5,7 @@
 pub mod bench_job;
 pub mod command_names;
 pub mod commands;
+mod dialogs;
 pub mod dto;
 pub mod server_control;
 pub mod state;

@@ -81,6 +81,7 @@ impl AppState {
             .map_err(|e| e.to_report())?
             .ok_or_else(|| ErrorReport {
                 code: ErrorCode::ModelNotFound,
+                hint: None,
                 message: format!(
                     "There is no model to {to} yet. Open Kindling and choose Models to get \
                      the one recommended for this Mac."

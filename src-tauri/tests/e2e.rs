@@ -111,6 +111,11 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     app.click("[data-testid=server-toggle]");
     let busy = app.wait_text(".error[data-code=port_in_use]", secs(30));
     assert!(busy.contains(&port.to_string()), "{busy}");
+    // The next step in the app's words, not a command-line flag.
+    assert!(
+        busy.contains("Choose another port in Settings") && !busy.contains("--port"),
+        "{busy}"
+    );
     drop(squatter);
     app.click("[data-testid=server-toggle]");
     app.wait("the server to be ready", secs(120), || {
@@ -124,6 +129,42 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     let models = reqwest::blocking::get(format!("{url}/models")).unwrap();
     assert!(models.status().is_success(), "{}", models.status());
     app.screenshot("server-running");
+    let wait_network = |words: &str| {
+        app.wait(words, secs(120), || {
+            let now = app.text("[data-testid=network-now]")?;
+            (now.contains(words)
+                && app
+                    .attr("[data-testid=server-state]", "data-state")
+                    .as_deref()
+                    == Some("ready"))
+            .then_some(now)
+        })
+    };
+    // Network access on: the running server restarts listening beyond this computer.
+    app.click("[data-testid=network-switch]");
+    wait_network("accepts other devices");
+    app.wait_text("[data-testid=api-key]", secs(10));
+    app.screenshot("server-network");
+    app.click("[data-testid=network-switch]");
+    wait_network("only apps on this computer");
+
+    // "Benchmark my Mac" while the menu-bar server runs: the server steps aside (one
+    // copy of the model in memory) and comes back; the tray and the Server screen
+    // follow the served model, not the benchmark's server.
+    app.click("button[data-screen=home]");
+    app.click("[data-testid=bench-quality]");
+    app.click("[data-testid=bench-start]");
+    app.wait_text("[data-testid=bench-progress]", secs(60));
+    app.wait_text("[data-testid=bench-result]", secs(600));
+    app.click("button[data-screen=server]");
+    app.wait("the served model to be back", secs(120), || {
+        (app.attr("[data-testid=server-state]", "data-state")
+            .as_deref()
+            == Some("ready"))
+        .then_some(())
+    });
+    let back = reqwest::blocking::get(format!("{url}/models")).unwrap();
+    assert!(back.status().is_success(), "{}", back.status());
     app.click("[data-testid=server-toggle]");
     app.wait("the server to stop", secs(30), || {
         (app.attr("[data-testid=server-state]", "data-state")

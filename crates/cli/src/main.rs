@@ -163,11 +163,35 @@ fn fail(e: &kindling_core::Error, json: bool) -> ExitCode {
         println!("{}", serde_json::json!({"error": e.to_report()}));
     } else {
         eprintln!("error: {e}");
+        if let Some(hint) = e.hint() {
+            eprintln!("{}", hint_text(&hint));
+        }
     }
     if matches!(e, kindling_core::Error::Cancelled) {
         ExitCode::from(130)
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// A hint in the CLI's words: the command to run next.
+fn hint_text(hint: &kindling_core::error::Hint) -> String {
+    use kindling_core::error::Hint;
+    match hint {
+        Hint::ReinstallRuntime => {
+            "In a source checkout, run `make setup`; otherwise reinstall Kindling.".into()
+        }
+        Hint::ChooseAnotherPort { suggested } => {
+            format!("Try another port, for example `--port {suggested}`.")
+        }
+        Hint::ListRuns => "`kindling history` lists the runs there are.".into(),
+        Hint::ListModels => "`kindling models list` shows the models there are.".into(),
+        Hint::MakeCleanupPlan => "Run `kindling cleanup` to make a new plan.".into(),
+        Hint::FreeDiskSpace => "`kindling cleanup` finds leftover model files to reclaim.".into(),
+        Hint::SetHfToken => "Set your token with `kindling models token`.".into(),
+        Hint::RenewNetworkKey => {
+            "Turn network access off and on again in the app to make a new key.".into()
+        }
     }
 }
 

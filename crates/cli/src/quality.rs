@@ -162,7 +162,7 @@ pub async fn run_queue(core: &Core, file: &Path, json: bool, cancel: &Cancel) ->
         path: file.to_path_buf(),
         source,
     })?;
-    let queue: Queue = toml::from_str(&text).map_err(|e| kindling_core::Error::PlanInvalid {
+    let queue: Queue = toml::from_str(&text).map_err(|e| kindling_core::Error::QueueInvalid {
         path: file.to_path_buf(),
         detail: e.to_string(),
     })?;

@@ -41,9 +41,47 @@ pub enum ErrorCode {
     PlanStale,
     NetworkKey,
     Busy,
+    System,
+    QueueInvalid,
 }
 
 impl ErrorCode {
+    /// Every code (kept complete by the test that ties names together).
+    pub const ALL: [ErrorCode; 32] = [
+        ErrorCode::RuntimeNotFound,
+        ErrorCode::RuntimeBroken,
+        ErrorCode::ModelNotFound,
+        ErrorCode::ModelNotGguf,
+        ErrorCode::ModelTruncated,
+        ErrorCode::ModelUnreadable,
+        ErrorCode::PortInUse,
+        ErrorCode::ServerStartTimeout,
+        ErrorCode::ServerLoadFailed,
+        ErrorCode::ServerCrashed,
+        ErrorCode::ServerOutOfMemory,
+        ErrorCode::ServerExited,
+        ErrorCode::ServerRequest,
+        ErrorCode::ServerBadResponse,
+        ErrorCode::ServerNotRunning,
+        ErrorCode::Database,
+        ErrorCode::RunNotFound,
+        ErrorCode::Settings,
+        ErrorCode::Io,
+        ErrorCode::Cancelled,
+        ErrorCode::Paused,
+        ErrorCode::DiskFull,
+        ErrorCode::DownloadCorrupt,
+        ErrorCode::DownloadNetwork,
+        ErrorCode::DownloadNotFound,
+        ErrorCode::DownloadUnauthorized,
+        ErrorCode::DownloadUnverifiable,
+        ErrorCode::PlanStale,
+        ErrorCode::NetworkKey,
+        ErrorCode::Busy,
+        ErrorCode::System,
+        ErrorCode::QueueInvalid,
+    ];
+
     /// The code as it appears in JSON and in the database.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -77,6 +115,8 @@ impl ErrorCode {
             ErrorCode::PlanStale => "plan_stale",
             ErrorCode::NetworkKey => "network_key",
             ErrorCode::Busy => "busy",
+            ErrorCode::System => "system",
+            ErrorCode::QueueInvalid => "queue_invalid",
         }
     }
 }
@@ -110,10 +150,24 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("The cleanup plan {path} cannot be read ({detail}). Run `kindling cleanup` again to make a new one.")]
+    #[error("The cleanup plan {path} cannot be read ({detail}). Make a new plan and try again.")]
     PlanInvalid {
         path: std::path::PathBuf,
         detail: String,
+    },
+    #[error(
+        "The list of benchmarks in {path} cannot be read ({detail}). Fix that line and try again."
+    )]
+    QueueInvalid {
+        path: std::path::PathBuf,
+        detail: String,
+    },
+    /// Not a file or folder of the owner's: a port, the random source.
+    #[error("Kindling could not {what} ({source}). Try again; if it keeps happening, restart the computer.")]
+    System {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
     },
     #[error("Stopped because you asked. Nothing was lost; run it again when you are ready.")]
     Cancelled,
@@ -133,17 +187,68 @@ impl Error {
             Error::Access(_) => ErrorCode::NetworkKey,
             Error::Io { .. } => ErrorCode::Io,
             Error::PlanInvalid { .. } => ErrorCode::PlanStale,
+            Error::QueueInvalid { .. } => ErrorCode::QueueInvalid,
+            Error::System { .. } => ErrorCode::System,
             Error::Cancelled => ErrorCode::Cancelled,
         }
     }
 
-    /// `{code, message}` for a front end: what the UI shows and what it branches on.
+    /// What to do next, beyond the message, for each front end to say in its own words.
+    pub fn hint(&self) -> Option<Hint> {
+        use crate::download::DownloadError as D;
+        use crate::runtime::RuntimeError as R;
+        use crate::server::ServerError as S;
+        Some(match self {
+            Error::Runtime(R::NotFound { .. } | R::Broken { .. })
+            | Error::Server(S::Spawn { .. }) => Hint::ReinstallRuntime,
+            Error::Server(S::PortInUse { port }) => Hint::ChooseAnotherPort {
+                suggested: port.checked_add(1).unwrap_or(crate::settings::DEFAULT_PORT),
+            },
+            Error::History(crate::history::HistoryError::RunNotFound(_)) => Hint::ListRuns,
+            Error::History(crate::history::HistoryError::ModelNotFound(_)) => Hint::ListModels,
+            Error::PlanInvalid { .. } => Hint::MakeCleanupPlan,
+            Error::Download(D::DiskFull { .. }) => Hint::FreeDiskSpace,
+            Error::Download(D::Unauthorized { .. }) => Hint::SetHfToken,
+            Error::Access(crate::server::access::AccessError::NoKey { .. })
+            | Error::Access(crate::server::access::AccessError::WeakKey { .. }) => {
+                Hint::RenewNetworkKey
+            }
+            _ => return None,
+        })
+    }
+
+    /// `{code, message, hint}` for a front end: what the UI shows and branches on.
     pub fn to_report(&self) -> ErrorReport {
         ErrorReport {
             code: self.code(),
             message: self.to_string(),
+            hint: self.hint(),
         }
     }
+}
+
+/// What to do next after an error, as data: the CLI names a command, the app a screen
+/// or a button. Core messages never name either.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Hint {
+    /// The runtime is missing or broken.
+    ReinstallRuntime,
+    /// Another program has the port.
+    ChooseAnotherPort { suggested: u16 },
+    /// See which runs there are.
+    ListRuns,
+    /// See which models there are.
+    ListModels,
+    /// Scan again for a fresh cleanup plan.
+    MakeCleanupPlan,
+    /// Reclaim disk space (cleanup can help).
+    FreeDiskSpace,
+    /// Give Kindling a Hugging Face access token.
+    SetHfToken,
+    /// Turn network access off and on again for a new key.
+    RenewNetworkKey,
 }
 
 /// The shape in which an error crosses to a front end.
@@ -152,7 +257,123 @@ impl Error {
 pub struct ErrorReport {
     pub code: ErrorCode,
     pub message: String,
+    #[serde(default)]
+    pub hint: Option<Hint>,
 }
 
 /// Result with the core's error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fails to compile when a code is added without a place in [`ErrorCode::ALL`].
+    fn position(c: ErrorCode) -> usize {
+        ErrorCode::ALL
+            .iter()
+            .position(|x| *x == c)
+            .unwrap_or(usize::MAX)
+            + match c {
+                ErrorCode::RuntimeNotFound
+                | ErrorCode::RuntimeBroken
+                | ErrorCode::ModelNotFound
+                | ErrorCode::ModelNotGguf
+                | ErrorCode::ModelTruncated
+                | ErrorCode::ModelUnreadable
+                | ErrorCode::PortInUse
+                | ErrorCode::ServerStartTimeout
+                | ErrorCode::ServerLoadFailed
+                | ErrorCode::ServerCrashed
+                | ErrorCode::ServerOutOfMemory
+                | ErrorCode::ServerExited
+                | ErrorCode::ServerRequest
+                | ErrorCode::ServerBadResponse
+                | ErrorCode::ServerNotRunning
+                | ErrorCode::Database
+                | ErrorCode::RunNotFound
+                | ErrorCode::Settings
+                | ErrorCode::Io
+                | ErrorCode::Cancelled
+                | ErrorCode::Paused
+                | ErrorCode::DiskFull
+                | ErrorCode::DownloadCorrupt
+                | ErrorCode::DownloadNetwork
+                | ErrorCode::DownloadNotFound
+                | ErrorCode::DownloadUnauthorized
+                | ErrorCode::DownloadUnverifiable
+                | ErrorCode::PlanStale
+                | ErrorCode::NetworkKey
+                | ErrorCode::Busy
+                | ErrorCode::System
+                | ErrorCode::QueueInvalid => 0,
+            }
+    }
+
+    #[test]
+    fn every_codes_stored_name_is_its_serialized_name() {
+        let mut seen = std::collections::HashSet::new();
+        for c in ErrorCode::ALL {
+            assert!(position(c) < ErrorCode::ALL.len());
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str(), "{c:?}");
+            let back: ErrorCode = serde_json::from_value(c.as_str().into()).unwrap();
+            assert_eq!(back, c);
+            seen.insert(c.as_str());
+        }
+        assert_eq!(seen.len(), 32, "every code once, and 32 codes in all");
+    }
+
+    #[test]
+    fn core_messages_name_no_command_flag_or_make_target() {
+        use crate::server::ServerError;
+        let io = || std::io::Error::other("boom");
+        let errors: Vec<Error> = vec![
+            crate::runtime::RuntimeError::NotFound {
+                looked: vec!["PATH".into()],
+            }
+            .into(),
+            crate::runtime::RuntimeError::Broken {
+                path: "/x".into(),
+                reason: "r".into(),
+            }
+            .into(),
+            ServerError::PortInUse { port: 11480 }.into(),
+            ServerError::Spawn {
+                path: "/x".into(),
+                source: io(),
+            }
+            .into(),
+            crate::history::HistoryError::RunNotFound(3).into(),
+            crate::history::HistoryError::ModelNotFound(3).into(),
+            Error::PlanInvalid {
+                path: "/p".into(),
+                detail: "d".into(),
+            },
+            Error::QueueInvalid {
+                path: "/q".into(),
+                detail: "d".into(),
+            },
+            Error::System {
+                what: "find a free port on this computer",
+                source: io(),
+            },
+            crate::download::DownloadError::DiskFull {
+                file: "f".into(),
+                needed: 1,
+                free: 0,
+            }
+            .into(),
+            crate::store::PullRequest::from_catalog("no-such-model").unwrap_err(),
+        ];
+        for e in errors {
+            let m = e.to_string();
+            for banned in ["`kindling", "kindling ", "--", "make setup"] {
+                assert!(!m.contains(banned), "{banned:?} in {m}");
+            }
+        }
+        assert_eq!(
+            Error::from(ServerError::PortInUse { port: 11480 }).hint(),
+            Some(Hint::ChooseAnotherPort { suggested: 11481 })
+        );
+    }
+}

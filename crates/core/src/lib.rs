@@ -226,11 +226,10 @@ impl Core {
     pub fn set_network_access(&self, allow: bool) -> Result<Settings> {
         let path = self.paths.api_key();
         if allow {
-            let key =
-                server::access::new_key().map_err(|source| server::access::AccessError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
+            let key = server::access::new_key().map_err(|source| Error::System {
+                what: "make a random key",
+                source,
+            })?;
             server::access::write_key(&path, &key)?;
         } else {
             server::access::remove_key(&path)?;
@@ -311,8 +310,8 @@ impl Core {
         let registered = store::register(&self.db, model).await?;
         let port = match port {
             Some(p) => p,
-            None => server::free_port().map_err(|source| Error::Io {
-                path: "127.0.0.1".into(),
+            None => server::free_port().map_err(|source| Error::System {
+                what: "find a free port on this computer",
                 source,
             })?,
         };

@@ -18,11 +18,11 @@ const BINARY: &str = "llama-server";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    #[error("Kindling could not find llama-server, the program that runs models. It looked in: {}. In a source checkout run `make setup`; otherwise reinstall Kindling, or set KINDLING_LLAMA_SERVER to the program's path.", looked.join("; "))]
+    #[error("Kindling could not find llama-server, the program that runs models. It looked in: {}. Reinstall Kindling, or set KINDLING_LLAMA_SERVER to the program's path.", looked.join("; "))]
     NotFound { looked: Vec<String> },
     #[error("{what} points to {path}, which does not exist. Fix or remove that setting.")]
     ChosenMissing { what: &'static str, path: PathBuf },
-    #[error("llama-server at {path} would not run: {reason}. Reinstall Kindling (or run `make setup` in a source checkout).")]
+    #[error("llama-server at {path} would not run: {reason}. Reinstall Kindling.")]
     Broken { path: PathBuf, reason: String },
 }
 
@@ -289,7 +289,12 @@ mod tests {
         let err = loc.locate().unwrap_err();
         assert_eq!(err.code(), ErrorCode::RuntimeNotFound);
         let msg = err.to_string();
-        assert!(msg.contains("make setup") && msg.contains("PATH"), "{msg}");
+        assert!(msg.contains("PATH"), "names every place it looked: {msg}");
+        assert!(!msg.contains("make setup"), "front-neutral: {msg}");
+        assert_eq!(
+            crate::Error::from(err).hint(),
+            Some(crate::error::Hint::ReinstallRuntime)
+        );
     }
 
     #[test]

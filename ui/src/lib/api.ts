@@ -24,7 +24,7 @@ import type { SettingsChange } from "./bindings/SettingsChange";
 /** Every failure arrives as `{code, message}`; anything else is wrapped into one. */
 export function asError(e: unknown): ErrorReport {
   if (e && typeof e === "object" && "code" in e && "message" in e) return e as ErrorReport;
-  return { code: "io", message: String(e) };
+  return { code: "io", message: String(e), hint: null };
 }
 
 export const api = {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  hintText,
   bytes,
   duration,
   phaseLabel,
@@ -86,5 +87,27 @@ describe("server light", () => {
     expect(serverLight({ state: "stopping" })).toBe("starting");
     expect(serverLight({ state: "ready", port: 1 })).toBe("running");
     expect(serverLight({ state: "failed", code: "port_in_use", message: "x" })).toBe("failed");
+  });
+});
+
+describe("hintText", () => {
+  it("speaks of screens, never of commands", () => {
+    const all = [
+      { kind: "reinstall_runtime" },
+      { kind: "choose_another_port", suggested: 11481 },
+      { kind: "list_runs" },
+      { kind: "list_models" },
+      { kind: "make_cleanup_plan" },
+      { kind: "free_disk_space" },
+      { kind: "set_hf_token" },
+      { kind: "renew_network_key" },
+    ] as const;
+    for (const h of all) {
+      const t = hintText(h);
+      expect(t, h.kind).toBeTruthy();
+      expect(t).not.toMatch(/kindling |--|make /);
+    }
+    expect(hintText({ kind: "choose_another_port", suggested: 11481 })).toContain("11481");
+    expect(hintText(null)).toBeNull();
   });
 });

@@ -1,3 +1,4 @@
+import type { Hint } from "./bindings/Hint";
 // Numbers and states in plain words. Pure functions: tested in format.test.ts.
 import type { BenchPhase } from "./bindings/BenchPhase";
 import type { ServerState } from "./bindings/ServerState";
@@ -126,4 +127,27 @@ export function when(iso: string, locale?: string): string {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
   return d.toLocaleString(locale, { dateStyle: "medium", timeStyle: "short" });
+}
+
+/** What to do next after an error, in the app's words (the CLI names commands). */
+export function hintText(h: Hint | null | undefined): string | null {
+  if (!h) return null;
+  switch (h.kind) {
+    case "reinstall_runtime":
+      return "Reinstall Kindling: its model server is missing or damaged.";
+    case "choose_another_port":
+      return `Choose another port in Settings (for example ${h.suggested}), or quit the program using this one.`;
+    case "list_runs":
+      return "History lists the runs there are.";
+    case "list_models":
+      return "Models lists the models there are.";
+    case "make_cleanup_plan":
+      return "Open Cleanup to scan again.";
+    case "free_disk_space":
+      return "Cleanup can find leftover model files to reclaim.";
+    case "set_hf_token":
+      return "Add your Hugging Face token in Settings.";
+    case "renew_network_key":
+      return "Turn \"Allow other devices on my network\" off and on again on the Server screen.";
+  }
 }

@@ -467,7 +467,7 @@ impl Core {
                     RunStatus::Failed
                 };
                 let msg = if status == RunStatus::Interrupted {
-                    format!("{e} Continue it with: kindling bench --quality --resume {run_id}")
+                    format!("{e} The run can be continued where it stopped.")
                 } else {
                     e.to_string()
                 };

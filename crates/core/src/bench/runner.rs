@@ -119,8 +119,8 @@ impl Core {
 
         let port = match req.port {
             Some(p) => p,
-            None => crate::server::free_port().map_err(|source| Error::Io {
-                path: "127.0.0.1".into(),
+            None => crate::server::free_port().map_err(|source| Error::System {
+                what: "find a free port on this computer",
                 source,
             })?,
         };

@@ -100,8 +100,8 @@ impl Core {
                 message: label,
             });
             let mut config = base.clone();
-            config.port = crate::server::free_port().map_err(|source| crate::Error::Io {
-                path: "127.0.0.1".into(),
+            config.port = crate::server::free_port().map_err(|source| crate::Error::System {
+                what: "find a free port on this computer",
                 source,
             })?;
             config.gpu_layers = ngl.or(base.gpu_layers);

@@ -63,9 +63,11 @@ impl Core {
             path: dir.clone(),
             source,
         };
-        std::fs::create_dir_all(&dir).map_err(io)?;
+        tokio::fs::create_dir_all(&dir).await.map_err(io)?;
         let json = serde_json::to_vec_pretty(&plan).expect("plans serialize");
-        std::fs::write(dir.join(format!("{id}.json")), json).map_err(io)?;
+        tokio::fs::write(dir.join(format!("{id}.json")), json)
+            .await
+            .map_err(io)?;
         Ok((id, plan))
     }
 
@@ -83,7 +85,7 @@ impl Core {
         } else {
             PathBuf::from(id)
         };
-        let text = std::fs::read(&path).map_err(|source| Error::Io {
+        let text = tokio::fs::read(&path).await.map_err(|source| Error::Io {
             path: path.clone(),
             source,
         })?;

@@ -26,7 +26,7 @@ use resume::Answer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DownloadError {
-    #[error("Not enough free disk space for {file}: it needs {} more but only {} is free on that disk. Free some space (`kindling cleanup` can help) and try again.", format_bytes(*.needed), format_bytes(*.free))]
+    #[error("Not enough free disk space for {file}: it needs {} more but only {} is free on that disk. Free some space and try again.", format_bytes(*.needed), format_bytes(*.free))]
     DiskFull {
         file: String,
         needed: u64,
@@ -44,11 +44,11 @@ pub enum DownloadError {
         got: u64,
         expected: u64,
     },
-    #[error("The download of {file} kept failing ({detail}). What was downloaded is kept: run the same command again to continue.")]
+    #[error("The download of {file} kept failing ({detail}). What was downloaded is kept: start the download again to continue where it stopped.")]
     Network { file: String, detail: String },
     #[error("{what} was not found on Hugging Face. Check the repository and file names.")]
     NotFound { what: String },
-    #[error("Hugging Face refused access to {what} (HTTP {status}). The model may need you to accept its license on huggingface.co and to set your access token (`kindling models token`).")]
+    #[error("Hugging Face refused access to {what} (HTTP {status}). The model may need you to accept its license on huggingface.co and to give Kindling your Hugging Face access token.")]
     Unauthorized { what: String, status: u16 },
     #[error("Kindling cannot check {file}: Hugging Face publishes no sha256 for it, and Kindling never installs a model it cannot verify.")]
     Unverifiable { file: String },
@@ -56,7 +56,7 @@ pub enum DownloadError {
         "Hugging Face answered in a way Kindling does not understand ({detail}). Try again later."
     )]
     BadMetadata { detail: String },
-    #[error("Paused {file} at {}; run the same command again to continue.", format_bytes(*.have))]
+    #[error("Paused {file} at {}; start the download again to continue where it stopped.", format_bytes(*.have))]
     Paused { file: String, have: u64 },
     #[error("Cancelled the download of {file}; the partial file was deleted.")]
     Cancelled { file: String },

@@ -31,11 +31,11 @@ pub enum HistoryError {
         "Kindling could not read or write its history: {0}. Check free disk space and try again."
     )]
     Query(#[from] sqlx::Error),
-    #[error("There is no run {0} in the history. `kindling history` lists the runs there are.")]
+    #[error("There is no run {0} in the history.")]
     RunNotFound(i64),
     #[error("Kindling cannot import that file: {0}.")]
     Import(String),
-    #[error("There is no model {0}. `kindling models list` shows the models there are.")]
+    #[error("There is no model {0} among Kindling's models.")]
     ModelNotFound(i64),
 }
 

@@ -41,7 +41,7 @@ pub enum ServerState {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("Port {port} is already in use by another program, so the model server cannot listen there. Quit that program, or choose another port (for example --port {}).", port.wrapping_add(1))]
+    #[error("Port {port} is already in use by another program, so the model server cannot listen there. Quit that program, or choose another port.")]
     PortInUse { port: u16 },
     #[error("The model server could not load the model: {detail}. The file may be damaged or made for a newer llama.cpp; download it again or pick another model.")]
     LoadFailed { detail: String },
@@ -53,7 +53,7 @@ pub enum ServerError {
     Exited { code: i32, detail: String },
     #[error("The model server did not become ready within {seconds} s. The machine may be busy or the model too large; try again, or pick a smaller model.")]
     StartTimeout { seconds: u64 },
-    #[error("Kindling could not start {path}: {source}. Reinstall Kindling (or run `make setup` in a source checkout).")]
+    #[error("Kindling could not start {path}: {source}. Reinstall Kindling.")]
     Spawn {
         path: PathBuf,
         #[source]

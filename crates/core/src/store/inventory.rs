@@ -111,9 +111,8 @@ impl Core {
             inv.missing.push(MissingModel {
                 id: m.id,
                 message: format!(
-                    "{label} is no longer in {} (it was deleted or moved there). Kindling will not use it; `kindling models rm {}` forgets it.",
-                    tool_name(tool),
-                    m.id
+                    "{label} is no longer in {} (it was deleted or moved there). Kindling will not use it until it is back; removing it from the list forgets it.",
+                    tool_name(tool)
                 ),
                 path,
                 source: m.source,

@@ -33,7 +33,7 @@ impl PullRequest {
                 endpoint: None,
             }),
             None => Err(download::DownloadError::NotFound {
-                what: format!("{id} (not a catalog id; give a repository and a file, or an id from `kindling recommend`)"),
+                what: format!("{id} (not a model Kindling's catalog knows; give a repository and a file instead)"),
             }
             .into()),
         }

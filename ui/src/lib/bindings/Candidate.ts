@@ -17,4 +17,8 @@ file: string, size_gb: number, installed: boolean, fit: Fit, predicted_tps: numb
 /**
  * Known issues that apply here, each with the workaround Kindling applies.
  */
-issues: Array<string>, cpu_moe: boolean, flash_attention_off: boolean, reason: string, caveats: Array<string>, };
+issues: Array<string>, 
+/**
+ * Never split between GPU and processor (a known-issue fix).
+ */
+whole_model: boolean, flash_attention_off: boolean, reason: string, caveats: Array<string>, };

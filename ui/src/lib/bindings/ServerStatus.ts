@@ -14,13 +14,23 @@ api_url: string | null,
  */
 chat_url: string | null, port: number | null, gpu_layers: number | null, ctx_size: number | null, 
 /**
- * "Allow other devices on my network" is on (applies at the next start).
+ * "Allow other devices on my network" is on (what the owner chose; a running
+ * server is restarted when it changes).
  */
 network: boolean, 
 /**
- * Whether the running server listens beyond this computer.
+ * Whether the running server listens beyond this computer (what it does).
  */
 listening_on_network: boolean, 
+/**
+ * The web origin the running server lets browsers call it from ("localhost":
+ * pages on this computer only).
+ */
+cors_origins: string | null, 
+/**
+ * Endpoints that answer other devices even without the key.
+ */
+open_without_key: Array<string>, 
 /**
  * The key other devices must send, shown while network access is on.
  */

@@ -28,14 +28,15 @@ threads: number | null,
 model_folders: Array<string>, 
 /**
  * Listen on every network interface (other devices may connect) instead of only
- * this computer. Off by default; turning it on requires [`Settings::api_key`].
+ * this computer. Off by default; on, the server requires the key Kindling keeps in
+ * a file of its own ([`crate::Paths::api_key`]), never in this file.
  */
 allow_network: boolean, 
 /**
- * The key other devices must send (`Authorization: Bearer KEY`) when
- * [`Settings::allow_network`] is on. Kindling generates it.
+ * The one web origin (e.g. `https://app.example`) allowed to call the server from
+ * a browser, for owners who need one; `None`: only pages on this computer.
  */
-api_key: string | null, 
+cors_origin: string | null, 
 /**
  * What recommendations optimise for.
  */
