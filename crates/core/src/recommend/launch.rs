@@ -101,30 +101,10 @@ pub fn plan(
 
 #[cfg(test)]
 mod tests {
-    use super::super::fit::GpuProfile;
+    use super::super::tests::imac;
     use super::*;
 
     const GB: u64 = 1 << 30;
-
-    fn imac() -> (MachineProfile, Backend) {
-        (
-            MachineProfile {
-                ram_bytes: 32 * GB,
-                gpu: Some(GpuProfile {
-                    name: "AMD Radeon Pro 575".into(),
-                    vram_bytes: 4 * GB,
-                    unified: false,
-                    bandwidth: Some(217.6e9),
-                }),
-                cpu_bandwidth: Some(20e9),
-            },
-            Backend {
-                name: "vulkan".into(),
-                moltenvk: true,
-                gpu_vendor: Some("AMD".into()),
-            },
-        )
-    }
 
     fn model(bytes: u64, experts: Option<u64>) -> GgufInfo {
         let mut i = crate::gguf::parse(

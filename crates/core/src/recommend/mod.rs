@@ -292,11 +292,12 @@ fn candidate(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use fit::GpuProfile;
 
-    fn imac() -> (MachineProfile, Backend) {
+    /// The field report's iMac: Radeon Pro 575 (4 GB) over MoltenVK, 32 GB RAM.
+    pub(crate) fn imac() -> (MachineProfile, Backend) {
         (
             MachineProfile {
                 ram_bytes: 32 * (1 << 30),

@@ -387,13 +387,8 @@ async fn models_found_in_place_are_registered_and_their_deletion_noticed() {
     assert!(core.inventory(&roots).await.unwrap().missing.is_empty());
 }
 
-#[tokio::test]
-async fn kindling_cleanup_keeps_wanted_partials_and_the_users_own_models() {
-    let home = tempfile::tempdir().unwrap();
-    let core = super::core_in(home.path()).await;
-    let models = home.path().join("models");
-    let abandoned = models.join("org--a/a.gguf.part");
-    write(&abandoned, &[0; 1000], 2 * HOUR);
+/// A download in Kindling's models folder that is paused: its `.part` must stay.
+async fn paused_download(core: &kindling_core::Core, models: &Path) {
     let wanted_dest = models.join("org--b/b.gguf");
     write(
         &kindling_core::download::partial_path(&wanted_dest),
@@ -412,6 +407,16 @@ async fn kindling_cleanup_keeps_wanted_partials_and_the_users_own_models() {
         )
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn kindling_cleanup_keeps_wanted_partials_and_the_users_own_models() {
+    let home = tempfile::tempdir().unwrap();
+    let core = super::core_in(home.path()).await;
+    let models = home.path().join("models");
+    let abandoned = models.join("org--a/a.gguf.part");
+    write(&abandoned, &[0; 1000], 2 * HOUR);
+    paused_download(&core, &models).await;
     let junk = models.join("stray.tmp");
     write(&junk, &[0; 10], 2 * HOUR);
     let dropped_in = models.join("mine.gguf");
@@ -451,24 +456,7 @@ async fn cleanup_behind_symlinks_keeps_partials_and_the_users_own_models() {
 
     let core = super::core_in(&home).await;
     let models = home.join("models");
-    let wanted_dest = models.join("org--b/b.gguf");
-    write(
-        &kindling_core::download::partial_path(&wanted_dest),
-        &[0; 1000],
-        2 * HOUR,
-    );
-    core.db()
-        .start_download(
-            "org/b",
-            "b.gguf",
-            "http://x",
-            &wanted_dest.to_string_lossy(),
-            5000,
-            &hex(1),
-            "2026-01-01T00:00:00Z",
-        )
-        .await
-        .unwrap();
+    paused_download(&core, &models).await;
     let dropped_in = models.join("mine.gguf");
     link_or_copy(&super::sample_model(), &dropped_in);
     let registered = models.join("registered.gguf");

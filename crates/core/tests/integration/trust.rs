@@ -27,6 +27,14 @@ fn listening_on(port: u16) -> Vec<String> {
         .collect()
 }
 
+/// The menu-bar server (what the tray and `kindling serve` start), on the sample model.
+async fn serve(core: &kindling_core::Core) -> kindling_core::server::Server {
+    core.start_serving(&sample_model(), None, &Cancel::new())
+        .await
+        .unwrap()
+        .0
+}
+
 fn chat_body() -> serde_json::Value {
     serde_json::json!({"messages": [{"role": "user", "content": "Say hi"}], "max_tokens": 2})
 }
@@ -36,10 +44,7 @@ async fn a_served_model_survives_another_kindling_opening_the_same_home() {
     let _guard = SERVER_LOCK.lock().await;
     let home = tempfile::tempdir().unwrap();
     let core = core_in(home.path()).await;
-    let (server, _) = core
-        .start_serving(&sample_model(), None, &Cancel::new())
-        .await
-        .unwrap();
+    let server = serve(&core).await;
     // A second Kindling (the CLI beside the app, or the app at login) opens the home.
     let _second = core_in(home.path()).await;
     let health = reqwest::get(format!("{}/health", server.base_url()))
@@ -57,10 +62,7 @@ async fn network_access_binds_every_interface_and_needs_the_key() {
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
 
     // Off (the default): loopback only, and no key asked.
-    let (server, _) = core
-        .start_serving(&sample_model(), None, &Cancel::new())
-        .await
-        .unwrap();
+    let server = serve(&core).await;
     assert_eq!(listening_on(server.port()), vec!["127.0.0.1"]);
     let url = format!("{}/v1/chat/completions", server.base_url());
     let r = http.post(&url).json(&chat_body()).send().await.unwrap();
@@ -75,10 +77,7 @@ async fn network_access_binds_every_interface_and_needs_the_key() {
         !settings_text.contains(&key),
         "the key is not in settings.toml"
     );
-    let (server, _) = core
-        .start_serving(&sample_model(), None, &Cancel::new())
-        .await
-        .unwrap();
+    let server = serve(&core).await;
     assert_eq!(listening_on(server.port()), vec!["0.0.0.0"]);
     let cmdline = std::fs::read(format!("/proc/{}/cmdline", server.pid())).unwrap();
     assert!(
@@ -116,10 +115,7 @@ async fn network_access_binds_every_interface_and_needs_the_key() {
     // Off again: the key is gone and the next server is loopback only.
     core.set_network_access(false).unwrap();
     assert!(!home.path().join("api-key").exists());
-    let (server, _) = core
-        .start_serving(&sample_model(), None, &Cancel::new())
-        .await
-        .unwrap();
+    let server = serve(&core).await;
     assert_eq!(listening_on(server.port()), vec!["127.0.0.1"]);
     server.stop().await;
 }
@@ -143,10 +139,7 @@ async fn web_pages_from_other_sites_get_no_cors_allowance() {
     let _guard = SERVER_LOCK.lock().await;
     let home = tempfile::tempdir().unwrap();
     let core = core_in(home.path()).await;
-    let (server, _) = core
-        .start_serving(&sample_model(), None, &Cancel::new())
-        .await
-        .unwrap();
+    let server = serve(&core).await;
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let url = format!("{}/v1/chat/completions", server.base_url());
     let allow = |r: &reqwest::Response| {
@@ -261,11 +254,7 @@ async fn a_known_issue_fix_reaches_the_server_and_the_record() {
         "{:?}",
         detail.server_args
     );
-    let served = core
-        .start_serving(&sample_model(), None, &Cancel::new())
-        .await
-        .unwrap()
-        .0;
+    let served = serve(&core).await;
     assert_eq!(fa(&served.config().to_args()).as_deref(), Some("off"));
     served.stop().await;
 }
