@@ -208,7 +208,10 @@ async fn list(core: &Core, json: bool) -> Result<()> {
         }
     }
     for m in &inv.missing {
-        println!("  Missing: {}", m.message);
+        println!(
+            "  Missing: {} `kindling models rm {}` forgets it.",
+            m.message, m.id
+        );
     }
     for (path, why) in &inv.unusable {
         println!("  Not usable: {} — {why}", path.display());

@@ -237,7 +237,7 @@ async fn a_stalled_server_ends_in_a_clear_error_and_keeps_the_partial_file() {
     );
     assert_eq!(err.code(), ErrorCode::DownloadNetwork);
     assert!(
-        err.to_string().contains("run the same command again"),
+        err.to_string().contains("start the download again"),
         "{err}"
     );
     assert!(
