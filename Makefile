@@ -1,7 +1,7 @@
 # The two commands a new user needs (see README.md):
 #   make bench   set up, build, and benchmark this machine on the sample model
 #   make test    set up and run every check CI runs
-.PHONY: setup setup-desktop build bench ui test lint fmt app desktop-figures
+.PHONY: setup setup-desktop build bench ui test lint fmt app desktop-figures runtime bench-runtime
 SHELL := bash
 
 setup:
@@ -43,3 +43,12 @@ desktop-figures: ui
 
 fmt:
 	cargo fmt --all
+
+# llama-server and llama-bench built from the pinned llama.cpp source (installer/runtime.toml)
+# into .runtime/built/ (about 15 minutes on 2 cores; not part of `make test`).
+runtime:
+	@bash installer/build-runtime.sh
+
+# The built runtime through `kindling bench` against llama-bench from the same source.
+bench-runtime: runtime build
+	@bash installer/bench-runtime.sh
