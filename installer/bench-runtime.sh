@@ -15,24 +15,30 @@ reps="${REPS:-5}"
 
 llama_bench() { # args → "tok/s threads"
   "$built/llama-bench" -m "$model" -r "$reps" -o json "$@" 2>/dev/null \
-    | python3 -c 'import json,sys; r=json.load(sys.stdin)[0]; print(f"{r[\"avg_ts\"]:.1f} {r[\"n_threads\"]}")'
+    | python3 -c "import json,sys; r=json.load(sys.stdin)[0]; print('%.1f %d' % (r['avg_ts'], r['n_threads']))"
 }
 kindling_bench() { # server → "gen prompt"
   local home; home="$(mktemp -d)"
   KINDLING_HOME="$home" KINDLING_LLAMA_SERVER="$1" ./target/release/kindling bench --json \
     --no-bandwidth --reps "$reps" --prompt-tokens 512 --gen-tokens 128 \
-    | python3 -c 'import json,sys; s=json.load(sys.stdin)["summary"]; print(f"{s[\"gen_per_second\"][\"median\"]:.1f} {s[\"prompt_per_second\"][\"median\"]:.1f}")'
+    | python3 -c "import json,sys; s=json.load(sys.stdin)['summary']; print('%.1f %.1f' % (s['gen_per_second']['median'], s['prompt_per_second']['median']))"
   rm -rf "$home"
 }
 
-read -r tg threads < <(llama_bench -p 0 -n 128 -d 512)
-read -r pp _ < <(llama_bench -p 512 -n 0)
-read -r gen prompt < <(kindling_bench "$built/llama-server")
-printf 'llama-bench (built, %s threads):   tg128@d512 %7.1f tok/s   pp512 %8.1f tok/s\n' "$threads" "$tg" "$pp"
-printf 'kindling bench (built server):     generation %7.1f tok/s   prompt %8.1f tok/s\n' "$gen" "$prompt"
-python3 -c "print(f'ratio (kindling ÷ llama-bench):    generation {$gen/$tg:7.3f}         prompt {$prompt/$pp:8.3f}   (bar: generation >= 0.95)')"
-if [ -x .runtime/bin/llama-server ]; then
-  read -r dgen dprompt < <(kindling_bench .runtime/bin/llama-server)
-  printf 'kindling bench (dev PyPI runtime): generation %7.1f tok/s   prompt %8.1f tok/s\n' "$dgen" "$dprompt"
-  python3 -c "print(f'ratio (dev runtime ÷ llama-bench): generation {$dgen/$tg:7.3f}         prompt {$dprompt/$pp:8.3f}')"
-fi
+# Rounds alternate the two ways, so a machine that slows down mid-run (another
+# process, heat) shows as a spread between rounds rather than as a false ratio.
+rounds="${ROUNDS:-2}"
+for round in $(seq 1 "$rounds"); do
+  echo "-- round $round of $rounds"
+  read -r tg threads < <(llama_bench -p 0 -n 128 -d 512)
+  read -r pp _ < <(llama_bench -p 512 -n 0)
+  read -r gen prompt < <(kindling_bench "$built/llama-server")
+  printf 'llama-bench (built, %s threads):   tg128@d512 %7.1f tok/s   pp512 %8.1f tok/s\n' "$threads" "$tg" "$pp"
+  printf 'kindling bench (built server):     generation %7.1f tok/s   prompt %8.1f tok/s\n' "$gen" "$prompt"
+  python3 -c "print(f'ratio (kindling ÷ llama-bench):    generation {$gen/$tg:7.3f}         prompt {$prompt/$pp:8.3f}   (bar: generation >= 0.95)')"
+  if [ -x .runtime/bin/llama-server ]; then
+    read -r dgen dprompt < <(kindling_bench .runtime/bin/llama-server)
+    printf 'kindling bench (dev PyPI runtime): generation %7.1f tok/s   prompt %8.1f tok/s\n' "$dgen" "$dprompt"
+    python3 -c "print(f'ratio (dev runtime ÷ llama-bench): generation {$dgen/$tg:7.3f}         prompt {$dprompt/$pp:8.3f}')"
+  fi
+done
