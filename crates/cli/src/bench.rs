@@ -56,6 +56,18 @@ pub enum OnOff {
 }
 
 pub async fn run(core: &Core, args: Args, cancel: &Cancel) -> Result<()> {
+    // Another Kindling's server is that program's to stop, never this command's; say
+    // what it costs instead (memory for two models, and slower figures).
+    let serving = kindling_core::server::owners::others_running(&core.paths().servers());
+    if !args.json && !serving.is_empty() {
+        let ports: Vec<String> = serving.iter().map(|r| r.port.to_string()).collect();
+        eprintln!(
+            "Note: Kindling is also serving a model (port {}). It keeps running while this \
+             benchmark runs, so both models are in memory and the figures may read low; stop \
+             it from the menu bar first for this Mac's best numbers.",
+            ports.join(", ")
+        );
+    }
     if let Some(file) = &args.queue {
         return crate::quality::run_queue(core, file, args.json, cancel).await;
     }

@@ -176,6 +176,12 @@ impl Core {
         };
 
         let model_bytes = registered.info.file_size;
+        // Not probed this time: the machine's latest measured bandwidth sets the limit,
+        // so the run still says how close it came, and still calibrates predictions.
+        let limit_bandwidth = match bandwidth {
+            Some(b) => Some(b.bytes_per_second),
+            None => self.db().latest_bandwidth().await.ok().flatten(),
+        };
         let summary = speed::summarize(
             req.options,
             &samples,
@@ -183,7 +189,7 @@ impl Core {
             server.timings.readiness_latency_ms,
             peak_rss,
             registered.info.tensor_bytes.max(1),
-            bandwidth.map(|b| b.bytes_per_second),
+            limit_bandwidth,
         )
         .ok_or_else(|| {
             Error::Server(ServerError::BadResponse {
