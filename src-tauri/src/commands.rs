@@ -15,6 +15,7 @@ use kindling_core::store::{PullRequest, Pulled};
 use kindling_core::{Cancel, Detection, ErrorCode, ErrorReport, Settings};
 
 use crate::dialogs::{self, Ask};
+use kindling_core::server::access;
 use tauri::{AppHandle, State};
 use tauri_plugin_autostart::ManagerExt;
 use tauri_plugin_clipboard_manager::ClipboardExt;
@@ -291,6 +292,9 @@ pub struct SettingsChange {
     pub port: Option<u16>,
     pub goal: Option<Goal>,
     pub server_model: Option<PathBuf>,
+    /// The one web site allowed to use the server from a browser ("" clears it).
+    #[serde(default)]
+    pub cors_origin: Option<String>,
 }
 
 #[tauri::command]
@@ -305,9 +309,23 @@ pub fn settings_set(state: State<'_, AppState>, change: SettingsChange) -> Reply
             ),
         });
     }
+    let origin = match change.cors_origin.as_deref().map(access::parse_origin) {
+        Some(Err(why)) => {
+            return Err(ErrorReport {
+                code: ErrorCode::Settings,
+                hint: None,
+                message: format!("{why}. The setting was not changed."),
+            })
+        }
+        Some(Ok(o)) => Some(o),
+        None => None,
+    };
     state
         .core
         .update_settings(|s| {
+            if let Some(o) = origin {
+                s.cors_origin = o;
+            }
             if let Some(p) = change.port {
                 s.port = p;
             }

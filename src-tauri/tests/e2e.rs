@@ -207,6 +207,24 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     assert!(refused.contains("Port 80 is reserved"), "{refused}");
     let saved = std::fs::read_to_string(home.join("settings.toml")).unwrap();
     assert!(saved.contains(&format!("port = {port}")), "{saved}");
+    // One web site may be allowed to use the server; a list is refused with a reason.
+    let set_origin = |v: &str| {
+        app.js(&format!(
+            "const e = document.querySelector('#origin'); e.value = '{v}'; \
+             e.dispatchEvent(new Event('input', {{ bubbles: true }}));"
+        ));
+        app.click("[data-testid=origin-save]");
+    };
+    set_origin("https://a.example,https://b.example");
+    let refused = app.wait_text(".error[data-code=settings]", secs(10));
+    assert!(refused.contains("not a single site"), "{refused}");
+    set_origin("https://app.example");
+    app.wait("the site to be saved", secs(10), || {
+        let saved = std::fs::read_to_string(home.join("settings.toml")).ok()?;
+        saved
+            .contains("cors_origin = \"https://app.example\"")
+            .then_some(())
+    });
 
     // Ctrl-W closes the window: its WebKit processes go, the app stays in the menu bar.
     let pid = app.app_pid().expect("the app is running");

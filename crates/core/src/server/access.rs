@@ -48,6 +48,32 @@ pub fn cors_origins(owner_origin: Option<&str>) -> String {
         .to_string()
 }
 
+/// Checks an origin the owner wants to allow (`https://app.example`, with a port if it
+/// has one): `None` for an empty entry (back to pages on this computer only).
+pub fn parse_origin(text: &str) -> Result<Option<String>, String> {
+    let t = text.trim().trim_end_matches('/');
+    if t.is_empty() {
+        return Ok(None);
+    }
+    let host = t
+        .strip_prefix("https://")
+        .or_else(|| t.strip_prefix("http://"))
+        .ok_or_else(|| {
+            format!("{t} is not a web address: it must start with https:// or http://")
+        })?;
+    let ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    if !ok {
+        return Err(format!(
+            "{t} is not a single site: give just its address, like https://app.example \
+             (no path, no list)"
+        ));
+    }
+    Ok(Some(t.to_string()))
+}
+
 /// Reads the key; refuses a missing, empty or short one.
 pub fn load_key(path: &Path) -> Result<String, AccessError> {
     let text = match std::fs::read_to_string(path) {
@@ -130,6 +156,27 @@ mod tests {
             cors_origins(Some("https://app.example")),
             "https://app.example"
         );
+    }
+
+    #[test]
+    fn one_site_may_be_allowed_and_nothing_else() {
+        assert_eq!(parse_origin(" "), Ok(None));
+        assert_eq!(
+            parse_origin("https://app.example/"),
+            Ok(Some("https://app.example".into()))
+        );
+        assert_eq!(
+            parse_origin("http://192.168.1.5:3000"),
+            Ok(Some("http://192.168.1.5:3000".into()))
+        );
+        for bad in [
+            "app.example",
+            "https://a.example,https://b.example",
+            "https://a.example/x",
+            "*",
+        ] {
+            assert!(parse_origin(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
