@@ -387,6 +387,19 @@ async fn models_found_in_place_are_registered_and_their_deletion_noticed() {
     assert!(core.inventory(&roots).await.unwrap().missing.is_empty());
 }
 
+/// The plan for Kindling's own models folder alone (this machine's Ollama and Hugging
+/// Face stores are not the test's).
+async fn kindling_only_plan(core: &kindling_core::Core) -> cleanup::Plan {
+    let stores = core.cleanup_stores().await.unwrap();
+    cleanup::scan(
+        &Stores {
+            kindling: stores.kindling,
+            ..Stores::default()
+        },
+        SystemTime::now(),
+    )
+}
+
 /// A download in Kindling's models folder that is paused: its `.part` must stay.
 async fn paused_download(core: &kindling_core::Core, models: &Path) {
     let wanted_dest = models.join("org--b/b.gguf");
@@ -422,14 +435,7 @@ async fn kindling_cleanup_keeps_wanted_partials_and_the_users_own_models() {
     let dropped_in = models.join("mine.gguf");
     link_or_copy(&super::sample_model(), &dropped_in);
 
-    let stores = core.cleanup_stores().await.unwrap();
-    let plan = cleanup::scan(
-        &Stores {
-            kindling: stores.kindling,
-            ..Stores::default()
-        },
-        SystemTime::now(),
-    );
+    let plan = kindling_only_plan(&core).await;
     let canon = |p: &Path| std::fs::canonicalize(p).unwrap();
     let listed: Vec<PathBuf> = plan.items.iter().map(|i| i.path.clone()).collect();
     assert_eq!(listed.len(), 2, "{listed:?}");
@@ -471,14 +477,7 @@ async fn cleanup_behind_symlinks_keeps_partials_and_the_users_own_models() {
     let abandoned = models.join("org--a/a.gguf.part");
     write(&abandoned, &[0; 1000], 2 * HOUR);
 
-    let stores = core.cleanup_stores().await.unwrap();
-    let plan = cleanup::scan(
-        &Stores {
-            kindling: stores.kindling,
-            ..Stores::default()
-        },
-        SystemTime::now(),
-    );
+    let plan = kindling_only_plan(&core).await;
     let listed: Vec<PathBuf> = plan.items.iter().map(|i| i.path.clone()).collect();
     assert_eq!(
         listed,
