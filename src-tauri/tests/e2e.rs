@@ -196,6 +196,8 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     app.screenshot("models");
     app.click("button[data-screen=settings]");
     app.wait_text("#port", secs(10));
+    let runtime = app.wait_text("[data-testid=runtime-line]", secs(30));
+    assert!(runtime.contains("Model server: llama-server"), "{runtime}");
     app.screenshot("settings");
     // A system port is refused with a reason, and the saved port stays.
     app.js(

