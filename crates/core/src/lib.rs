@@ -183,13 +183,15 @@ impl Core {
     /// How Kindling starts `model` here: the settings, then the placement the fit
     /// estimator chose and every known-issue fix that applies
     /// ([`recommend::launch::plan`]). Every server Kindling starts is configured here.
-    pub async fn launch_config(
+    pub fn launch_config(
         &self,
         model: &store::RegisteredModel,
+        hardware: &HardwareProfile,
         port: u16,
     ) -> (ServerConfig, recommend::launch::LaunchPlan) {
         let mut c = self.server_config(&model.path, port);
-        let (machine, backend, _) = self.machine_for_launch().await;
+        // Bandwidth does not decide placement, so none is asked for.
+        let (machine, backend, _) = recommend::machine::profile(hardware, None);
         let plan = recommend::launch::plan(
             &catalog::Catalog::builtin(),
             &model.info,
@@ -308,14 +310,12 @@ impl Core {
     ) -> Result<(Server, store::RegisteredModel)> {
         let runtime = self.locate_runtime()?;
         let registered = store::register(&self.db, model).await?;
-        let port = match port {
-            Some(p) => p,
-            None => server::free_port().map_err(|source| Error::System {
-                what: "find a free port on this computer",
-                source,
-            })?,
-        };
-        let (mut config, _) = self.launch_config(&registered, port).await;
+        let port = server::port_or_free(port)?;
+        // A runtime that cannot list its devices still runs on the processor; the start
+        // itself then says what is wrong.
+        let devices = runtime.info().await.map(|i| i.devices).unwrap_or_default();
+        let hardware = self.hardware(devices).await;
+        let (mut config, _) = self.launch_config(&registered, &hardware, port);
         adjust(&mut config);
         let server = self
             .supervise(&runtime, config, registered.info.file_size, cancel)

@@ -431,7 +431,7 @@ impl Core {
                 // too) replace these once it runs.
                 let args = match &loaded {
                     Some(server) => server.config().to_args(),
-                    None => self.launch_config(&registered, 0).await.0.to_args(),
+                    None => self.launch_config(&registered, &hw, 0).0.to_args(),
                 };
                 let id = self
                     .begin_run(super::runner::RunStart {

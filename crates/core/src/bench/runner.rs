@@ -117,14 +117,8 @@ impl Core {
             return Err(Error::Cancelled);
         }
 
-        let port = match req.port {
-            Some(p) => p,
-            None => crate::server::free_port().map_err(|source| Error::System {
-                what: "find a free port on this computer",
-                source,
-            })?,
-        };
-        let (config, _) = self.launch_config(&registered, port).await;
+        let port = crate::server::port_or_free(req.port)?;
+        let (config, _) = self.launch_config(&registered, &hw, port);
         let args = config.to_args();
         let run_id = self
             .begin_run(RunStart {

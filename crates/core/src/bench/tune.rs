@@ -51,11 +51,10 @@ impl Core {
         let info = runtime.info().await?;
         let registered = crate::store::register(self.db(), model).await?;
         let layers = registered.info.block_count.unwrap_or(32) as u32;
-        let moe = registered.info.expert_count.unwrap_or(0) > 0;
+        let moe = crate::recommend::launch::architecture(&registered.info) == "moe";
         let hw = self.machine_now(&info).await;
         // The fixes of known issues hold for every point; the layer count is what varies.
-        let (base, plan) = self.launch_config(&registered, 0).await;
-        let whole_only = plan.whole_model;
+        let (base, plan) = self.launch_config(&registered, &hw, 0);
         let run_id = self
             .begin_run(super::runner::RunStart {
                 kind: "tune",
@@ -67,16 +66,22 @@ impl Core {
                 server_args: &base.to_args(),
             })
             .await?;
-        let mut settings: Vec<(Option<u32>, bool)> = vec![(None, false)];
-        if whole_only {
-            // A split is known to give wrong answers here: all or nothing on the GPU.
-            settings.push((Some(0), false));
-        } else {
-            settings.extend(layer_steps(layers).into_iter().map(|n| (Some(n), false)));
-            if moe {
-                settings.push((Some(layers + 1), true));
+        let settings: Vec<(Option<u32>, bool)> = if plan.whole_model {
+            // A split is known to give wrong answers here: the plan's all-or-nothing,
+            // and the processor alone. Not llama.cpp's own choice, which may split.
+            let mut s = vec![(plan.gpu_layers, false)];
+            if plan.gpu_layers != Some(0) {
+                s.push((Some(0), false));
             }
-        }
+            s
+        } else {
+            let mut s = vec![(None, false)];
+            s.extend(layer_steps(layers).into_iter().map(|n| (Some(n), false)));
+            if moe {
+                s.push((Some(layers + 1), true));
+            }
+            s
+        };
         let opts = SpeedOptions {
             prompt_tokens: 64,
             gen_tokens: 48,
@@ -100,11 +105,8 @@ impl Core {
                 message: label,
             });
             let mut config = base.clone();
-            config.port = crate::server::free_port().map_err(|source| crate::Error::System {
-                what: "find a free port on this computer",
-                source,
-            })?;
-            config.gpu_layers = ngl.or(base.gpu_layers);
+            config.port = crate::server::port_or_free(None)?;
+            config.gpu_layers = ngl;
             config.cpu_moe = cpu_moe;
             let started = self
                 .supervise(&runtime, config, registered.info.file_size, cancel)

@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use super::fit::{fit, MachineProfile, ModelShape, Placement};
-use super::{applies, Backend};
+use super::{Backend, Fixes};
 use crate::catalog::Catalog;
 use crate::gguf::GgufInfo;
 
@@ -68,33 +68,28 @@ pub fn plan(
         }
         _ => None,
     };
-    let arch = architecture(info);
-    for issue in catalog.issues.iter().filter(|i| applies(i, arch, backend)) {
+    let fixes = Fixes::find(catalog, architecture(info), backend);
+    out.flash_attention_off = fixes.flash_attention_off;
+    out.whole_model = fixes.whole_model;
+    if fixes.whole_model {
+        let split = match out.gpu_layers {
+            Some(0) => false,
+            Some(n) => n <= layers,
+            None => !matches!(fitted.placement, Placement::Gpu),
+        };
+        if split {
+            out.gpu_layers = Some(0);
+            out.notes.push(
+                "all on the processor: this model must not be split between GPU and processor"
+                    .into(),
+            );
+        } else if out.gpu_layers.is_none() && machine.gpu.is_some() {
+            out.gpu_layers = Some(ALL_LAYERS);
+        }
+    }
+    for issue in fixes.issues {
         out.issues.push(issue.id.clone());
-        if issue.fix.flash_attention.as_deref() == Some("off") {
-            out.flash_attention_off = true;
-        }
-        if issue.fix.whole_model {
-            out.whole_model = true;
-            let split = match out.gpu_layers {
-                Some(0) => false,
-                Some(n) => n <= layers,
-                None => !matches!(fitted.placement, Placement::Gpu),
-            };
-            if split {
-                out.gpu_layers = Some(0);
-                out.notes.push(format!(
-                    "all on the processor: {} (never split between GPU and processor)",
-                    issue.summary
-                ));
-            } else if out.gpu_layers.is_none() && machine.gpu.is_some() {
-                out.gpu_layers = Some(ALL_LAYERS);
-            }
-        }
-        out.notes.push(format!(
-            "{} Kindling applies: {}",
-            issue.summary, issue.workaround
-        ));
+        out.notes.push(issue.note());
     }
     out
 }

@@ -51,12 +51,6 @@ impl Core {
         Ok(profile(&d.hardware, Some(bw)))
     }
 
-    /// The profile a server is placed by: memory and GPU (bandwidth does not decide
-    /// placement, so none is measured for it).
-    pub(crate) async fn machine_for_launch(&self) -> (MachineProfile, Backend, String) {
-        profile(&self.detect().await.hardware, None)
-    }
-
     /// Measured ÷ bandwidth limit of this machine's completed speed runs.
     async fn efficiency_fractions(&self) -> Result<Vec<f64>> {
         Ok(self
@@ -191,7 +185,7 @@ impl Core {
 
 /// The recommender's view of `hw`: memory, the GPU a model may use and its bandwidth,
 /// and the backend known issues are matched against; with a one-line summary.
-fn profile(
+pub(crate) fn profile(
     hw: &crate::hardware::HardwareProfile,
     cpu_bandwidth: Option<f64>,
 ) -> (MachineProfile, Backend, String) {

@@ -114,6 +114,42 @@ fn applies(issue: &KnownIssue, architecture: &str, backend: &Backend) -> bool {
         })
 }
 
+/// The known issues that apply to a model of `architecture` on `backend`, and what
+/// their fixes change together: the one place both the recommendation and every server
+/// start read them from.
+pub struct Fixes<'a> {
+    pub issues: Vec<&'a KnownIssue>,
+    pub flash_attention_off: bool,
+    pub whole_model: bool,
+}
+
+impl<'a> Fixes<'a> {
+    pub fn find(catalog: &'a Catalog, architecture: &str, backend: &Backend) -> Fixes<'a> {
+        let issues: Vec<&KnownIssue> = catalog
+            .issues
+            .iter()
+            .filter(|i| applies(i, architecture, backend))
+            .collect();
+        Fixes {
+            flash_attention_off: issues
+                .iter()
+                .any(|i| i.fix.flash_attention.as_deref() == Some("off")),
+            whole_model: issues.iter().any(|i| i.fix.whole_model),
+            issues,
+        }
+    }
+}
+
+impl KnownIssue {
+    /// The issue and what Kindling does about it, in plain words.
+    pub fn note(&self) -> String {
+        format!(
+            "{} Kindling applies the workaround: {}",
+            self.summary, self.workaround
+        )
+    }
+}
+
 /// Ranks every catalog variant for this machine and goal. Pure.
 #[allow(clippy::too_many_arguments)]
 pub fn rank(
@@ -217,20 +253,8 @@ fn candidate(
         (None, Some(s)) => (s, Evidence::Reference),
         _ => (prior_score(f, &v.quant), Evidence::Prior),
     };
-    let mut issues = Vec::new();
-    let (mut whole_model, mut fa_off) = (false, false);
-    for issue in catalog
-        .issues
-        .iter()
-        .filter(|i| applies(i, &f.architecture, backend))
-    {
-        whole_model |= issue.fix.whole_model;
-        fa_off |= issue.fix.flash_attention.as_deref() == Some("off");
-        issues.push(format!(
-            "{} Kindling applies the workaround: {}",
-            issue.summary, issue.workaround
-        ));
-    }
+    let fixes = Fixes::find(catalog, &f.architecture, backend);
+    let issues: Vec<String> = fixes.issues.iter().map(|i| i.note()).collect();
     let measured_tps = here.and_then(|m| m.gen_tps);
     let tps = measured_tps.or(predicted);
     let quality = match evidence {
@@ -284,8 +308,8 @@ fn candidate(
         evidence,
         score_per_gb: score * 100.0 / v.size_gb.max(0.01),
         issues,
-        whole_model,
-        flash_attention_off: fa_off,
+        whole_model: fixes.whole_model,
+        flash_attention_off: fixes.flash_attention_off,
         reason,
         caveats,
     }

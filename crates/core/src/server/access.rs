@@ -39,13 +39,18 @@ pub enum AccessError {
     },
 }
 
-/// The CORS origin to pass: the owner's one extra origin, or loopback pages only.
+/// The CORS origin to pass: the owner's one site, or loopback pages only. A setting that
+/// is not one site (settings.toml edited by hand) never reaches the server: loopback
+/// pages only, and the log says why.
 pub fn cors_origins(owner_origin: Option<&str>) -> String {
-    owner_origin
-        .map(str::trim)
-        .filter(|o| !o.is_empty())
-        .unwrap_or(LOOPBACK_ORIGINS)
-        .to_string()
+    match owner_origin.map(parse_origin) {
+        Some(Ok(Some(site))) => site,
+        Some(Err(why)) => {
+            tracing::warn!(%why, "cors_origin setting ignored; only pages on this computer");
+            LOOPBACK_ORIGINS.to_string()
+        }
+        _ => LOOPBACK_ORIGINS.to_string(),
+    }
 }
 
 /// Checks an origin the owner wants to allow (`https://app.example`, with a port if it
@@ -155,6 +160,11 @@ mod tests {
         assert_eq!(
             cors_origins(Some("https://app.example")),
             "https://app.example"
+        );
+        assert_eq!(
+            cors_origins(Some("https://a.example,https://b.example")),
+            "localhost",
+            "a hand-edited list never reaches the server"
         );
     }
 

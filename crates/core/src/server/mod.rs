@@ -108,6 +108,17 @@ pub fn http_client() -> reqwest::Client {
         .expect("a plain HTTP client always builds")
 }
 
+/// `port`, or a free one the OS picks when `None`.
+pub fn port_or_free(port: Option<u16>) -> crate::Result<u16> {
+    match port {
+        Some(p) => Ok(p),
+        None => free_port().map_err(|source| crate::Error::System {
+            what: "find a free port on this computer",
+            source,
+        }),
+    }
+}
+
 /// Asks the OS for a free port on loopback.
 pub fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?

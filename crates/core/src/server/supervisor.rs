@@ -81,7 +81,11 @@ impl Server {
             purpose: config.purpose,
         };
         if super::port_is_busy(&config.host, config.port) {
-            return Err(ServerError::PortInUse { port: config.port }.into());
+            return Err(failed(
+                events,
+                id,
+                ServerError::PortInUse { port: config.port }.into(),
+            ));
         }
         events.emit(Event::ServerState {
             server: id,
@@ -93,9 +97,12 @@ impl Server {
             .stderr(std::process::Stdio::piped());
         process::harden(&mut cmd);
         let spawned_at = Instant::now();
-        let mut child = cmd.spawn().map_err(|source| ServerError::Spawn {
-            path: runtime.path.clone(),
-            source,
+        let mut child = cmd.spawn().map_err(|source| {
+            let e = ServerError::Spawn {
+                path: runtime.path.clone(),
+                source,
+            };
+            failed(events, id, e.into())
         })?;
         let pid = child.id().unwrap_or(0);
         let record = records.and_then(|dir| match owners::record(dir, pid, config.port) {
@@ -179,15 +186,7 @@ impl Server {
             }
             Err(e) => {
                 server.stop().await;
-                let e: crate::Error = e;
-                events.emit(Event::ServerState {
-                    server: id,
-                    state: ServerState::Failed {
-                        code: e.code(),
-                        message: e.to_string(),
-                    },
-                });
-                Err(e)
+                Err(failed(events, id, e))
             }
         }
     }
@@ -353,6 +352,19 @@ async fn read_lines(reader: impl AsyncRead + Unpin, shared: Arc<Shared>) {
         tracing::trace!(target: "llama_server", "{line}");
         shared.logs.lock().expect("lock").push(line);
     }
+}
+
+/// Says that server `id` failed to start (so the tray shows why, whatever the step that
+/// failed), and hands the error back.
+fn failed(events: &Events, id: ServerRef, e: crate::Error) -> crate::Error {
+    events.emit(Event::ServerState {
+        server: id,
+        state: ServerState::Failed {
+            code: e.code(),
+            message: e.to_string(),
+        },
+    });
+    e
 }
 
 fn ms(d: Duration) -> f64 {

@@ -273,11 +273,10 @@ async fn an_unknown_mac_gpu_vendor_gets_no_fix() {
         )
         .unwrap(),
     );
-    core.assume_hardware(hw);
     let registered = kindling_core::store::register(core.db(), &sample_model())
         .await
         .unwrap();
-    let (config, plan) = core.launch_config(&registered, 1234).await;
+    let (config, plan) = core.launch_config(&registered, &hw, 1234);
     assert!(plan.issues.is_empty(), "{plan:?}");
     assert_eq!(
         config.flash_attention,
