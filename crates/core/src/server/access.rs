@@ -9,8 +9,10 @@
 //!   it from reading answers. The server's own chat page is same-origin and needs none.
 //! - A *list* of origins is sent back verbatim as one header value, which browsers
 //!   reject: this build allows one origin (loopback pages, or the one the owner names).
-//! - With a key, `/health`, `/v1/health`, `/models` and `/v1/models` (and the chat
-//!   page's files) still answer without one; every other endpoint answers 401.
+//! - With a key, `/health` and `/v1/health` (and the chat page's files) still answer
+//!   without one; every other endpoint answers 401. (The llama.cpp b10434 that Kindling
+//!   used to take from PyPI also left `/models` and `/v1/models` open; b11434, built
+//!   from the pin, does not: the tests hold the shipped runtime to this list.)
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,7 +22,7 @@ pub const LOOPBACK_ORIGINS: &str = "localhost";
 
 /// Endpoints the pinned llama-server answers without the API key (what the app tells
 /// owners before they allow other devices).
-pub const OPEN_WITHOUT_KEY: [&str; 4] = ["/health", "/v1/health", "/models", "/v1/models"];
+pub const OPEN_WITHOUT_KEY: [&str; 2] = ["/health", "/v1/health"];
 
 /// Keys shorter than this are refused: a guessable key is no lock.
 pub const MIN_KEY_LEN: usize = 32;

@@ -87,7 +87,7 @@ impl ServerConfig {
     pub fn to_args(&self) -> Vec<String> {
         let mut a: Vec<String> = vec![
             "--model".into(),
-            self.model.to_string_lossy().into_owned(),
+            absolute(&self.model),
             "--host".into(),
             self.host.clone(),
             "--port".into(),
@@ -115,10 +115,19 @@ impl ServerConfig {
         }
         a.extend(["--cors-origins".into(), self.cors_origins.clone()]);
         if let Some(file) = &self.api_key_file {
-            a.extend(["--api-key-file".into(), file.to_string_lossy().into_owned()]);
+            a.extend(["--api-key-file".into(), absolute(file)]);
         }
         a
     }
+}
+
+/// A path as the server must get it: absolute, because the server runs in its runtime's
+/// folder (see `Runtime::command`), not in the caller's.
+fn absolute(path: &std::path::Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .to_string_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -133,6 +142,18 @@ mod tests {
 
     fn has_pair(a: &[String], flag: &str, value: &str) -> bool {
         a.windows(2).any(|w| w[0] == flag && w[1] == value)
+    }
+
+    #[test]
+    fn relative_paths_reach_the_server_absolute() {
+        let a = args(|c| {
+            c.model = "models/m.gguf".into();
+            c.api_key_file = Some("api-key".into());
+        });
+        let cwd = std::env::current_dir().unwrap();
+        let want = |p: &str| cwd.join(p).to_string_lossy().into_owned();
+        assert!(has_pair(&a, "--model", &want("models/m.gguf")), "{a:?}");
+        assert!(has_pair(&a, "--api-key-file", &want("api-key")), "{a:?}");
     }
 
     #[test]

@@ -104,12 +104,14 @@ async fn network_access_binds_every_interface_and_needs_the_key() {
             .unwrap();
         assert_eq!(r.status(), 200, "{open}");
     }
-    let props = http
-        .get(format!("http://127.0.0.1:{}/props", server.port()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(props.status(), 401, "/props needs the key");
+    for closed in ["/props", "/v1/models"] {
+        let r = http
+            .get(format!("http://127.0.0.1:{}{closed}", server.port()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "{closed} needs the key");
+    }
     server.stop().await;
 
     // Off again: the key is gone and the next server is loopback only.
