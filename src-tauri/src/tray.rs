@@ -19,6 +19,8 @@ pub fn build(app: &AppHandle) -> tauri::Result<()> {
     let status = ServerStatus::default();
     TrayIconBuilder::with_id(ID)
         .icon(icon(&status.state))
+        // Black-on-clear images that macOS tints for light and dark menu bars.
+        .icon_as_template(cfg!(target_os = "macos"))
         .tooltip(tooltip(&status))
         .menu(&menu(app, &status)?)
         .show_menu_on_left_click(true)
@@ -36,6 +38,7 @@ pub fn show_state(app: &AppHandle, _state: &ServerState) {
             return;
         };
         let _ = tray.set_icon(Some(icon(&status.state)));
+        let _ = tray.set_icon_as_template(cfg!(target_os = "macos"));
         let _ = tray.set_tooltip(Some(tooltip(&status)));
         if let Ok(m) = menu(&app, &status) {
             let _ = tray.set_menu(Some(m));
@@ -136,10 +139,7 @@ fn on_menu(app: &AppHandle, event: MenuEvent) {
         }
         "open" => window::show(&app),
         "quit" => {
-            tauri::async_runtime::spawn(async move {
-                server_control::stop(&app).await;
-                app.exit(0);
-            });
+            tauri::async_runtime::spawn(async move { crate::quit(&app).await });
         }
         _ => {}
     }
