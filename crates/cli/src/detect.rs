@@ -68,6 +68,15 @@ pub async fn run(core: &Core, json: bool) -> Result<()> {
             format::row("GPU for AI", &format::devices(&info.devices));
         }
     }
+    for c in core.gpu_checks().await?.iter().filter(|c| !c.usable) {
+        format::row(
+            "Kept off the GPU",
+            &format!(
+                "{} models (not on the {}): {}",
+                c.architecture, c.device, c.reason
+            ),
+        );
+    }
     if let Some(p) = &d.runtime_problem {
         println!();
         println!("Problem: {}", p.message);

@@ -13,6 +13,7 @@ pub mod download;
 pub mod error;
 pub mod events;
 pub mod gguf;
+pub mod gpu_check;
 pub mod hardware;
 pub mod history;
 pub mod paths;
@@ -313,10 +314,15 @@ impl Core {
         let port = server::port_or_free(port)?;
         // A runtime that cannot list its devices still runs on the processor; the start
         // itself then says what is wrong.
-        let devices = runtime.info().await.map(|i| i.devices).unwrap_or_default();
+        let info = runtime.info().await.ok();
+        let devices = info.as_ref().map(|i| i.devices.clone()).unwrap_or_default();
         let hardware = self.hardware(devices).await;
         let (mut config, _) = self.launch_config(&registered, &hardware, port);
         adjust(&mut config);
+        if let Some(info) = &info {
+            self.apply_gpu_check(&runtime, info, &registered, &hardware, &mut config, cancel)
+                .await?;
+        }
         let server = self
             .supervise(&runtime, config, registered.info.file_size, cancel)
             .await?;

@@ -506,6 +506,8 @@ async fn sha256_is_computed_once_per_size_and_mtime() {
 mod cleanup;
 #[path = "integration/downloads.rs"]
 mod downloads;
+#[path = "integration/gpu_check.rs"]
+mod gpu_check;
 #[path = "integration/quality.rs"]
 mod quality;
 #[path = "integration/send.rs"]

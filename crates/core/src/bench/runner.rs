@@ -118,7 +118,9 @@ impl Core {
         }
 
         let port = crate::server::port_or_free(req.port)?;
-        let (config, _) = self.launch_config(&registered, &hw, port);
+        let (mut config, _) = self.launch_config(&registered, &hw, port);
+        self.apply_gpu_check(&runtime, &info, &registered, &hw, &mut config, cancel)
+            .await?;
         let args = config.to_args();
         let run_id = self
             .begin_run(RunStart {

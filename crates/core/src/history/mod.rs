@@ -4,6 +4,7 @@
 
 mod downloads;
 mod export;
+mod gpu_checks;
 mod hardware;
 mod models;
 mod quality;
@@ -19,6 +20,7 @@ use sqlx::SqlitePool;
 use crate::error::ErrorCode;
 pub use downloads::DownloadRecord;
 pub use export::RunExport;
+pub use gpu_checks::GpuCheck;
 pub use models::ModelRecord;
 pub use quality::{StoredResult, StoredScore};
 pub use runs::{Measurement, NewRun, RunDetail, RunStatus, RunSummary};
