@@ -1,7 +1,7 @@
 # The two commands a new user needs (see README.md):
 #   make bench   set up, build, and benchmark this machine on the sample model
 #   make test    set up and run every check CI runs
-.PHONY: setup setup-desktop build bench ui test lint fmt app desktop-figures runtime bench-runtime
+.PHONY: setup setup-desktop build bench ui test lint fmt app desktop-figures runtime bench-runtime package icons
 SHELL := bash
 
 setup:
@@ -24,10 +24,20 @@ lint: ui
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	cd ui && npm run check
+	cd ui && node scripts/lint-workflows.mjs
+
+# The Linux .deb: the release app with the runtime inside
+# (target/release/bundle/deb/Kindling_<version>_amd64.deb).
+package: setup-desktop
+	@bash installer/package.sh
+
+# Every icon, from the one source image icons/kindling.svg (the outputs are committed).
+icons: setup-desktop
+	@bash installer/icons.sh
 
 # The last line totals every test binary (cargo's own last line is the doc tests')
-# and the UI's unit tests.
-test: setup-desktop lint
+# and the UI's unit tests. The end-to-end journey installs the .deb `package` built.
+test: setup-desktop lint package
 	@mkdir -p target
 	set -o pipefail; (cd ui && npx vitest run) 2>&1 | tee target/test-output.log
 	set -o pipefail; cargo test --workspace 2>&1 | tee -a target/test-output.log
@@ -45,7 +55,8 @@ fmt:
 	cargo fmt --all
 
 # llama-server and llama-bench built from the pinned llama.cpp source (installer/runtime.toml)
-# into .runtime/built/ (about 15 minutes on 2 cores; not part of `make test`).
+# into .runtime/built/ (about 9 minutes on 2 cores). `make setup` runs it: the tests use
+# the runtime the package ships.
 runtime:
 	@bash installer/build-runtime.sh
 

@@ -5,6 +5,7 @@ pub const COMMANDS: &[&str] = &[
     "app_info",
     "detect",
     "recommendation",
+    "gpu_checks",
     "bench_start",
     "bench_cancel",
     "bench_status",
@@ -30,4 +31,5 @@ pub const COMMANDS: &[&str] = &[
     "set_hf_token",
     "set_start_at_login",
     "close_window",
+    "quit",
 ];

@@ -36,6 +36,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         app_info,
         detect,
         recommendation,
+        gpu_checks,
         bench_start,
         bench_cancel,
         bench_status,
@@ -61,6 +62,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         set_hf_token,
         set_start_at_login,
         close_window,
+        quit,
     ]
 }
 
@@ -86,6 +88,14 @@ pub async fn recommendation(
 ) -> Reply<Recommendation> {
     let goal = goal.unwrap_or(state.core.settings().goal);
     state.core.recommend(goal).await.map_err(report)
+}
+
+/// The first-use GPU checks' verdicts (Home names the kinds of model kept off the GPU).
+#[tauri::command]
+pub async fn gpu_checks(
+    state: State<'_, AppState>,
+) -> Reply<Vec<kindling_core::history::GpuCheck>> {
+    state.core.gpu_checks().await.map_err(report)
 }
 
 #[tauri::command]
@@ -383,4 +393,11 @@ fn io_error(path: &std::path::Path, source: std::io::Error) -> kindling_core::Er
 #[tauri::command]
 pub fn close_window(app: AppHandle) {
     crate::window::close(&app);
+}
+
+/// "Quit Kindling" in the window: what the menu bar's Quit does (the served model's
+/// server stops first).
+#[tauri::command]
+pub async fn quit(app: AppHandle) {
+    crate::quit(&app).await;
 }

@@ -82,6 +82,13 @@ pub fn run() {
     });
 }
 
+/// Quit Kindling (the tray's Quit and the window's): the served model's server stops,
+/// then the app exits.
+pub async fn quit(app: &tauri::AppHandle) {
+    server_control::stop(app).await;
+    app.exit(0);
+}
+
 /// A desktop app has no terminal: it logs to `logs/desktop.log` in Kindling's home
 /// (`KINDLING_LOG` sets the level, e.g. `info` or `kindling_desktop=debug`).
 fn init_logging(paths: &Paths) {

@@ -44,6 +44,7 @@ fn export_all(dir: &Path) {
     recommend::machine::Recommendation::export_all_to(dir).unwrap();
     history::RunSummary::export_all_to(dir).unwrap();
     history::RunDetail::export_all_to(dir).unwrap();
+    history::GpuCheck::export_all_to(dir).unwrap();
     store::inventory::Inventory::export_all_to(dir).unwrap();
     store::Pulled::export_all_to(dir).unwrap();
     cleanup::Applied::export_all_to(dir).unwrap();

@@ -46,6 +46,8 @@ struct State {
     log: Mutex<Vec<Logged>>,
     next_token: AtomicU64,
     live_tokens: Mutex<Vec<u64>>,
+    /// File bytes per second (0: as fast as loopback goes).
+    rate: AtomicU64,
 }
 
 /// A running server. It stops when dropped.
@@ -79,6 +81,7 @@ impl FileServer {
             log: Mutex::new(Vec::new()),
             next_token: AtomicU64::new(1),
             live_tokens: Mutex::new(Vec::new()),
+            rate: AtomicU64::new(0),
         });
         let s = state.clone();
         let task = tokio::spawn(async move {
@@ -98,6 +101,11 @@ impl FileServer {
     /// `http://127.0.0.1:PORT` — what `HF_ENDPOINT` is set to.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+    /// Sends file bodies at about `bytes_per_second`, as a home connection would (a
+    /// download then takes long enough for its progress to be seen).
+    pub fn set_rate(&self, bytes_per_second: u64) {
+        self.state.rate.store(bytes_per_second, Ordering::SeqCst);
     }
     pub fn set_fault(&self, f: Fault) {
         *self.state.fault.lock().unwrap() = f;
@@ -303,6 +311,10 @@ async fn handle(mut sock: TcpStream, s: Arc<State>) -> std::io::Result<()> {
         sock.write_all(&buf[..n]).await?;
         pos += n as u64;
         s.body_bytes_sent.fetch_add(n as u64, Ordering::SeqCst);
+        let rate = s.rate.load(Ordering::SeqCst);
+        if rate > 0 {
+            tokio::time::sleep(Duration::from_secs_f64(n as f64 / rate as f64)).await;
+        }
     }
     sock.shutdown().await
 }

@@ -118,6 +118,21 @@ pub struct App {
 impl App {
     /// Starts the app (the debug binary cargo built for this test) with `env`.
     pub fn launch(display: &Display, env: &[(&str, &Path)]) -> App {
+        App::launch_binary(
+            display,
+            Path::new(env!("CARGO_BIN_EXE_kindling-desktop")),
+            None,
+            env,
+        )
+    }
+
+    /// Starts the app at `app` (an installed one, say) in the folder `cwd`, with `env`.
+    pub fn launch_binary(
+        display: &Display,
+        app: &Path,
+        cwd: Option<&Path>,
+        env: &[(&str, &Path)],
+    ) -> App {
         let port = kindling_core::server::free_port().unwrap();
         let native = kindling_core::server::free_port().unwrap();
         // A session bus of its own (when dbus-run-session exists): the tray, notifications
@@ -145,6 +160,9 @@ impl App {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        if let Some(dir) = cwd {
+            cmd.current_dir(dir);
+        }
         let driver = Group(cmd.spawn().expect("tauri-driver starts"));
         assert!(
             wait_for_port(port, Duration::from_secs(20)),
@@ -155,7 +173,6 @@ impl App {
             .build()
             .unwrap();
         let base = format!("http://127.0.0.1:{port}");
-        let app = env!("CARGO_BIN_EXE_kindling-desktop");
         // tauri-driver listens before WebKitWebDriver behind it does: retry briefly.
         let end = Instant::now() + Duration::from_secs(30);
         let reply: Value = loop {

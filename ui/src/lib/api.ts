@@ -12,6 +12,7 @@ import type { Detection } from "./bindings/Detection";
 import type { ErrorReport } from "./bindings/ErrorReport";
 import type { Event } from "./bindings/Event";
 import type { Goal } from "./bindings/Goal";
+import type { GpuCheck } from "./bindings/GpuCheck";
 import type { Inventory } from "./bindings/Inventory";
 import type { Pulled } from "./bindings/Pulled";
 import type { Recommendation } from "./bindings/Recommendation";
@@ -31,6 +32,7 @@ export const api = {
   appInfo: () => invoke<AppInfo>("app_info"),
   detect: () => invoke<Detection>("detect"),
   recommendation: (goal?: Goal) => invoke<Recommendation>("recommendation", { goal }),
+  gpuChecks: () => invoke<GpuCheck[]>("gpu_checks"),
   benchStart: (quality: boolean, model?: string) => invoke<null>("bench_start", { model, quality }),
   benchCancel: () => invoke<boolean>("bench_cancel"),
   benchStatus: () => invoke<BenchStatus>("bench_status"),
@@ -56,6 +58,7 @@ export const api = {
   setHfToken: (token: string | null) => invoke<null>("set_hf_token", { token }),
   setStartAtLogin: (on: boolean) => invoke<boolean>("set_start_at_login", { on }),
   closeWindow: () => invoke<null>("close_window"),
+  quit: () => invoke<null>("quit"),
 };
 
 /** Core events (server state, benchmark progress, downloads), as the core sends them. */

@@ -2,9 +2,11 @@
 // status and the benchmark's progress. One listener each for the whole window.
 import { api, asError, onBenchFinished, onEvent } from "./api";
 import type { BenchFinished } from "./bindings/BenchFinished";
+import type { Candidate } from "./bindings/Candidate";
 import type { ErrorReport } from "./bindings/ErrorReport";
 import type { Event } from "./bindings/Event";
 import type { ServerStatus } from "./bindings/ServerStatus";
+import { bytes } from "./format";
 
 type Progress = Extract<Event, { type: "bench_progress" }>;
 type Download = Extract<Event, { type: "download" }>;
@@ -17,6 +19,8 @@ class Live {
   progress = $state<Progress | null>(null);
   finished = $state<BenchFinished | null>(null);
   downloads = $state<Record<string, Download>>({});
+  /** Catalog ids being downloaded from this window (Home and Models share them). */
+  pulling = $state<Record<string, boolean>>({});
 
   async start() {
     await onEvent((e) => this.onEvent(e));
@@ -50,6 +54,23 @@ class Live {
       this.progress = e;
     } else if (e.type === "download") {
       this.downloads = { ...this.downloads, [e.file]: e };
+    }
+  }
+
+  /** Downloads a catalog model and checks it; says what happened, in the owner's words. */
+  async pull(c: Candidate): Promise<{ notice: string; error: ErrorReport | null }> {
+    this.pulling = { ...this.pulling, [c.id]: true };
+    try {
+      const pulled = await api.pullModel(c.id);
+      return { notice: `${c.name} ${c.quant} is installed (${bytes(pulled.bytes)}, checked).`, error: null };
+    } catch (e) {
+      const err = asError(e);
+      if (err.code === "paused") {
+        return { notice: `${c.name} ${c.quant} is paused; click Get to continue where it stopped.`, error: null };
+      }
+      return { notice: "", error: err.code === "cancelled" ? null : err };
+    } finally {
+      this.pulling = { ...this.pulling, [c.id]: false };
     }
   }
 

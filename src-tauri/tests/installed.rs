@@ -1,0 +1,258 @@
+//! The installed app, end to end: the .deb that `make package` built is unpacked into a
+//! scratch root and driven through the journey a first-time owner takes, with a fresh
+//! Kindling home and nothing else on the machine to lean on — no models, no checkout
+//! runtime (the app runs outside the repository, with its own llama-server):
+//! Home recommends a model → Download it (from a loopback Hugging Face mirror serving the
+//! sample model under that catalog entry's repository and file name) with progress →
+//! checked → Benchmark my Mac → result card → Start the server → /v1/chat/completions
+//! answers → Quit leaves no llama-server running. Screenshots: target/e2e-screenshots/
+//! installed-*.png.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use support::{App, Display};
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// The .deb to install: `KINDLING_DEB`, else the newest one `make package` left in
+/// the target folder.
+fn package() -> PathBuf {
+    if let Some(p) = std::env::var_os("KINDLING_DEB") {
+        return PathBuf::from(p);
+    }
+    let target = std::env::current_exe()
+        .unwrap()
+        .ancestors()
+        .nth(3)
+        .unwrap()
+        .to_path_buf();
+    let dir = target.join("release/bundle/deb");
+    let mut debs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    debs.retain(|p| p.extension().is_some_and(|e| e == "deb"));
+    debs.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+    debs.pop().unwrap_or_else(|| {
+        panic!(
+            "no .deb in {}: `make test` builds it first (make package)",
+            dir.display()
+        )
+    })
+}
+
+fn sample_model() -> PathBuf {
+    let p = support::repo().join(".runtime/models/gemma-3-270m-q4_k_m.gguf");
+    assert!(p.is_file(), "the sample model is missing: run make setup");
+    p
+}
+
+/// Every llama-server process started from `binary`.
+fn servers_from(binary: &Path) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == binary)
+                && support::alive(*pid)
+        })
+        .collect()
+}
+
+#[test]
+fn an_owner_installs_downloads_benchmarks_serves_and_quits() {
+    let deb = package();
+    let t = tempfile::tempdir().unwrap();
+
+    // Install: the package's files in a scratch root, and what it depends on present here.
+    let root = t.path().join("root");
+    let ok = Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(&deb)
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "dpkg-deb -x {} failed", deb.display());
+    let depends = Command::new("dpkg-deb")
+        .args(["-f"])
+        .arg(&deb)
+        .arg("Depends")
+        .output()
+        .unwrap();
+    let depends = String::from_utf8_lossy(&depends.stdout).to_string();
+    assert!(depends.contains("libvulkan1"), "Depends: {depends}");
+    for dep in depends
+        .split(',')
+        .map(|d| d.split_whitespace().next().unwrap_or(""))
+    {
+        let installed = Command::new("dpkg-query")
+            .args(["-W", "-f=${Status}", dep])
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&installed.stdout).contains("install ok installed"),
+            "the package depends on {dep}, which this system lacks"
+        );
+    }
+    let app_bin = root.join("usr/bin/kindling-desktop");
+    let server_bin = root.join("usr/bin/llama-server");
+    assert!(
+        app_bin.is_file(),
+        "{} is not in the package",
+        app_bin.display()
+    );
+    assert!(
+        server_bin.is_file(),
+        "the runtime is not in the package beside the app"
+    );
+    assert!(root.join("usr/lib/kindling/runtime.json").is_file());
+
+    // A fresh home, and a mirror serving the sample model under the name of the model
+    // Home will recommend (asked of the same core, with a home of its own).
+    let home = t.path().join("kindling");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let best = rt.block_on(async {
+        let probe = kindling_core::Core::open(kindling_core::Paths::new(t.path().join("probe")))
+            .await
+            .unwrap();
+        let goal = probe.settings().goal;
+        let rec = probe.recommend(goal).await.unwrap();
+        rec.candidates
+            .into_iter()
+            .find(|c| c.fit.fits)
+            .expect("a catalog model fits this machine")
+    });
+    let catalog = kindling_core::catalog::Catalog::builtin();
+    let (_, variant) = catalog
+        .find(&best.id)
+        .expect("the candidate is in the catalog");
+    let served = format!("{}/{}", variant.repo, variant.file);
+    let mirror = rt.block_on(kindling_testsupport::FileServer::start(&[(
+        served.as_str(),
+        sample_model(),
+    )]));
+    // A home connection's pace, so the download's progress is there to be seen.
+    mirror.set_rate(60_000_000);
+    let port = kindling_core::server::free_port().unwrap();
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join("settings.toml"), format!("port = {port}\n")).unwrap();
+    let empty = t.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let hf = mirror.base_url();
+
+    let display = Display::start();
+    let app = App::launch_binary(
+        &display,
+        &app_bin,
+        Some(&empty),
+        &[
+            ("KINDLING_HOME", &home),
+            ("HF_ENDPOINT", Path::new(&hf)),
+            ("OLLAMA_MODELS", &empty.join("ollama")),
+            ("HF_HUB_CACHE", &empty.join("hf")),
+            ("XDG_DATA_HOME", &t.path().join("xdg")),
+        ],
+    );
+
+    // No models: Home recommends one and offers to download it.
+    app.wait("the window to be ready", secs(60), || {
+        (app.attr("main", "data-ready").as_deref() == Some("true")).then_some(())
+    });
+    let recommended = app.wait_text("[data-testid=recommendation]", secs(60));
+    assert!(
+        recommended.contains(&best.name) && recommended.contains(&best.quant),
+        "Home recommends {recommended:?}, the core {} {}",
+        best.name,
+        best.quant
+    );
+    app.screenshot("installed-1-home");
+
+    // Download it: progress, then checked.
+    app.click("[data-testid=rec-download]");
+    let progress = app.wait("download progress", secs(30), || {
+        app.text("[data-testid=download-progress]")
+            .filter(|t| t.contains(" of "))
+    });
+    assert!(progress.contains("MB"), "{progress}");
+    app.screenshot("installed-2-downloading");
+    let done = app.wait_text("[data-testid=rec-notice]", secs(120));
+    assert!(
+        done.contains("is installed") && done.contains("checked"),
+        "{done}"
+    );
+    let downloaded = home
+        .join("models")
+        .join(variant.repo.replace('/', "--"))
+        .join(&variant.file);
+    assert_eq!(
+        std::fs::metadata(&downloaded).map(|m| m.len()).ok(),
+        Some(std::fs::metadata(sample_model()).unwrap().len()),
+        "the model is not where Kindling keeps its models"
+    );
+    app.screenshot("installed-3-downloaded");
+
+    // Benchmark my Mac, as it comes (speed, then the quick answer check).
+    app.click("[data-testid=bench-start]");
+    app.wait_text("[data-testid=bench-progress]", secs(30));
+    let result = app.wait_text("[data-testid=bench-result]", secs(900));
+    assert!(
+        result.contains("words per second here") && result.contains("Saved as run"),
+        "result card: {result}"
+    );
+    app.screenshot("installed-4-result");
+
+    // Start the server the tray's way; an OpenAI client gets an answer.
+    app.click("button[data-screen=server]");
+    app.click("[data-testid=server-toggle]");
+    app.wait("the server to be ready", secs(120), || {
+        (app.attr("[data-testid=server-state]", "data-state")
+            .as_deref()
+            == Some("ready"))
+        .then_some(())
+    });
+    let url = app.wait_text("[data-testid=api-url]", secs(10));
+    let reply: serde_json::Value = reqwest::blocking::Client::new()
+        .post(format!("{url}/chat/completions"))
+        .json(&serde_json::json!({
+            "messages": [{"role": "user", "content": "Say hello."}],
+            "max_tokens": 16
+        }))
+        .timeout(secs(120))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let said = reply["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(!said.trim().is_empty(), "no answer: {reply}");
+    let running = servers_from(&server_bin);
+    assert_eq!(
+        running.len(),
+        1,
+        "the packaged llama-server serves: {running:?}"
+    );
+    app.screenshot("installed-5-serving");
+
+    // Quit: the app goes, and so does its server.
+    let pid = app.app_pid().expect("the app is running");
+    app.click("[data-testid=quit]");
+    app.wait("the app to quit", secs(30), || {
+        (!support::alive(pid)).then_some(())
+    });
+    assert_eq!(
+        servers_from(&server_bin),
+        Vec::<u32>::new(),
+        "a llama-server outlived Quit"
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the port still answers after Quit"
+    );
+}
