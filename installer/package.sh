@@ -69,9 +69,21 @@ ICD
   # hardened runtime off (dyld refuses an ad-hoc app's own dylibs with it on).
   if [ -n "${APPLE_SIGNING_IDENTITY:-}" ]; then identity="$APPLE_SIGNING_IDENTITY"; hardened=true
   else identity="-"; hardened=false; say "No signing identity in the environment: signing ad hoc"; fi
+  # Updates: the release workflow passes the public key and the manifest's address
+  # (the private key signs the update archives: TAURI_SIGNING_PRIVATE_KEY). Without
+  # them the app says it does not update itself.
+  updater="false"; plugins="{}"
+  if [ -n "${KINDLING_UPDATER_PUBKEY:-}" ] && [ -n "${KINDLING_UPDATE_URL:-}" ] && [ -n "${TAURI_SIGNING_PRIVATE_KEY:-}" ]; then
+    updater="true"
+    plugins="{\"updater\": {\"pubkey\": \"$KINDLING_UPDATER_PUBKEY\", \"endpoints\": [\"$KINDLING_UPDATE_URL\"], \"requireSignedVersion\": true}}"
+  else
+    say "No updater key and address in the environment: this build will not update itself"
+  fi
   cat > "$overlay" <<JSON
 {
+  "plugins": $plugins,
   "bundle": {
+    "createUpdaterArtifacts": $updater,
     "externalBin": ["binaries/llama-server"],
     "resources": $resources,
     "macOS": {

@@ -10,6 +10,7 @@ pub mod dto;
 pub mod server_control;
 pub mod state;
 pub mod tray;
+pub mod updates;
 pub mod window;
 
 use std::sync::Arc;
@@ -53,6 +54,7 @@ pub fn run() {
         .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_updater::Builder::new().build())
         .invoke_handler(commands::handler())
         .setup(move |app| {
             let core = tauri::async_runtime::block_on(Core::open(paths.clone()))
@@ -60,6 +62,7 @@ pub fn run() {
             app.manage(AppState::new(Arc::new(core), started));
             forward_events(app.handle());
             tray::build(app.handle())?;
+            updates::check_daily(app.handle());
             if open_window {
                 window::show(app.handle());
             }

@@ -30,6 +30,8 @@ pub struct AppState {
     pub bench_last: Mutex<Option<BenchFinished>>,
     /// Downloads in flight, by catalog id.
     pub downloads: Mutex<HashMap<String, Control>>,
+    /// A newer version a check found, offered in the menu bar until installed.
+    pub update: Mutex<Option<tauri_plugin_updater::Update>>,
     /// When the process started (for launch-to-interactive timing).
     pub started: Instant,
 }
@@ -45,6 +47,7 @@ impl AppState {
             bench_progress: Mutex::new(None),
             bench_last: Mutex::new(None),
             downloads: Mutex::new(HashMap::new()),
+            update: Mutex::new(None),
             started,
         }
     }

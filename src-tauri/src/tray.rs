@@ -31,6 +31,11 @@ pub fn build(app: &AppHandle) -> tauri::Result<()> {
 
 /// Redraws the icon and menu for a new server state.
 pub fn show_state(app: &AppHandle, _state: &ServerState) {
+    refresh(app);
+}
+
+/// Redraws the icon and menu from what the app holds now.
+pub fn refresh(app: &AppHandle) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         let status = server_control::status(&app).await;
@@ -91,12 +96,75 @@ fn menu(app: &AppHandle, s: &ServerStatus) -> tauri::Result<Menu<Wry>> {
             m.item(&label("toggle", "Start server")?)
         }
     };
-    m.separator()
+    m = m
+        .separator()
         .item(&label("bench", "Benchmark my Mac")?)
         .item(&label("open", "Open Kindling")?)
-        .separator()
-        .item(&label("quit", "Quit Kindling")?)
-        .build()
+        .separator();
+    m = match crate::updates::pending(app) {
+        Some(version) => m.item(&label(
+            "install",
+            &format!("Install Kindling {version} and restart"),
+        )?),
+        None => m.item(&label("updates", "Check for updates…")?),
+    };
+    m.item(&label("quit", "Quit Kindling")?).build()
+}
+
+/// Keeps a newer version for the menu bar's "Install" item and says so once.
+pub fn offer_update(app: &AppHandle, update: tauri_plugin_updater::Update) {
+    let state = app.state::<crate::state::AppState>();
+    let text = crate::updates::summary(&crate::updates::Found::Newer(Box::new(update.clone())));
+    let first = state.update.lock().expect("lock").replace(update).is_none();
+    if first {
+        notify(app, "An update to Kindling is ready", &text);
+    }
+    refresh(app);
+}
+
+/// "Check for updates…": says what it found.
+async fn check_for_updates(app: &AppHandle) {
+    let current = app.package_info().version.to_string();
+    let found = match crate::updates::updater(app) {
+        Ok(u) => crate::updates::check(&u, &current).await,
+        Err(p) => Err(p),
+    };
+    match found {
+        Ok(crate::updates::Found::Newer(update)) => offer_update(app, *update),
+        Ok(newest) => notify(
+            app,
+            "Kindling is up to date",
+            &crate::updates::summary(&newest),
+        ),
+        Err(p) => notify(app, "Kindling could not check for updates", &p.0),
+    }
+}
+
+/// "Install Kindling N and restart": downloads it, checks its signature, installs it
+/// (the runtime inside comes with it), stops the server and restarts.
+async fn install_update(app: &AppHandle) {
+    let Some(update) = app
+        .state::<crate::state::AppState>()
+        .update
+        .lock()
+        .expect("lock")
+        .clone()
+    else {
+        return;
+    };
+    let installed = match crate::updates::download(&update).await {
+        Ok(bytes) => update
+            .install(bytes)
+            .map_err(|e| crate::updates::explain(&e)),
+        Err(p) => Err(p),
+    };
+    match installed {
+        Ok(()) => {
+            server_control::stop(app).await;
+            app.restart();
+        }
+        Err(p) => notify(app, "The update was not installed", &p.0),
+    }
 }
 
 fn on_menu(app: &AppHandle, event: MenuEvent) {
@@ -138,6 +206,12 @@ fn on_menu(app: &AppHandle, event: MenuEvent) {
             }
         }
         "open" => window::show(&app),
+        "updates" => {
+            tauri::async_runtime::spawn(async move { check_for_updates(&app).await });
+        }
+        "install" => {
+            tauri::async_runtime::spawn(async move { install_update(&app).await });
+        }
         "quit" => {
             tauri::async_runtime::spawn(async move { crate::quit(&app).await });
         }

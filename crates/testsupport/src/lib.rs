@@ -66,13 +66,24 @@ impl Drop for FileServer {
 impl FileServer {
     /// Serves `files` as `repo/file` → path on disk. Computes each file's sha256.
     pub async fn start(files: &[(&str, PathBuf)]) -> FileServer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        FileServer::start_on(listener, files).await
+    }
+
+    /// [`FileServer::start`] on a socket already bound (so that files can name the
+    /// server's address before it serves them).
+    pub async fn start_on(
+        listener: std::net::TcpListener,
+        files: &[(&str, PathBuf)],
+    ) -> FileServer {
         let mut map = HashMap::new();
         for (name, path) in files {
             let bytes = tokio::fs::read(path).await.expect("served file readable");
             let sha = format!("{:x}", Sha256::digest(&bytes));
             map.insert(name.to_string(), (path.clone(), bytes.len() as u64, sha));
         }
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let listener = TcpListener::from_std(listener).unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(State {
             files: map,
