@@ -4,7 +4,8 @@
 #   llama-bench from the same source: tg128 at depth 512 (`-p 0 -n 128 -d 512`) and pp512;
 #   `kindling bench` driving the built llama-server: 512 prompt tokens, then 128
 #   generated (the same depth), streamed over HTTP as every Kindling request is.
-# It prints both figures and their ratios, and the same for the dev runtime from PyPI.
+# It prints both figures and their ratios. (The tests use this same runtime since the
+# PyPI one was retired.)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -36,9 +37,4 @@ for round in $(seq 1 "$rounds"); do
   printf 'llama-bench (built, %s threads):   tg128@d512 %7.1f tok/s   pp512 %8.1f tok/s\n' "$threads" "$tg" "$pp"
   printf 'kindling bench (built server):     generation %7.1f tok/s   prompt %8.1f tok/s\n' "$gen" "$prompt"
   python3 -c "print(f'ratio (kindling ÷ llama-bench):    generation {$gen/$tg:7.3f}         prompt {$prompt/$pp:8.3f}   (bar: generation >= 0.95)')"
-  if [ -x .runtime/bin/llama-server ]; then
-    read -r dgen dprompt < <(kindling_bench .runtime/bin/llama-server)
-    printf 'kindling bench (dev PyPI runtime): generation %7.1f tok/s   prompt %8.1f tok/s\n' "$dgen" "$dprompt"
-    python3 -c "print(f'ratio (dev runtime ÷ llama-bench): generation {$dgen/$tg:7.3f}         prompt {$dprompt/$pp:8.3f}')"
-  fi
 done

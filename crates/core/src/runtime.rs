@@ -246,7 +246,9 @@ impl Runtime {
     /// started from. On Linux that folder also goes first on the library path, so its
     /// libraries win over stale system ones. Paths in the arguments must be absolute.
     pub fn command(&self) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new(&self.path);
+        // Absolute, since the program runs in another folder than the caller's.
+        let program = std::path::absolute(&self.path).unwrap_or_else(|_| self.path.clone());
+        let mut cmd = tokio::process::Command::new(program);
         if let Some(dir) = lib_dir(&self.path) {
             if cfg!(target_os = "linux") {
                 let mut value = OsString::from(dir.as_os_str());
@@ -373,6 +375,28 @@ mod tests {
             Some(std::fs::canonicalize(t.path().join("built")).unwrap()),
             "a build keeps them beside the binary"
         );
+    }
+
+    /// A runtime named by a relative path (`KINDLING_LLAMA_SERVER=.runtime/built/...`)
+    /// still starts, though it runs in its own folder.
+    #[tokio::test]
+    async fn a_relative_runtime_path_still_starts() {
+        let t = tempfile::tempdir_in(".").unwrap();
+        let name = t.path().file_name().unwrap();
+        let relative = Path::new(".").join(name).join("bin/llama-server");
+        touch(&relative);
+        std::fs::write(&relative, b"#!/bin/sh\necho started\n").unwrap();
+        std::fs::set_permissions(
+            &relative,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let out = Runtime::new(relative, RuntimeSource::Environment)
+            .command()
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "started");
     }
 
     /// The bundled MoltenVK reaches the server through VK_DRIVER_FILES.
