@@ -63,9 +63,7 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     );
 
     // Home: the machine in plain words, then Benchmark my Mac.
-    app.wait("the window to be ready", secs(60), || {
-        (app.attr("main", "data-ready").as_deref() == Some("true")).then_some(())
-    });
+    app.wait_ready();
     app.wait_text("[data-testid=machine]", secs(60));
     app.screenshot("home");
     app.click("[data-testid=bench-start]");
@@ -118,12 +116,7 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     );
     drop(squatter);
     app.click("[data-testid=server-toggle]");
-    app.wait("the server to be ready", secs(120), || {
-        (app.attr("[data-testid=server-state]", "data-state")
-            .as_deref()
-            == Some("ready"))
-        .then_some(())
-    });
+    app.wait_server("ready", secs(120));
     let url = app.wait_text("[data-testid=api-url]", secs(10));
     assert_eq!(url, format!("http://127.0.0.1:{port}/v1"));
     let models = reqwest::blocking::get(format!("{url}/models")).unwrap();
@@ -132,12 +125,7 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     let wait_network = |words: &str| {
         app.wait(words, secs(120), || {
             let now = app.text("[data-testid=network-now]")?;
-            (now.contains(words)
-                && app
-                    .attr("[data-testid=server-state]", "data-state")
-                    .as_deref()
-                    == Some("ready"))
-            .then_some(now)
+            (now.contains(words) && app.server_is("ready")).then_some(now)
         })
     };
     // Network access on: the running server restarts listening beyond this computer.
@@ -157,21 +145,11 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     app.wait_text("[data-testid=bench-progress]", secs(60));
     app.wait_text("[data-testid=bench-result]", secs(600));
     app.click("button[data-screen=server]");
-    app.wait("the served model to be back", secs(120), || {
-        (app.attr("[data-testid=server-state]", "data-state")
-            .as_deref()
-            == Some("ready"))
-        .then_some(())
-    });
+    app.wait_server("ready", secs(120));
     let back = reqwest::blocking::get(format!("{url}/models")).unwrap();
     assert!(back.status().is_success(), "{}", back.status());
     app.click("[data-testid=server-toggle]");
-    app.wait("the server to stop", secs(30), || {
-        (app.attr("[data-testid=server-state]", "data-state")
-            .as_deref()
-            == Some("stopped"))
-        .then_some(())
-    });
+    app.wait_server("stopped", secs(30));
     assert!(
         std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
         "the port still answers after Stop"

@@ -140,9 +140,7 @@ fn an_owner_installs_downloads_benchmarks_serves_and_quits() {
     );
 
     // No models: Home recommends one and offers to download it.
-    app.wait("the window to be ready", secs(60), || {
-        (app.attr("main", "data-ready").as_deref() == Some("true")).then_some(())
-    });
+    app.wait_ready();
     app.wait_text("[data-testid=recommendation]", secs(60));
     let id = app
         .attr("[data-testid=recommendation]", "data-id")
@@ -198,12 +196,7 @@ fn an_owner_installs_downloads_benchmarks_serves_and_quits() {
     // Start the server the tray's way; an OpenAI client gets an answer.
     app.click("button[data-screen=server]");
     app.click("[data-testid=server-toggle]");
-    app.wait("the server to be ready", secs(120), || {
-        (app.attr("[data-testid=server-state]", "data-state")
-            .as_deref()
-            == Some("ready"))
-        .then_some(())
-    });
+    app.wait_server("ready", secs(120));
     let url = app.wait_text("[data-testid=api-url]", secs(10));
     let reply: serde_json::Value = reqwest::blocking::Client::new()
         .post(format!("{url}/chat/completions"))

@@ -287,6 +287,27 @@ impl App {
         }
     }
 
+    /// Waits until the window's UI is up.
+    pub fn wait_ready(&self) {
+        self.wait("the window to be ready", Duration::from_secs(60), || {
+            (self.attr("main", "data-ready").as_deref() == Some("true")).then_some(())
+        });
+    }
+
+    /// Whether the Server screen shows the menu-bar server in `state` (`ready`, …).
+    pub fn server_is(&self, state: &str) -> bool {
+        self.attr("[data-testid=server-state]", "data-state")
+            .as_deref()
+            == Some(state)
+    }
+
+    /// Waits until the Server screen shows the menu-bar server in `state`.
+    pub fn wait_server(&self, state: &str, within: Duration) {
+        self.wait(&format!("the server to be {state}"), within, || {
+            self.server_is(state).then_some(())
+        });
+    }
+
     /// Waits until `css` exists and returns its text.
     pub fn wait_text(&self, css: &str, within: Duration) -> String {
         self.wait(css, within, || self.text(css))
