@@ -55,7 +55,7 @@ fmt:
 	cargo fmt --all
 
 # llama-server and llama-bench built from the pinned llama.cpp source (installer/runtime.toml)
-# into .runtime/built/ (about 9 minutes on 2 cores). `make setup` runs it: the tests use
+# into .runtime/built/ (about 10 minutes on 2 cores). `make setup` runs it: the tests use
 # the runtime the package ships.
 runtime:
 	@bash installer/build-runtime.sh

@@ -123,7 +123,7 @@ case "$target" in
 esac
 
 # 4. Configure and build (GIT_CEILING_DIRECTORIES keeps cmake from reading Kindling's git).
-say "Building llama-server and llama-bench for $target (a long step: about 9 minutes on 2 cores)"
+say "Building llama-server and llama-bench for $target (a long step: about 10 minutes on 2 cores)"
 start=$(date +%s)
 # shellcheck disable=SC2046
 GIT_CEILING_DIRECTORIES="$work" cmake -S "$src/llama.cpp" -B "$work/cmake-$target" $flags \
