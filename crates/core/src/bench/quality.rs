@@ -366,7 +366,12 @@ pub fn summarize(
         run_id,
         config,
         model_bytes,
-        score_per_gb: score * 100.0 / (model_bytes as f64 / 1e9).max(1e-3),
+        // Unknown size (no file, no record): no figure rather than a huge one.
+        score_per_gb: if model_bytes == 0 {
+            0.0
+        } else {
+            score * 100.0 / (model_bytes as f64 / 1e9)
+        },
         categories,
         score,
         prompt_per_second: speed.map(|s| s.0),
@@ -818,9 +823,11 @@ impl Core {
             .await?;
         let median = |v: &[f64]| super::stats::Stat::of(v).map(|s| s.median);
         let speed = median(&pp).zip(median(&tg));
-        let model_bytes = std::fs::metadata(&config.model)
-            .map(|m| m.len())
-            .unwrap_or(0);
+        // The file as it is now; if it is gone, the size recorded with the run.
+        let model_bytes = match std::fs::metadata(&config.model) {
+            Ok(m) => m.len(),
+            Err(_) => self.db().run_model_bytes(run_id).await?.unwrap_or(0),
+        };
         let backend_faults = results
             .iter()
             .filter_map(|r| {

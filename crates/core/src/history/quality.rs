@@ -87,6 +87,17 @@ impl Database {
         Ok(cfg.and_then(|c| serde_json::from_str(&c).ok()))
     }
 
+    /// The size of the model file a run measured, as recorded when it ran.
+    pub async fn run_model_bytes(&self, run_id: i64) -> Result<Option<u64>> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT m.size_bytes FROM runs r JOIN models m ON m.id = r.model_id WHERE r.id = ?",
+        )
+        .bind(run_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.and_then(|(b,)| u64::try_from(b).ok()))
+    }
+
     /// Takes a run back up after an interruption: `running`, owned by this process.
     pub async fn reopen_run(&self, run_id: i64) -> Result<()> {
         sqlx::query("UPDATE runs SET status = 'running', owner_pid = ?, finished_at = NULL, error_code = NULL, error_message = NULL WHERE id = ?")

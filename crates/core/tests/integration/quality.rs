@@ -383,3 +383,34 @@ async fn a_server_crash_mid_run_is_recorded_and_the_run_goes_on() {
         "the run went on after a restart"
     );
 }
+
+/// A run's score per GB is about the file it measured: rescoring after that file was
+/// deleted uses the size recorded with the run, never zero bytes (which made the
+/// figure ~100,000 times too large).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rescoring_a_run_whose_model_file_is_gone_keeps_its_score_per_gb() {
+    let _guard = super::SERVER_LOCK.lock().await;
+    let home = tempfile::tempdir().unwrap();
+    let core = super::core_in(home.path()).await;
+    let copy = home.path().join("gone-soon.gguf");
+    std::fs::copy(super::sample_model(), &copy).unwrap();
+    let mut suite = Suite::core();
+    suite.tests.retain(|t| t.id == "reasoning.apples");
+    suite.tests[0].quick = true;
+    let report = core
+        .bench_quality(
+            QualityRequest {
+                model: copy.clone(),
+                suite: Some(suite.clone()),
+                ..quick_request()
+            },
+            &Cancel::new(),
+        )
+        .await
+        .unwrap();
+    assert!(report.model_bytes > 200_000_000, "{}", report.model_bytes);
+    std::fs::remove_file(&copy).unwrap();
+    let after = core.rescore(report.run_id, Some(&suite)).await.unwrap();
+    assert_eq!(after.model_bytes, report.model_bytes);
+    assert_eq!(after.score_per_gb, report.score_per_gb);
+}
