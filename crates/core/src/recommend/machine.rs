@@ -33,19 +33,25 @@ pub struct Prediction {
 }
 
 impl Core {
-    /// The machine profile, using the latest measured bandwidth (or measuring now).
+    /// The machine profile, using the latest measured bandwidth (or measuring now, and
+    /// keeping the figure: predictions made from a fresh probe each time would reorder
+    /// near neighbours with its noise from one look to the next).
     pub async fn machine_profile(&self) -> Result<(MachineProfile, Backend, String)> {
         let d = self.detect().await;
         let bw = match self.db().latest_bandwidth().await? {
             Some(b) => b,
             None => {
                 let threads = d.hardware.logical_cores;
-                tokio::task::spawn_blocking(move || {
+                let measured = tokio::task::spawn_blocking(move || {
                     crate::hardware::probe_bandwidth(threads, std::time::Duration::from_secs(1))
                 })
                 .await
                 .expect("no panic")
-                .bytes_per_second
+                .bytes_per_second;
+                self.db()
+                    .insert_hardware(&d.hardware, Some(measured), &crate::history::now())
+                    .await?;
+                measured
             }
         };
         Ok(profile(&d.hardware, Some(bw)))

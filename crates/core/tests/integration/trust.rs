@@ -285,3 +285,17 @@ async fn an_unknown_mac_gpu_vendor_gets_no_fix() {
         kindling_core::server::FlashAttention::Auto
     );
 }
+
+/// Two looks at the recommendation agree: the memory speed measured for the first is
+/// kept for the next, not measured afresh (whose noise reordered near neighbours).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_memory_speed_behind_predictions_is_measured_once() {
+    let home = tempfile::tempdir().unwrap();
+    let core = super::core_in(home.path()).await;
+    let (first, _, _) = core.machine_profile().await.unwrap();
+    let (second, _, _) = core.machine_profile().await.unwrap();
+    let measured = first.cpu_bandwidth.expect("measured");
+    assert!(measured > 1e8, "{measured}");
+    assert_eq!(second.cpu_bandwidth, Some(measured));
+    assert_eq!(core.db().latest_bandwidth().await.unwrap(), Some(measured));
+}
