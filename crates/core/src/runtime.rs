@@ -384,19 +384,8 @@ mod tests {
         let t = tempfile::tempdir_in(".").unwrap();
         let name = t.path().file_name().unwrap();
         let relative = Path::new(".").join(name).join("bin/llama-server");
-        touch(&relative);
-        std::fs::write(&relative, b"#!/bin/sh\necho started\n").unwrap();
-        std::fs::set_permissions(
-            &relative,
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
-        let out = Runtime::new(relative, RuntimeSource::Environment)
-            .command()
-            .output()
-            .await
-            .unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "started");
+        script(&relative, "echo started");
+        assert_eq!(printed(&relative).await, "started");
     }
 
     /// The bundled MoltenVK reaches the server through VK_DRIVER_FILES.
@@ -404,24 +393,13 @@ mod tests {
     async fn a_bundled_vulkan_driver_is_handed_to_the_server() {
         let t = tempfile::tempdir().unwrap();
         let bin = t.path().join("Kindling.app/Contents/MacOS/llama-server");
-        touch(&bin);
-        std::fs::write(&bin, b"#!/bin/sh\necho \"$VK_DRIVER_FILES\"\n").unwrap();
-        std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
-        let run = || async {
-            let out = Runtime::new(bin.clone(), RuntimeSource::Sidecar)
-                .command()
-                .output()
-                .await
-                .unwrap();
-            String::from_utf8_lossy(&out.stdout).trim().to_string()
-        };
-        assert_eq!(run().await, "", "no driver bundled, none set");
+        script(&bin, "echo \"$VK_DRIVER_FILES\"");
+        assert_eq!(printed(&bin).await, "", "no driver bundled, none set");
         let icd = t
             .path()
             .join("Kindling.app/Contents/Resources/MoltenVK_icd.json");
         touch(&icd);
-        let got = PathBuf::from(run().await);
+        let got = PathBuf::from(printed(&bin).await);
         assert_eq!(
             std::fs::canonicalize(got).unwrap(),
             std::fs::canonicalize(icd).unwrap()
@@ -434,21 +412,31 @@ mod tests {
     async fn the_server_runs_in_its_library_folder() {
         let t = tempfile::tempdir().unwrap();
         let bin = t.path().join("usr/bin/llama-server");
-        touch(&bin);
-        std::fs::write(&bin, b"#!/bin/sh\npwd\n").unwrap();
-        std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
+        script(&bin, "pwd");
         let lib = t.path().join("usr/lib/kindling");
         touch(&lib.join("runtime.json"));
-        let out = Runtime::new(bin, RuntimeSource::Sidecar)
+        assert_eq!(
+            printed(&bin).await,
+            std::fs::canonicalize(&lib).unwrap().to_string_lossy()
+        );
+    }
+
+    /// An executable shell script at `path` that runs `body`.
+    fn script(path: &Path, body: &str) {
+        touch(path);
+        std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    }
+
+    /// What the runtime at `path` prints, started as Kindling starts it.
+    async fn printed(path: &Path) -> String {
+        let out = Runtime::new(path.to_path_buf(), RuntimeSource::Sidecar)
             .command()
             .output()
             .await
             .unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout).trim(),
-            std::fs::canonicalize(&lib).unwrap().to_string_lossy()
-        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
     fn touch(path: &Path) {

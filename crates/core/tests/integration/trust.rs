@@ -96,21 +96,16 @@ async fn network_access_binds_every_interface_and_needs_the_key() {
         .unwrap();
     assert_eq!(with.status(), 200);
     // What stays open without the key in the pinned build (the app says so).
+    let status_without_key = |path: String| {
+        let req = http.get(format!("http://127.0.0.1:{}{path}", server.port()));
+        async move { req.send().await.unwrap().status() }
+    };
     for open in kindling_core::server::access::OPEN_WITHOUT_KEY {
-        let r = http
-            .get(format!("http://127.0.0.1:{}{open}", server.port()))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{open}");
+        assert_eq!(status_without_key(open.into()).await, 200, "{open}");
     }
     for closed in ["/props", "/v1/models"] {
-        let r = http
-            .get(format!("http://127.0.0.1:{}{closed}", server.port()))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 401, "{closed} needs the key");
+        let status = status_without_key(closed.into()).await;
+        assert_eq!(status, 401, "{closed} needs the key");
     }
     server.stop().await;
 
