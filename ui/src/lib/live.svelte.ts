@@ -66,7 +66,7 @@ class Live {
     } catch (e) {
       const err = asError(e);
       if (err.code === "paused") {
-        return { notice: `${c.name} ${c.quant} is paused; click Get to continue where it stopped.`, error: null };
+        return { notice: `${c.name} ${c.quant} is paused; start its download again (Download it, or Get on Models) to continue where it stopped.`, error: null };
       }
       return { notice: "", error: err.code === "cancelled" ? null : err };
     } finally {
