@@ -114,7 +114,7 @@ fn menu(app: &AppHandle, s: &ServerStatus) -> tauri::Result<Menu<Wry>> {
 /// Keeps a newer version for the menu bar's "Install" item and says so once.
 pub fn offer_update(app: &AppHandle, update: tauri_plugin_updater::Update) {
     let state = app.state::<crate::state::AppState>();
-    let text = crate::updates::summary(&crate::updates::Found::Newer(Box::new(update.clone())));
+    let text = crate::updates::available(&update);
     let first = state.update.lock().expect("lock").replace(update).is_none();
     if first {
         notify(app, "An update to Kindling is ready", &text);

@@ -76,15 +76,20 @@ pub async fn download(update: &Update) -> Result<Vec<u8>, Problem> {
 pub fn summary(found: &Found) -> String {
     match found {
         Found::Newest { current } => format!("You have the newest Kindling ({current})."),
-        Found::Newer(u) => format!(
-            "Kindling {} is available (you have {}). Choose \"Install update\" in the menu bar; Kindling restarts with it.",
-            u.version, u.current_version
-        ),
+        Found::Newer(u) => available(u),
     }
 }
 
+/// The sentence that offers `update`.
+pub fn available(update: &Update) -> String {
+    format!(
+        "Kindling {} is available (you have {}). Choose \"Install Kindling {} and restart\" in the menu bar.",
+        update.version, update.current_version, update.version
+    )
+}
+
 /// Checks once a day while the app runs (and shortly after it starts); a newer version
-/// is kept for the menu bar's "Install update" and announced once.
+/// is kept for the menu bar's "Install Kindling N and restart" and announced once.
 pub fn check_daily(app: &AppHandle) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
