@@ -46,8 +46,7 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     let home = t.path().join("kindling");
     let ollama = t.path().join("ollama");
     let planted = plant(&home, &ollama);
-    let port = kindling_core::server::free_port().unwrap();
-    std::fs::write(home.join("settings.toml"), format!("port = {port}\n")).unwrap();
+    let port = support::home_with_free_port(&home);
     let empty = t.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
 

@@ -119,9 +119,7 @@ fn an_owner_installs_downloads_benchmarks_serves_and_quits() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mirror_socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let hf = format!("http://{}", mirror_socket.local_addr().unwrap());
-    let port = kindling_core::server::free_port().unwrap();
-    std::fs::create_dir_all(&home).unwrap();
-    std::fs::write(home.join("settings.toml"), format!("port = {port}\n")).unwrap();
+    let port = support::home_with_free_port(&home);
     let empty = t.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
 

@@ -48,6 +48,14 @@ fn tauri_driver() -> PathBuf {
     )
 }
 
+/// Makes `home` a Kindling home whose server listens on a free port; returns the port.
+pub fn home_with_free_port(home: &Path) -> u16 {
+    let port = kindling_core::server::free_port().unwrap();
+    std::fs::create_dir_all(home).unwrap();
+    std::fs::write(home.join("settings.toml"), format!("port = {port}\n")).unwrap();
+    port
+}
+
 /// Xvfb on a display of its own, unless one is already set.
 pub struct Display {
     child: Option<Child>,
