@@ -13,9 +13,12 @@ pub struct Args {
     /// installed model, or the small sample model.
     #[arg(long, value_name = "PATH")]
     model: Option<PathBuf>,
-    /// How many times to repeat the measurement (the middle result is reported).
+    /// How many times to repeat the measurement at least (the middle result is reported).
     #[arg(long, default_value_t = 3, value_name = "N")]
     reps: u32,
+    /// While the repetitions disagree by more than 10%, repeat up to this many times.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    max_reps: u32,
     /// Length of the test prompt, in tokens.
     #[arg(long, default_value_t = 512, value_name = "N")]
     prompt_tokens: u32,
@@ -25,7 +28,8 @@ pub struct Args {
     /// Port for the model server during the benchmark (a free one when not given).
     #[arg(long, value_name = "N")]
     port: Option<u16>,
-    /// Skip the one-second memory-speed measurement.
+    /// Do not measure memory speed again: the figure kept from an earlier run is used (a
+    /// first run still measures it once, about a second, to know its speed limit).
     #[arg(long)]
     no_bandwidth: bool,
     /// Also measure how good the answers are (seven categories; takes longer).
@@ -104,6 +108,7 @@ pub async fn run(core: &Core, args: Args, cancel: &Cancel) -> Result<()> {
                     prompt_tokens: args.prompt_tokens,
                     gen_tokens: args.gen_tokens,
                     repetitions: args.reps.max(1),
+                    max_repetitions: args.max_reps.max(args.reps),
                     warmup: true,
                 },
                 port: args.port,
@@ -146,6 +151,7 @@ fn print_report(r: &SpeedReport) {
     );
     println!();
     let reps = s.gen_per_second.n;
+    let range = |st: &kindling_core::bench::Stat| format!("{:.1}–{:.1}", st.min, st.max);
     format::row(
         "Prompt speed",
         &format!(
@@ -156,10 +162,21 @@ fn print_report(r: &SpeedReport) {
     format::row(
         "Generation speed",
         &format!(
-            "{:.1} tokens/s  ({} tokens; median of {reps}, spread {:.0}%)",
-            s.gen_per_second.median, s.options.gen_tokens, s.gen_per_second.spread_pct
+            "{:.1} tokens/s  ({} tokens; median of {reps}, min–max {})",
+            s.gen_per_second.median,
+            s.options.gen_tokens,
+            range(&s.gen_per_second)
         ),
     );
+    if s.too_noisy {
+        format::row(
+            "Too noisy",
+            &format!(
+                "the repetitions still disagreed by {:.0}% after {reps}: do not compare this figure with another run; close other apps and measure again",
+                s.gen_per_second.spread_pct
+            ),
+        );
+    }
     format::row(
         "First token",
         &format!(
@@ -180,17 +197,15 @@ fn print_report(r: &SpeedReport) {
             &format!("{} used by the model server", format::bytes(rss)),
         );
     }
-    match (s.bandwidth_bytes_per_second, s.bandwidth_limit_per_second, s.fraction_of_limit) {
-        (Some(bw), Some(limit), Some(frac)) => format::row(
+    match &s.limit {
+        Some(limit) => format::row(
             "Memory limit",
-            &format!(
-                "memory reads at {:.1} GB/s, so this model could reach at most {:.0} tokens/s; it runs at {:.0}% of that",
-                bw / 1e9,
-                limit,
-                frac * 100.0
+            &limit.sentence(
+                s.gen_per_second.median,
+                s.effective_bandwidth_bytes_per_second,
             ),
         ),
-        _ => format::row("Memory limit", "not measured"),
+        None => format::row("Memory limit", "not measured"),
     }
     if !r.timings_agree {
         println!();

@@ -47,16 +47,10 @@ impl Args {
 }
 
 fn gen_speed(r: &RunSummary) -> Option<f64> {
-    r.summary
-        .as_ref()?
-        .pointer("/gen_per_second/median")?
-        .as_f64()
+    r.result.as_ref()?.gen_per_second()
 }
 fn prompt_speed(r: &RunSummary) -> Option<f64> {
-    r.summary
-        .as_ref()?
-        .pointer("/prompt_per_second/median")?
-        .as_f64()
+    r.result.as_ref()?.prompt_per_second()
 }
 
 pub async fn run(core: &Core, args: Args) -> Result<()> {
@@ -108,7 +102,17 @@ pub async fn run(core: &Core, args: Args) -> Result<()> {
             return Ok(());
         }
         let r = &d.run;
-        println!("Run {} — {} benchmark, {}", r.id, r.kind, status_words(r));
+        println!(
+            "Run {} — {} benchmark, {}{}",
+            r.id,
+            r.kind,
+            status_words(r),
+            if r.imported {
+                " (imported from another machine)"
+            } else {
+                ""
+            }
+        );
         format::row("Started", &r.started_at);
         format::row("Finished", r.finished_at.as_deref().unwrap_or("—"));
         format::row("Model", r.model_path.as_deref().unwrap_or("—"));
@@ -125,6 +129,20 @@ pub async fn run(core: &Core, args: Args) -> Result<()> {
         }
         if let Some(p) = prompt_speed(r) {
             format::row("Prompt", &format!("{p:.0} tokens/s (median)"));
+        }
+        if let Some(s) = r.result.as_ref().and_then(|x| x.score()) {
+            format::row("Score", &format!("{:.0}%", s * 100.0));
+        }
+        if let Some(kindling_core::bench::RunResult::Speed(s)) = &r.result {
+            if let Some(limit) = &s.limit {
+                format::row(
+                    "Memory limit",
+                    &limit.sentence(
+                        s.gen_per_second.median,
+                        s.effective_bandwidth_bytes_per_second,
+                    ),
+                );
+            }
         }
         format::row("Server args", &d.server_args.join(" "));
         if let Some(msg) = &r.error_message {
@@ -166,8 +184,8 @@ pub async fn run(core: &Core, args: Args) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{:>4}  {:<20}  {:<28}  {:<8}  {:<12}  {:>9}  {:>9}",
-        "RUN", "STARTED (UTC)", "MODEL", "QUANT", "STATUS", "GEN t/s", "PROMPT t/s"
+        "{:>4}  {:<16}  {:<7}  {:<24}  {:<8}  {:<6}  {:<11}  {:>7}  {:>5}",
+        "RUN", "STARTED (UTC)", "KIND", "MODEL", "QUANT", "ON", "STATUS", "GEN t/s", "SCORE"
     );
     for r in &runs {
         let model = r
@@ -177,20 +195,28 @@ pub async fn run(core: &Core, args: Args) -> Result<()> {
             .unwrap_or_else(|| "—".into());
         let num = |v: Option<f64>, p: usize| v.map_or("—".into(), |v| format!("{v:.p$}"));
         println!(
-            "{:>4}  {:<20}  {:<28}  {:<8}  {:<12}  {:>9}  {:>9}",
-            r.id,
+            "{:>4}  {:<16}  {:<7}  {:<24}  {:<8}  {:<6}  {:<11}  {:>7}  {:>5}",
+            format!("{}{}", r.id, if r.imported { "*" } else { "" }),
             r.started_at
-                .get(..19)
+                .get(..16)
                 .unwrap_or(&r.started_at)
                 .replace('T', " "),
-            model.chars().take(28).collect::<String>(),
+            r.kind.as_str(),
+            model.chars().take(24).collect::<String>(),
             r.quant.as_deref().unwrap_or("—"),
+            r.backend.as_deref().unwrap_or("—"),
             r.status.as_str(),
             num(gen_speed(r), 1),
-            num(prompt_speed(r), 0),
+            r.result
+                .as_ref()
+                .and_then(|x| x.score())
+                .map_or("—".into(), |s| format!("{:.0}%", s * 100.0)),
         );
     }
     println!();
+    if runs.iter().any(|r| r.imported) {
+        println!("* imported from another machine: shown, never used to predict speeds here.");
+    }
     println!("See one run in full with: kindling history show RUN");
     Ok(())
 }
@@ -209,24 +235,11 @@ async fn compare(core: &Core, a: i64, b: i64) -> Result<()> {
         core.db().run_detail(a).await?,
         core.db().run_detail(b).await?,
     );
+    type Figure = fn(&kindling_core::bench::RunResult) -> Option<f64>;
     let cat = |r: &kindling_core::history::RunDetail, c: &str| -> Option<f64> {
-        r.run
-            .summary
-            .as_ref()?
-            .get("categories")?
-            .as_array()?
-            .iter()
-            .find(|x| x["category"] == c)?
-            .get("score")?
-            .as_f64()
+        r.run.result.as_ref()?.category(c)
     };
-    let num = |r: &kindling_core::history::RunDetail, p: &str| {
-        r.run
-            .summary
-            .as_ref()
-            .and_then(|s| s.pointer(p))
-            .and_then(|v| v.as_f64())
-    };
+    let num = |r: &kindling_core::history::RunDetail, f: Figure| r.run.result.as_ref().and_then(f);
     let name = |r: &kindling_core::history::RunDetail| {
         r.run
             .model_name
@@ -258,19 +271,17 @@ async fn compare(core: &Core, a: i64, b: i64) -> Result<()> {
     println!(
         "{:<16} {:>22} {:>22}",
         "score",
-        pct(num(&ra, "/score")),
-        pct(num(&rb, "/score"))
+        pct(num(&ra, |x| x.score())),
+        pct(num(&rb, |x| x.score()))
     );
     let f1 = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{v:.1}"));
     println!(
         "{:<16} {:>22} {:>22}",
         "score per GB",
-        f1(num(&ra, "/score_per_gb")),
-        f1(num(&rb, "/score_per_gb"))
+        f1(num(&ra, |x| x.score_per_gb())),
+        f1(num(&rb, |x| x.score_per_gb()))
     );
-    let gen = |r: &kindling_core::history::RunDetail| {
-        num(r, "/gen_per_second").or_else(|| num(r, "/gen_per_second/median"))
-    };
+    let gen = |r: &kindling_core::history::RunDetail| num(r, |x| x.gen_per_second());
     println!(
         "{:<16} {:>22} {:>22}",
         "tokens/s",

@@ -63,8 +63,13 @@ enum Command {
         all: bool,
         /// Measure the top N installed candidates (quick quality run each), so the ranking
         /// rests on this machine's own results.
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", conflicts_with = "machine")]
         measure: Option<usize>,
+        /// Plan for another Mac instead of this one: a profile written there by
+        /// `kindling detect --json`, or one Kindling ships (imac-2017,
+        /// macbook-air-m1-8gb, mac-mini-m4-pro-24gb).
+        #[arg(long, value_name = "FILE")]
+        machine: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -126,8 +131,18 @@ async fn run(cli: Cli) -> ExitCode {
             goal,
             all,
             measure,
+            machine,
             json,
-        } => recommend::recommend(&core, goal, json, all, measure, &cancel).await,
+        } => {
+            let opts = recommend::Options {
+                goal,
+                json,
+                all,
+                measure,
+                machine,
+            };
+            recommend::recommend(&core, opts, &cancel).await
+        }
         Command::Tune { model, json } => recommend::tune(&core, model, json, &cancel).await,
         Command::Cleanup(args) => cleanup::run(&core, args).await,
     };

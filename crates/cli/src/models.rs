@@ -123,6 +123,8 @@ async fn pull(
             file,
             policy: Policy::default(),
             endpoint: None,
+            revision: None,
+            expect: None,
         },
         None => PullRequest::from_catalog(&repo)?,
     };

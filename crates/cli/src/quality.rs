@@ -45,7 +45,8 @@ pub async fn run(
 ) -> Result<()> {
     if resume.is_none() && !json {
         if let Some(r) = core.db().list_runs(20).await?.into_iter().find(|r| {
-            r.kind == "quality" && r.status == kindling_core::history::RunStatus::Interrupted
+            r.kind == kindling_core::bench::RunKind::Quality
+                && r.status == kindling_core::history::RunStatus::Interrupted
         }) {
             eprintln!("Note: quality run {} was interrupted. Continue it with: kindling bench --quality --resume {}", r.id, r.id);
         }

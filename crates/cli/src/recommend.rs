@@ -15,19 +15,35 @@ pub enum GoalArg {
     Patient,
 }
 
-pub async fn recommend(
-    core: &Core,
-    goal: GoalArg,
-    json: bool,
-    all: bool,
-    measure: Option<usize>,
-    cancel: &Cancel,
-) -> Result<()> {
+/// What `kindling recommend` was asked.
+pub struct Options {
+    pub goal: GoalArg,
+    pub json: bool,
+    pub all: bool,
+    pub measure: Option<usize>,
+    /// Another machine's profile (a file, or a shipped profile's name).
+    pub machine: Option<String>,
+}
+
+pub async fn recommend(core: &Core, opts: Options, cancel: &Cancel) -> Result<()> {
+    let Options {
+        goal,
+        json,
+        all,
+        measure,
+        machine,
+    } = opts;
     let goal = match goal {
         GoalArg::Conversational => Goal::Conversational,
         GoalArg::Patient => Goal::Patient,
     };
-    let rec = core.recommend(goal).await?;
+    let rec = match &machine {
+        Some(m) => {
+            let file = kindling_core::recommend::machine::MachineFile::find(m)?;
+            core.recommend_for(&file, goal)
+        }
+        None => core.recommend(goal).await?,
+    };
     if let Some(n) = measure {
         return measure_top(core, &rec, n, json, cancel).await;
     }
@@ -39,8 +55,15 @@ pub async fn recommend(
         return Ok(());
     }
     println!("{}", rec.machine);
-    if rec.calibrated_from == 0 {
+    if rec.for_another_machine {
+        println!("Planned for that Mac from its profile: nothing measured on this computer applies there, so speeds are predicted and quality comes from the catalog.");
+    } else if rec.calibrated_from == 0 {
         println!("Speeds are predicted from memory bandwidth; run `kindling bench` once to calibrate them to this machine.");
+    } else {
+        println!(
+            "Speeds are predicted from memory bandwidth, calibrated by {} of this machine's runs.",
+            rec.calibrated_from
+        );
     }
     println!();
     let Some(top) = rec.candidates.first().filter(|c| c.fit.fits) else {
@@ -118,14 +141,14 @@ async fn measure_top(
     cancel: &Cancel,
 ) -> Result<()> {
     let models = core.db().models().await?;
-    let catalog = kindling_core::catalog::Catalog::builtin();
     let mut jobs = String::new();
     let mut count = 0;
     for c in rec.candidates.iter().filter(|c| c.fit.fits && c.installed) {
-        let Some((_, v)) = catalog.find(&c.id) else {
-            continue;
-        };
-        let Some(m) = models.iter().find(|m| m.path.ends_with(&v.file)) else {
+        let Some(m) = models.iter().find(|m| {
+            std::path::Path::new(&m.path)
+                .file_name()
+                .is_some_and(|f| f.to_string_lossy().eq_ignore_ascii_case(&c.file))
+        }) else {
             continue;
         };
         jobs.push_str(&format!("[[job]]\nmodel = {:?}\nquick = true\n\n", m.path));
@@ -171,26 +194,17 @@ pub async fn tune(core: &Core, model: Option<PathBuf>, json: bool, cancel: &Canc
         return Ok(());
     }
     for p in &report.points {
-        let what = p
-            .gpu_layers
-            .map_or("automatic (llama-server decides)".to_string(), |n| {
-                format!(
-                    "{n} of {} layers on the GPU{}",
-                    report.layers,
-                    if p.cpu_moe { ", experts on CPU" } else { "" }
-                )
-            });
-        println!("  {:>6.1} tokens/s  {what}", p.gen_per_second);
+        let range = p.gen.map_or(String::new(), |g| {
+            format!(" ({:.1}–{:.1} over {})", g.min, g.max, g.n)
+        });
+        println!("  {:>6.1} tokens/s{range}  {}", p.gen_per_second, p.label);
     }
-    let best = &report.best;
     println!();
+    println!("{}", report.verdict);
     println!(
-        "Best: {} at {:.1} tokens/s. Saved as run {}. {}",
-        best.gpu_layers
-            .map_or("automatic".to_string(), |n| format!("{n} GPU layers")),
-        best.gen_per_second,
+        "Saved as run {}. {}",
         report.run_id,
-        format::verdict(best.gen_per_second)
+        format::verdict(report.best.gen_per_second)
     );
     Ok(())
 }

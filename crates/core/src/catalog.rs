@@ -13,9 +13,26 @@ pub struct Variant {
     pub quant: String,
     pub repo: String,
     pub file: String,
+    /// Approximate size, for planning when the exact one is not known.
     pub size_gb: f64,
+    /// The exact size at `revision`, from public records of the Hub's API.
+    #[serde(default)]
+    pub bytes: Option<u64>,
+    /// The Hub commit the size and digest were recorded at; downloads fetch that commit.
+    #[serde(default)]
+    pub revision: Option<String>,
+    /// The file's sha256 at `revision`; a download must match it.
+    #[serde(default)]
+    pub sha256: Option<String>,
     #[serde(default)]
     pub sample: bool,
+}
+
+impl Variant {
+    /// The exact size when recorded, else the approximate one.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.unwrap_or((self.size_gb * 1e9) as u64)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -28,6 +45,14 @@ pub struct Family {
     pub params_b: f64,
     pub active_b: Option<f64>,
     pub effective_b: Option<f64>,
+    /// Parameters llama.cpp keeps in main memory whatever is offloaded (Gemma's per-layer
+    /// embeddings), in billions.
+    #[serde(default)]
+    pub host_b: Option<f64>,
+    /// Share of layers whose KV cache spans the whole context (the rest keep a sliding
+    /// window); `None` for all of them.
+    #[serde(default)]
+    pub full_attention_share: Option<f64>,
     pub context: u64,
     pub instruct: bool,
     pub thinking: String,
@@ -43,6 +68,37 @@ pub struct When {
     pub backend: Option<String>,
     pub moltenvk: Option<bool>,
     pub gpu_vendor: Option<String>,
+    /// The MoltenVK release that carries the fix: a runtime with it (or newer) is not
+    /// affected. An unknown MoltenVK counts as affected.
+    #[serde(default)]
+    pub fixed_in_moltenvk: Option<String>,
+    /// The llama.cpp build that carries the fix, likewise.
+    #[serde(default)]
+    pub fixed_in_build: Option<u32>,
+}
+
+/// Whether dotted version `a` is at least `b` ("1.4.10" ≥ "1.4.2"); unreadable parts
+/// count as 0.
+pub fn version_at_least(a: &str, b: &str) -> bool {
+    let parts = |v: &str| -> Vec<u64> {
+        v.trim_start_matches('v')
+            .split('.')
+            .map(|p| {
+                p.chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+                    .parse()
+                    .unwrap_or(0)
+            })
+            .collect()
+    };
+    let (a, b) = (parts(a), parts(b));
+    let n = a.len().max(b.len());
+    let at = |v: &[u64], i: usize| v.get(i).copied().unwrap_or(0);
+    (0..n)
+        .map(|i| at(&a, i).cmp(&at(&b, i)))
+        .find(|o| o.is_ne())
+        .is_none_or(|o| o.is_gt())
 }
 
 /// What Kindling changes to work around an issue.
@@ -114,6 +170,28 @@ impl Catalog {
                 if v.size_gb <= 0.0 || !v.file.ends_with(".gguf") || v.repo.split('/').count() != 2
                 {
                     return Err(format!("family {}: variant {} is malformed", f.id, v.quant));
+                }
+                let hex =
+                    |h: &str, n: usize| h.len() == n && h.bytes().all(|b| b.is_ascii_hexdigit());
+                if v.sha256.as_deref().is_some_and(|h| !hex(h, 64))
+                    || (v.sha256.is_some() && v.revision.is_none())
+                    || v.revision
+                        .as_deref()
+                        .is_some_and(|r| r.len() < 7 || !hex(r, r.len()))
+                {
+                    return Err(format!(
+                        "family {}: variant {} needs a 64-digit sha256 and the hex revision it was recorded at",
+                        f.id, v.quant
+                    ));
+                }
+                if let Some(b) = v.bytes {
+                    let approx = v.size_gb * 1e9;
+                    if (b as f64 - approx).abs() > approx * 0.05 {
+                        return Err(format!(
+                            "family {}: variant {} says {} bytes but about {} GB",
+                            f.id, v.quant, b, v.size_gb
+                        ));
+                    }
                 }
             }
         }
@@ -206,9 +284,48 @@ mod tests {
             "llama3.2-3b",
             "phi4-mini",
             "smollm3-3b",
-            "gemma3-270m",
+            "gemma3-270m-it",
+            "gemma4-12b",
+            "qwen3.5-2b",
+            "qwen3.5-4b",
+            "qwen3.5-9b",
+            "qwen3-8b",
+            "llama3.1-8b",
+            "gpt-oss-20b",
+            "ministral3-3b",
+            "granite4-h-1b",
         ] {
             assert!(c.families.iter().any(|f| f.id == id), "{id} missing");
+        }
+        // What public records of the Hub say (docs/catalog-sources.md).
+        assert_eq!(
+            c.find("phi4-mini:Q8_0").unwrap().1.file,
+            "Phi-4-mini-instruct.Q8_0.gguf"
+        );
+        assert_eq!(
+            c.find("gemma4-26b-a4b:Q4_K_M").unwrap().1.repo,
+            "ggml-org/gemma-4-26B-A4B-it-GGUF",
+            "unsloth's repository has no plain Q4_K_M"
+        );
+        for f in c.families.iter().filter(|f| f.id.starts_with("gemma4")) {
+            assert_eq!(f.license, "apache-2.0", "{}", f.id);
+        }
+        let pinned: Vec<&Variant> = c
+            .families
+            .iter()
+            .flat_map(|f| &f.variants)
+            .filter(|v| v.sha256.is_some())
+            .collect();
+        assert_eq!(pinned.len(), 13, "every digest the records give");
+        assert!(pinned.iter().all(|v| v.revision.is_some()));
+        assert_eq!(
+            c.find("gemma4-e2b:Q4_K_M").unwrap().1.bytes(),
+            3_106_738_272,
+            "the exact size at the pinned revision"
+        );
+        for (name, text) in crate::recommend::machine::SHIPPED_MACHINES {
+            crate::recommend::machine::MachineFile::parse(text)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
         }
         for f in c.families.iter().filter(|f| f.id.starts_with("gemma4")) {
             assert!(

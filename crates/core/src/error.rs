@@ -43,11 +43,12 @@ pub enum ErrorCode {
     Busy,
     System,
     QueueInvalid,
+    MachineInvalid,
 }
 
 impl ErrorCode {
     /// Every code (kept complete by the test that ties names together).
-    pub const ALL: [ErrorCode; 32] = [
+    pub const ALL: [ErrorCode; 33] = [
         ErrorCode::RuntimeNotFound,
         ErrorCode::RuntimeBroken,
         ErrorCode::ModelNotFound,
@@ -80,6 +81,7 @@ impl ErrorCode {
         ErrorCode::Busy,
         ErrorCode::System,
         ErrorCode::QueueInvalid,
+        ErrorCode::MachineInvalid,
     ];
 
     /// The code as it appears in JSON and in the database.
@@ -117,6 +119,7 @@ impl ErrorCode {
             ErrorCode::Busy => "busy",
             ErrorCode::System => "system",
             ErrorCode::QueueInvalid => "queue_invalid",
+            ErrorCode::MachineInvalid => "machine_invalid",
         }
     }
 }
@@ -162,6 +165,11 @@ pub enum Error {
         path: std::path::PathBuf,
         detail: String,
     },
+    #[error("The machine profile {path} cannot be read ({detail}). Make one on that Mac with Kindling's detect command (as JSON), or pick one of the profiles Kindling ships.")]
+    MachineInvalid {
+        path: std::path::PathBuf,
+        detail: String,
+    },
     /// Not a file or folder of the owner's: a port, the random source.
     #[error("Kindling could not {what} ({source}). Try again; if it keeps happening, restart the computer.")]
     System {
@@ -188,6 +196,7 @@ impl Error {
             Error::Io { .. } => ErrorCode::Io,
             Error::PlanInvalid { .. } => ErrorCode::PlanStale,
             Error::QueueInvalid { .. } => ErrorCode::QueueInvalid,
+            Error::MachineInvalid { .. } => ErrorCode::MachineInvalid,
             Error::System { .. } => ErrorCode::System,
             Error::Cancelled => ErrorCode::Cancelled,
         }
@@ -306,7 +315,8 @@ mod tests {
                 | ErrorCode::NetworkKey
                 | ErrorCode::Busy
                 | ErrorCode::System
-                | ErrorCode::QueueInvalid => 0,
+                | ErrorCode::QueueInvalid
+                | ErrorCode::MachineInvalid => 0,
             }
     }
 
@@ -320,7 +330,7 @@ mod tests {
             assert_eq!(back, c);
             seen.insert(c.as_str());
         }
-        assert_eq!(seen.len(), 32, "every code once, and 32 codes in all");
+        assert_eq!(seen.len(), 33, "every code once, and 33 codes in all");
     }
 
     #[test]

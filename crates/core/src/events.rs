@@ -24,6 +24,9 @@ pub enum Event {
         step: u32,
         total: u32,
         message: String,
+        /// The latest measured generation speed, tokens/s, while measuring.
+        #[serde(default)]
+        tokens_per_second: Option<f64>,
     },
     /// A download moved on.
     Download {

@@ -31,7 +31,7 @@ pub enum GgufError {
         expected: u64,
         actual: u64,
     },
-    #[error("The model file {path} is damaged ({reason}). Download it again.")]
+    #[error("{path} is not a valid model file: {reason}. If it was downloaded, download it again; otherwise pick another model.")]
     Malformed { path: PathBuf, reason: String },
     #[error(
         "Kindling could not read the model file {path}: {source}. Check that the file is readable."
@@ -89,6 +89,10 @@ pub struct GgufInfo {
     pub tensor_count: u64,
     /// Bytes of tensor data (the weights read per token for a dense model).
     pub tensor_bytes: u64,
+    /// Bytes of tensors llama.cpp keeps in main memory whatever is offloaded: per-layer
+    /// token embeddings (Gemma's E models), looked up per token rather than read whole.
+    #[serde(default)]
+    pub host_only_bytes: u64,
     pub block_count: Option<u64>,
     pub context_length: Option<u64>,
     pub embedding_length: Option<u64>,
@@ -324,6 +328,9 @@ pub fn ggml_type_block(ty: u32) -> Option<(u64, u64)> {
     })
 }
 
+/// No model file is anywhere near this large (1 PiB): a header that says so is garbage.
+const MAX_PLAUSIBLE_BYTES: u64 = 1 << 50;
+
 /// llama.cpp's name for a `general.file_type` value.
 pub fn file_type_name(ft: u64) -> Option<&'static str> {
     Some(match ft {
@@ -412,8 +419,9 @@ pub fn parse(reader: impl Read, len: u64) -> Result<GgufInfo, ParseError> {
     let mut parameter_count: u64 = 0;
     let mut data_end: u64 = 0;
     let mut tensor_bytes: u64 = 0;
+    let mut host_only_bytes: u64 = 0;
     for _ in 0..tensor_count {
-        let _name = c.string()?;
+        let name = c.string()?;
         let n_dims = c.u32()?;
         if n_dims > 8 {
             return Err(ParseError::Malformed(format!(
@@ -442,6 +450,9 @@ pub fn parse(reader: impl Read, len: u64) -> Result<GgufInfo, ParseError> {
             }
             let bytes = (elements / block).saturating_mul(size);
             tensor_bytes = tensor_bytes.saturating_add(bytes);
+            if name.starts_with("per_layer_token_embd") {
+                host_only_bytes = host_only_bytes.saturating_add(bytes);
+            }
             data_end = data_end.max(offset.saturating_add(bytes));
         } else {
             data_end = data_end.max(offset.saturating_add(1));
@@ -449,6 +460,13 @@ pub fn parse(reader: impl Read, len: u64) -> Result<GgufInfo, ParseError> {
     }
     let data_start = c.pos.div_ceil(alignment).saturating_mul(alignment);
     let expected = data_start.saturating_add(data_end);
+    // A header whose tensors end past a petabyte is garbage, not a cut-short download.
+    if expected > MAX_PLAUSIBLE_BYTES {
+        return Err(ParseError::Malformed(format!(
+            "its header places model data {} bytes in, which no model file has",
+            expected
+        )));
+    }
     if tensor_count > 0 && expected > len {
         return Err(ParseError::Truncated {
             expected,
@@ -480,6 +498,7 @@ pub fn parse(reader: impl Read, len: u64) -> Result<GgufInfo, ParseError> {
         parameter_count,
         tensor_count,
         tensor_bytes,
+        host_only_bytes,
         block_count: arch_u64("block_count"),
         context_length: arch_u64("context_length"),
         embedding_length: arch_u64("embedding_length"),
@@ -568,6 +587,31 @@ pub(crate) mod tests {
         assert_eq!(info.parameter_count, 16);
         assert_eq!(info.tensor_bytes, 64);
         assert!(!info.has_chat_template);
+    }
+
+    #[test]
+    fn a_gguf_magic_on_a_garbage_header_is_not_a_model_file() {
+        // The file: the magic, then 4100 bytes of noise.
+        let mut b = b"GGUF".to_vec();
+        b.extend(3u32.to_le_bytes());
+        b.extend(1u64.to_le_bytes()); // one tensor
+        b.extend(0u64.to_le_bytes()); // no metadata
+        b.extend(1u64.to_le_bytes());
+        b.push(b'w');
+        b.extend(1u32.to_le_bytes());
+        b.extend(32u64.to_le_bytes());
+        b.extend(0u32.to_le_bytes());
+        b.extend(0x6940_6940_6940_6940u64.to_le_bytes()); // the data's offset
+        b.resize(4104, 0x40);
+        let err = parse_bytes(&b).unwrap_err();
+        assert!(matches!(err, ParseError::Malformed(_)), "{err:?}");
+        let words = err.at(Path::new("/m/x.gguf")).to_string();
+        assert!(words.contains("is not a valid model file"), "{words}");
+        assert!(!words.contains("incomplete"), "{words}");
+        // A cut-short download is still called that.
+        let t = tiny_gguf();
+        let err = parse_bytes(&t[..t.len() - 10]).unwrap_err();
+        assert!(matches!(err, ParseError::Truncated { .. }), "{err:?}");
     }
 
     #[test]

@@ -60,6 +60,10 @@ pub struct Detection {
     pub runtime_info: Option<RuntimeInfo>,
     /// Why no runtime could be used, when none could.
     pub runtime_problem: Option<ErrorReport>,
+    /// Main memory's speed as last measured here (bytes/s), so a profile written on one
+    /// Mac plans speeds for it on another.
+    #[serde(default)]
+    pub memory_bandwidth_bytes_per_second: Option<f64>,
 }
 
 impl Core {
@@ -151,6 +155,7 @@ impl Core {
             runtime,
             runtime_info: info,
             runtime_problem: problem,
+            memory_bandwidth_bytes_per_second: self.db().latest_bandwidth().await.ok().flatten(),
         }
     }
 
@@ -193,6 +198,11 @@ impl Core {
         let mut c = self.server_config(&model.path, port);
         // Bandwidth does not decide placement, so none is asked for.
         let (machine, backend, _) = recommend::machine::profile(hardware, None);
+        let manifest = self
+            .locate_runtime()
+            .ok()
+            .and_then(|r| runtime::read_manifest(&r.path));
+        let backend = backend.with_runtime(manifest.as_ref());
         let plan = recommend::launch::plan(
             &catalog::Catalog::builtin(),
             &model.info,

@@ -9,8 +9,12 @@ pub fn format_bytes(b: u64) -> String {
         format!("{:.0} GB", b / GB)
     } else if b >= GB {
         format!("{:.1} GB", b / GB)
-    } else {
+    } else if b >= MB {
         format!("{:.0} MB", b / MB)
+    } else if b >= 1e3 {
+        format!("{:.0} KB", b / 1e3)
+    } else {
+        format!("{b:.0} bytes")
     }
 }
 
@@ -35,6 +39,10 @@ mod tests {
         assert_eq!(format_bytes(253_113_024), "253 MB");
         assert_eq!(format_bytes(4 << 30), "4.3 GB");
         assert_eq!(format_bytes(32 << 30), "34 GB");
+        // Below a megabyte (an orphaned manifest in cleanup): never "0 MB".
+        assert_eq!(format_bytes(4_104), "4 KB");
+        assert_eq!(format_bytes(999_499), "999 KB");
+        assert_eq!(format_bytes(512), "512 bytes");
     }
 
     #[test]

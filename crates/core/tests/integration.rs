@@ -42,6 +42,7 @@ fn quick() -> SpeedOptions {
         prompt_tokens: 128,
         gen_tokens: 32,
         repetitions: 2,
+        max_repetitions: 2,
         warmup: true,
     }
 }
@@ -75,6 +76,7 @@ async fn bench_stores_a_plausible_run_and_reads_it_back() {
                     prompt_tokens: 256,
                     gen_tokens: 64,
                     repetitions: 3,
+                    max_repetitions: 3,
                     warmup: true,
                 },
                 port: None,
@@ -130,9 +132,11 @@ async fn bench_stores_a_plausible_run_and_reads_it_back() {
         .collect();
     assert_eq!(gens.len(), 3, "every repetition is stored");
     assert!(detail.hardware.is_some());
-    let stored: kindling_core::bench::SpeedSummary =
-        serde_json::from_value(detail.run.summary.clone().unwrap()).unwrap();
-    assert_eq!(&stored, s);
+    assert_eq!(
+        detail.run.result,
+        Some(kindling_core::bench::RunResult::Speed(s.clone())),
+        "the stored result reads back as the report's"
+    );
     assert_eq!(
         server_pids(home.path()),
         Vec::<u32>::new(),
@@ -172,6 +176,7 @@ async fn killing_the_server_mid_benchmark_fails_the_run_with_the_reason() {
                     prompt_tokens: 128,
                     gen_tokens: 256,
                     repetitions: 5,
+                    max_repetitions: 5,
                     warmup: false,
                 },
                 port: None,

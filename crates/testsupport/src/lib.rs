@@ -221,8 +221,13 @@ async fn handle(mut sock: TcpStream, s: Arc<State>) -> std::io::Result<()> {
         )
         .await;
     }
-    // /{org}/{name}/resolve/main/{file} → 302 to a one-time link
-    if let Some((repo, file)) = path.trim_start_matches('/').split_once("/resolve/main/") {
+    // /{org}/{name}/resolve/{revision}/{file} → 302 to a one-time link (every revision
+    // serves the same files; which one was asked for is in the log)
+    let resolved = path
+        .trim_start_matches('/')
+        .split_once("/resolve/")
+        .and_then(|(repo, rest)| rest.split_once('/').map(|(_, file)| (repo, file)));
+    if let Some((repo, file)) = resolved {
         let name = format!("{repo}/{file}");
         if !s.files.contains_key(&name) {
             return respond(&mut sock, "404 Not Found", &[], b"Entry not found").await;

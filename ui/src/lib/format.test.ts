@@ -7,7 +7,6 @@ import {
   phaseLabel,
   progressFraction,
   serverLight,
-  speedSoFar,
   timeLeft,
   tps,
   wordsPerSecond,
@@ -41,10 +40,6 @@ describe("speeds", () => {
     expect(tps(29.74)).toBe("29.7");
     expect(tps(671.2)).toBe("671");
     expect(tps(null)).toBe("—");
-  });
-  it("finds the speed in a progress message", () => {
-    expect(speedSoFar("Measuring (29.7 tokens/s so far)")).toBe(29.7);
-    expect(speedSoFar("Warming up")).toBeNull();
   });
 });
 
@@ -114,7 +109,7 @@ describe("hintText", () => {
 });
 
 describe("runtimeLine", () => {
-  const base = { hardware: {} as never, runtime: null, runtime_problem: null };
+  const base = { hardware: {} as never, runtime: null, runtime_problem: null, memory_bandwidth_bytes_per_second: null };
   it("names the pinned build of a built runtime", () => {
     const line = runtimeLine({
       ...base,

@@ -85,12 +85,6 @@ export function timeLeft(elapsedSeconds: number, fraction: number): number | nul
   return Math.max(0, elapsedSeconds * (1 / fraction - 1));
 }
 
-/** "12.5 tokens/s so far" out of the core's progress message, if it says. */
-export function speedSoFar(message: string): number | null {
-  const m = /([\d.]+) tokens\/s/.exec(message);
-  return m ? Number(m[1]) : null;
-}
-
 export type Light = "stopped" | "starting" | "running" | "failed";
 
 /** The four states the tray icon shows. */

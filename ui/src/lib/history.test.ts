@@ -1,6 +1,32 @@
 import { describe, expect, it } from "vitest";
+import type { QualityReport } from "./bindings/QualityReport";
 import type { RunSummary } from "./bindings/RunSummary";
+import type { SpeedSummary } from "./bindings/SpeedSummary";
+import type { Stat } from "./bindings/Stat";
 import { applyFilter, compare, frontier, speedOverTime, thinkOnOff, toRow } from "./history";
+
+const stat = (median: number): Stat => ({ median, min: median, max: median, spread_pct: 0, n: 3 });
+
+/** A speed run's result as the core stores it. */
+function speed(median: number): { kind: "speed" } & SpeedSummary {
+  return {
+    kind: "speed",
+    options: { prompt_tokens: 512, gen_tokens: 128, repetitions: 3, max_repetitions: 8, warmup: true },
+    prompt_per_second: stat(200),
+    gen_per_second: stat(median),
+    gen_per_second_wall: null,
+    ttft_ms: stat(300),
+    load_ms: 1000,
+    readiness_latency_ms: null,
+    peak_rss_bytes: null,
+    model_bytes_per_token: 253e6,
+    limit: null,
+    fraction_of_limit: null,
+    effective_bandwidth_bytes_per_second: null,
+    too_noisy: false,
+    wall_to_server_ratio: null,
+  };
+}
 
 function run(id: number, over: Partial<RunSummary>): RunSummary {
   return {
@@ -16,32 +42,39 @@ function run(id: number, over: Partial<RunSummary>): RunSummary {
     error_code: null,
     error_message: null,
     backend: "CPU",
-    summary: null,
+    imported: false,
+    result: null,
     ...over,
   };
 }
 
-const quality = (id: number, gb: number, score: number, think: boolean | null, cats: Record<string, number>) =>
-  run(id, {
+const quality = (id: number, gb: number, score: number, think: boolean | null, cats: Record<string, number>) => {
+  const report: { kind: "quality" } & QualityReport = {
     kind: "quality",
-    model_name: `model${id}`,
-    summary: {
-      score,
-      model_bytes: gb * 1e9,
-      score_per_gb: (score * 100) / gb,
-      gen_per_second: 12,
-      config: { think, quick: true },
-      categories: Object.entries(cats).map(([category, s]) => ({ category, score: s, tests: 2 })),
-    },
-  });
+    run_id: id,
+    config: { model: `/models/m${id}.gguf`, quick: true, think, suite_id: "core", suite_version: 1 },
+    model_bytes: gb * 1e9,
+    categories: Object.entries(cats).map(([category, s]) => ({ category, score: s, tests: 2 })),
+    score,
+    score_per_gb: (score * 100) / gb,
+    gen_per_second: 12,
+    prompt_per_second: 100,
+    fraction_of_limit: null,
+    counts: { answered: 2, degenerate: 0, timeout: 0, crash: 0, error: 0, backend_faults: 0 },
+    grader_version: 1,
+    expected_seconds: null,
+    tests: [],
+  };
+  return run(id, { kind: "quality", model_name: `model${id}`, result: report });
+};
 
 describe("rows", () => {
   it("reads a speed run's median generation speed", () => {
-    const r = toRow(run(1, { summary: { gen_per_second: { median: 29.7, n: 3 }, model_bytes: 253e6 } }));
+    const r = toRow(run(1, { result: speed(29.7), imported: true }));
     expect(r.tps).toBe(29.7);
-    expect(r.gb).toBeCloseTo(0.253);
     expect(r.model).toBe("m1.gguf");
     expect(r.score).toBeNull();
+    expect(r.imported).toBe(true);
   });
   it("reads a quality run's score, categories and think setting", () => {
     const r = toRow(quality(2, 2, 0.5, true, { math: 0.25, code: 0.75 }));
@@ -50,9 +83,10 @@ describe("rows", () => {
     expect(r.think).toBe(true);
     expect(r.tps).toBe(12);
   });
-  it("survives a summary it does not understand", () => {
-    const r = toRow(run(3, { summary: { gen_per_second: "fast", categories: [null, 3] } }));
+  it("shows a run without figures (failed, or unreadable) as dashes", () => {
+    const r = toRow(run(3, { status: "failed", result: null }));
     expect(r.tps).toBeNull();
+    expect(r.score).toBeNull();
     expect(r.categories).toEqual({});
   });
   it("filters by text, kind and status", () => {
@@ -77,10 +111,10 @@ describe("charts", () => {
   });
   it("groups speed over time by model, in time order", () => {
     const rows = [
-      run(3, { model_name: "a", summary: { gen_per_second: { median: 3 } } }),
-      run(1, { model_name: "a", summary: { gen_per_second: { median: 1 } } }),
-      run(2, { model_name: "b", summary: { gen_per_second: { median: 2 } } }),
-      run(4, { model_name: "b", status: "failed", summary: { gen_per_second: { median: 9 } } }),
+      run(3, { model_name: "a", result: speed(3) }),
+      run(1, { model_name: "a", result: speed(1) }),
+      run(2, { model_name: "b", result: speed(2) }),
+      run(4, { model_name: "b", status: "failed", result: speed(9) }),
     ].map(toRow);
     const s = speedOverTime(rows);
     expect([...s.keys()].sort()).toEqual(["a Q4_K_M", "b Q4_K_M"]);

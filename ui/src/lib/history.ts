@@ -11,6 +11,8 @@ export interface Row {
   quant: string;
   /** `Vulkan` or `CPU`. */
   backend: string;
+  /** Imported from another machine's export. */
+  imported: boolean;
   /** Quality score, 0–100 (quality runs). */
   score: number | null;
   /** Model file size in GB. */
@@ -24,33 +26,27 @@ export interface Row {
   categories: Record<string, number>;
 }
 
-type Json = { [k: string]: unknown };
-
-function num(v: unknown): number | null {
-  return typeof v === "number" && Number.isFinite(v) ? v : null;
-}
-
-function obj(v: unknown): Json | null {
-  return v && typeof v === "object" && !Array.isArray(v) ? (v as Json) : null;
-}
-
-/** A table row from a run summary of either kind (speed or quality). */
+/** A table row from a run's typed result, whatever its kind. */
 export function toRow(r: RunSummary): Row {
-  const s = obj(r.summary) ?? {};
-  const gen = obj(s.gen_per_second);
-  const tps = gen ? num(gen.median) : num(s.gen_per_second);
-  const modelBytes = num(s.model_bytes);
-  const score = num(s.score);
+  const res = r.result;
+  let tps: number | null = null;
+  let score: number | null = null;
+  let gb: number | null = null;
+  let scorePerGb: number | null = null;
+  let think: boolean | null = null;
   const categories: Record<string, number> = {};
-  if (Array.isArray(s.categories)) {
-    for (const c of s.categories) {
-      const o = obj(c);
-      const v = o && num(o.score);
-      if (o && typeof o.category === "string" && v != null) categories[o.category] = v * 100;
-    }
+  if (res?.kind === "speed") {
+    tps = res.gen_per_second.median;
+  } else if (res?.kind === "quality") {
+    tps = res.gen_per_second;
+    score = res.score * 100;
+    gb = res.model_bytes > 0 ? res.model_bytes / 1e9 : null;
+    scorePerGb = res.score_per_gb;
+    think = res.config.think;
+    for (const c of res.categories) categories[c.category] = c.score * 100;
+  } else if (res?.kind === "tune") {
+    tps = res.best.gen_per_second;
   }
-  const config = obj(s.config);
-  const think = config && typeof config.think === "boolean" ? config.think : null;
   const fileName = (r.model_path ?? "").split(/[\\/]/).pop() ?? "";
   return {
     id: r.id,
@@ -60,9 +56,10 @@ export function toRow(r: RunSummary): Row {
     model: r.model_name ?? (fileName || "unknown model"),
     quant: r.quant ?? "—",
     backend: r.backend ?? "—",
-    score: score == null ? null : score * 100,
-    gb: modelBytes == null ? null : modelBytes / 1e9,
-    scorePerGb: num(s.score_per_gb),
+    imported: r.imported,
+    score,
+    gb,
+    scorePerGb,
     tps,
     think,
     categories,
@@ -71,7 +68,7 @@ export function toRow(r: RunSummary): Row {
 
 export interface Filter {
   text: string;
-  kind: "" | "speed" | "quality";
+  kind: "" | "speed" | "quality" | "tune";
   status: "" | "completed" | "failed" | "interrupted" | "running";
 }
 

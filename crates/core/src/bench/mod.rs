@@ -4,6 +4,8 @@
 pub mod chat;
 pub mod degenerate;
 pub mod graders;
+pub mod limit;
+pub mod result;
 pub mod speed;
 pub mod stats;
 pub mod suite;
@@ -17,4 +19,5 @@ pub use verdict::{headline, verdict};
 pub mod quality;
 pub mod runner;
 pub use quality::{QualityReport, QualityRequest};
+pub use result::{RunKind, RunResult};
 pub use runner::{SpeedReport, SpeedRequest};

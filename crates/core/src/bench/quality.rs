@@ -114,6 +114,10 @@ pub struct QualityReport {
     pub score_per_gb: f64,
     pub gen_per_second: Option<f64>,
     pub prompt_per_second: Option<f64>,
+    /// Generation speed ÷ the speed the weights' memory allows (see
+    /// [`super::limit`]); calibrates predictions like a speed run's.
+    #[serde(default)]
+    pub fraction_of_limit: Option<f64>,
     pub counts: Counts,
     pub grader_version: u32,
     pub expected_seconds: Option<f64>,
@@ -376,6 +380,7 @@ pub fn summarize(
         score,
         prompt_per_second: speed.map(|s| s.0),
         gen_per_second: speed.map(|s| s.1),
+        fraction_of_limit: None,
         counts,
         grader_version: GRADER_VERSION,
         expected_seconds: None,
@@ -384,6 +389,9 @@ pub fn summarize(
 }
 
 const CRASHES_IN_A_ROW: u32 = 3;
+
+/// The measurement holding the speed limit a quality run's server ran under.
+const LIMIT_PER_SECOND: &str = "limit_per_second";
 
 impl Core {
     /// Runs (or resumes) the quality suite on a model and stores every answer.
@@ -440,7 +448,7 @@ impl Core {
                 };
                 let id = self
                     .begin_run(super::runner::RunStart {
-                        kind: "quality",
+                        kind: super::RunKind::Quality,
                         model_id: registered.id,
                         runtime: &runtime,
                         info: &info,
@@ -515,6 +523,7 @@ impl Core {
         let progress = |step: u32, total: u32, message: String| {
             self.events().emit(Event::BenchProgress {
                 run_id,
+                tokens_per_second: None,
                 phase: BenchPhase::Testing,
                 step,
                 total,
@@ -539,6 +548,7 @@ impl Core {
                 }
                 self.events().emit(Event::BenchProgress {
                     run_id,
+                    tokens_per_second: None,
                     phase: BenchPhase::Starting,
                     step: 1,
                     total: 1,
@@ -571,10 +581,14 @@ impl Core {
                 prompt_tokens: 256,
                 gen_tokens: 64,
                 repetitions: 2,
+                max_repetitions: 4,
                 warmup: true,
             };
             match self.measure(run_id, &server, &opts, cancel).await {
                 Ok(samples) => {
+                    self.store_limit(run_id, &config.model, &server)
+                        .await
+                        .map_err(plain)?;
                     speed = (
                         samples.iter().map(|s| s.prompt_per_second).collect(),
                         samples.iter().map(|s| s.predicted_per_second).collect(),
@@ -823,6 +837,14 @@ impl Core {
             .await?;
         let median = |v: &[f64]| super::stats::Stat::of(v).map(|s| s.median);
         let speed = median(&pp).zip(median(&tg));
+        let limit = self
+            .db()
+            .measurement_values(run_id, LIMIT_PER_SECOND)
+            .await?;
+        let fraction_of_limit = median(&tg)
+            .zip(limit.first().copied())
+            .filter(|(_, l)| *l > 0.0)
+            .map(|(g, l)| g / l);
         // The file as it is now; if it is gone, the size recorded with the run.
         let model_bytes = match std::fs::metadata(&config.model) {
             Ok(m) => m.len(),
@@ -837,7 +859,7 @@ impl Core {
             })
             .filter(|c| c.backend_at_fault)
             .count();
-        Ok(summarize(
+        let mut report = summarize(
             run_id,
             config,
             model_bytes,
@@ -845,7 +867,36 @@ impl Core {
             lines,
             speed,
             backend_faults,
-        ))
+        );
+        report.fraction_of_limit = fraction_of_limit;
+        Ok(report)
+    }
+
+    /// Keeps, with a quality run, the speed limit its server ran under (as a
+    /// measurement, so a resumed or rescored run still has it).
+    async fn store_limit(
+        &self,
+        run_id: i64,
+        model: &std::path::Path,
+        server: &Server,
+    ) -> Result<()> {
+        let info = crate::gguf::inspect(model)?;
+        let hw = self.detect().await.hardware;
+        let limit = self.run_limit(&hw, &info, server.config(), None).await;
+        if let Some(l) = limit.limit_per_second {
+            self.db()
+                .add_measurements(
+                    run_id,
+                    &[crate::history::Measurement {
+                        name: LIMIT_PER_SECOND.into(),
+                        repetition: None,
+                        value: l,
+                        unit: "tok/s".into(),
+                    }],
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     /// Re-grades a run's stored answers with the current graders (and `suite`'s

@@ -56,6 +56,7 @@ impl Core {
         let (report, server) = self.bench_speed_keeping_server(req, cancel).await?;
         self.events().emit(Event::BenchProgress {
             run_id: report.run_id,
+            tokens_per_second: None,
             phase: BenchPhase::Stopping,
             step: 1,
             total: 1,
@@ -76,6 +77,7 @@ impl Core {
         let progress = |run_id: i64, phase: BenchPhase, step: u32, total: u32, message: String| {
             self.events().emit(Event::BenchProgress {
                 run_id,
+                tokens_per_second: None,
                 phase,
                 step,
                 total,
@@ -124,7 +126,7 @@ impl Core {
         let args = config.to_args();
         let run_id = self
             .begin_run(RunStart {
-                kind: "speed",
+                kind: super::RunKind::Speed,
                 model_id: registered.id,
                 runtime: &runtime,
                 info: &info,
@@ -172,12 +174,14 @@ impl Core {
         };
 
         let model_bytes = registered.info.file_size;
-        // Not probed this time: the machine's latest measured bandwidth sets the limit,
-        // so the run still says how close it came, and still calibrates predictions.
-        let limit_bandwidth = match bandwidth {
-            Some(b) => Some(b.bytes_per_second),
-            None => self.db().latest_bandwidth().await.ok().flatten(),
-        };
+        let limit = self
+            .run_limit(
+                &hw,
+                &registered.info,
+                server.config(),
+                bandwidth.map(|b| b.bytes_per_second),
+            )
+            .await;
         let summary = speed::summarize(
             req.options,
             &samples,
@@ -185,7 +189,7 @@ impl Core {
             server.timings.readiness_latency_ms,
             peak_rss,
             registered.info.tensor_bytes.max(1),
-            limit_bandwidth,
+            Some(limit),
         )
         .ok_or_else(|| {
             Error::Server(ServerError::BadResponse {
@@ -258,6 +262,7 @@ impl Core {
         if opts.warmup {
             self.events().emit(Event::BenchProgress {
                 run_id,
+                tokens_per_second: None,
                 phase: BenchPhase::Warmup,
                 step: 1,
                 total: 1,
@@ -271,21 +276,27 @@ impl Core {
             .await?;
             timeout = Duration::from_secs_f64(w.wall_ms / 1e3 * 3.0 + 30.0);
         }
-        let mut samples = Vec::new();
-        for rep in 1..=opts.repetitions.max(1) {
+        let mut samples: Vec<SpeedSample> = Vec::new();
+        let gen = |samples: &[SpeedSample]| -> Vec<f64> {
+            samples.iter().map(|s| s.predicted_per_second).collect()
+        };
+        while opts.wants_more(&gen(&samples)) {
+            let rep = samples.len() as u32 + 1;
+            let at_least = opts.repetitions.max(1);
+            let last = samples.last().map(|s| s.predicted_per_second);
             self.events().emit(Event::BenchProgress {
                 run_id,
+                tokens_per_second: last,
                 phase: BenchPhase::Measuring,
                 step: rep,
-                total: opts.repetitions.max(1),
-                message: match samples.last() {
-                    Some(SpeedSample {
-                        predicted_per_second,
-                        ..
-                    }) => {
-                        format!("Measuring ({predicted_per_second:.1} tokens/s so far)")
-                    }
-                    None => "Measuring".into(),
+                total: at_least.max(rep),
+                message: if rep > at_least {
+                    format!(
+                        "Measuring again: the figures so far disagree by more than {:.0}%",
+                        speed::NOISY_SPREAD_PCT
+                    )
+                } else {
+                    "Measuring".into()
                 },
             });
             let s = guarded(
@@ -345,7 +356,7 @@ impl Core {
 
 /// What every benchmark run records as it starts.
 pub(crate) struct RunStart<'a> {
-    pub kind: &'a str,
+    pub kind: super::RunKind,
     pub model_id: i64,
     pub runtime: &'a crate::runtime::Runtime,
     pub info: &'a crate::runtime::RuntimeInfo,
@@ -355,6 +366,31 @@ pub(crate) struct RunStart<'a> {
 }
 
 impl Core {
+    /// What bounds generation for `model` served by a server started with `config` on
+    /// `hw`: placement from the layers it was given, each memory's speed from the probe
+    /// (`probed`, else this machine's kept figure) and Kindling's GPU table.
+    pub(crate) async fn run_limit(
+        &self,
+        hw: &HardwareProfile,
+        model: &crate::gguf::GgufInfo,
+        config: &crate::server::ServerConfig,
+        probed: Option<f64>,
+    ) -> super::limit::SpeedLimit {
+        let bandwidth = match probed {
+            Some(b) => Some(b),
+            None => self.kept_bandwidth(hw).await.ok(),
+        };
+        let (machine, _, _) = crate::recommend::machine::profile(hw, bandwidth);
+        let shape = crate::recommend::fit::ModelShape::from_gguf(model);
+        let placement = super::limit::run_placement(
+            &shape,
+            &machine,
+            config.gpu_layers,
+            u64::from(config.ctx_size),
+        );
+        super::limit::speed_limit(&shape, &machine, placement)
+    }
+
     /// This machine now, with the runtime's devices (detection is blocking work).
     pub(crate) async fn machine_now(&self, info: &crate::runtime::RuntimeInfo) -> HardwareProfile {
         self.hardware(info.devices.clone()).await

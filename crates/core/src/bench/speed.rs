@@ -9,6 +9,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::limit::SpeedLimit;
 use super::stats::Stat;
 use crate::server::ServerError;
 
@@ -18,8 +19,38 @@ use crate::server::ServerError;
 pub struct SpeedOptions {
     pub prompt_tokens: u32,
     pub gen_tokens: u32,
+    /// Repetitions always measured.
     pub repetitions: u32,
+    /// While the generation figures disagree by more than [`NOISY_SPREAD_PCT`], more
+    /// repetitions are measured, up to this many in all.
+    #[serde(default)]
+    pub max_repetitions: u32,
     pub warmup: bool,
+}
+
+/// Repetitions that disagree by more than this (in percent of their median) are too
+/// noisy to compare one run with another.
+pub const NOISY_SPREAD_PCT: f64 = 10.0;
+
+/// Whether repeated figures disagree too much to compare: the spread of all of them, or
+/// from five on, of all but the fastest and the slowest (one outlier does not make a
+/// whole run noisy).
+pub fn too_noisy(values: &[f64]) -> bool {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    v.sort_by(f64::total_cmp);
+    if v.len() >= 5 {
+        v = v[1..v.len() - 1].to_vec();
+    }
+    Stat::of(&v).is_some_and(|s| s.spread_pct > NOISY_SPREAD_PCT)
+}
+
+impl SpeedOptions {
+    /// Whether another repetition is needed after `gen` (the generation speeds so far).
+    pub fn wants_more(&self, gen: &[f64]) -> bool {
+        let n = gen.len() as u32;
+        n < self.repetitions.max(1)
+            || (n < self.max_repetitions.max(self.repetitions) && too_noisy(gen))
+    }
 }
 
 impl Default for SpeedOptions {
@@ -28,6 +59,7 @@ impl Default for SpeedOptions {
             prompt_tokens: 512,
             gen_tokens: 128,
             repetitions: 3,
+            max_repetitions: 8,
             warmup: true,
         }
     }
@@ -66,11 +98,18 @@ pub struct SpeedSummary {
     pub peak_rss_bytes: Option<u64>,
     /// Bytes read per generated token (the model's tensor data, for a dense model).
     pub model_bytes_per_token: u64,
-    pub bandwidth_bytes_per_second: Option<f64>,
-    /// Generation speed the measured bandwidth allows: bandwidth ÷ bytes per token.
-    pub bandwidth_limit_per_second: Option<f64>,
+    /// What bounds generation here: where the weights were and their memory's speed.
+    #[serde(default)]
+    pub limit: Option<SpeedLimit>,
     /// Measured generation speed ÷ that limit.
     pub fraction_of_limit: Option<f64>,
+    /// The bandwidth the run achieved: generation speed × bytes per token.
+    #[serde(default)]
+    pub effective_bandwidth_bytes_per_second: Option<f64>,
+    /// The repetitions disagreed by more than [`NOISY_SPREAD_PCT`] even after more were
+    /// measured: too noisy to compare with another run.
+    #[serde(default)]
+    pub too_noisy: bool,
     /// Kindling's wall-clock generation speed ÷ the server's (harness overhead; ~1.0).
     pub wall_to_server_ratio: Option<f64>,
 }
@@ -98,7 +137,7 @@ pub fn summarize(
     readiness_latency_ms: Option<f64>,
     peak_rss_bytes: Option<u64>,
     model_bytes_per_token: u64,
-    bandwidth_bytes_per_second: Option<f64>,
+    limit: Option<SpeedLimit>,
 ) -> Option<SpeedSummary> {
     let col = |f: fn(&SpeedSample) -> f64| samples.iter().map(f).collect::<Vec<_>>();
     let gen = Stat::of(&col(|s| s.predicted_per_second))?;
@@ -107,9 +146,11 @@ pub fn summarize(
         .filter_map(|s| s.wall_gen_per_second)
         .collect();
     let gen_wall = Stat::of(&wall);
-    let limit = bandwidth_bytes_per_second
-        .filter(|_| model_bytes_per_token > 0)
-        .map(|bw| bw / model_bytes_per_token as f64);
+    let fraction = limit
+        .as_ref()
+        .and_then(|l| l.limit_per_second)
+        .filter(|l| *l > 0.0)
+        .map(|l| gen.median / l);
     Some(SpeedSummary {
         options,
         prompt_per_second: Stat::of(&col(|s| s.prompt_per_second))?,
@@ -118,9 +159,11 @@ pub fn summarize(
         readiness_latency_ms,
         peak_rss_bytes,
         model_bytes_per_token,
-        bandwidth_bytes_per_second,
-        bandwidth_limit_per_second: limit,
-        fraction_of_limit: limit.map(|l| gen.median / l),
+        limit,
+        fraction_of_limit: fraction,
+        effective_bandwidth_bytes_per_second: (model_bytes_per_token > 0)
+            .then_some(gen.median * model_bytes_per_token as f64),
+        too_noisy: too_noisy(&col(|s| s.predicted_per_second)),
         wall_to_server_ratio: gen_wall.map(|w| w.median / gen.median),
         gen_per_second: gen,
         gen_per_second_wall: gen_wall,
@@ -362,13 +405,19 @@ mod tests {
             Some(3.0),
             Some(400 << 20),
             250_000_000,
-            Some(10e9),
+            Some(SpeedLimit {
+                placement: crate::recommend::fit::Placement::Cpu,
+                memory: "main memory (measured)".into(),
+                bandwidth_bytes_per_second: Some(10e9),
+                limit_per_second: Some(40.0),
+            }),
         )
         .unwrap();
         assert_eq!(s.gen_per_second.median, 30.0);
         assert_eq!(s.prompt_per_second.median, 200.0);
-        assert_eq!(s.bandwidth_limit_per_second, Some(40.0));
         assert_eq!(s.fraction_of_limit, Some(0.75));
+        assert_eq!(s.effective_bandwidth_bytes_per_second, Some(7.5e9));
+        assert!(!s.too_noisy);
         assert!((s.wall_to_server_ratio.unwrap() - 0.99).abs() < 1e-9);
     }
 
@@ -390,6 +439,31 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.fraction_of_limit, None);
+        assert_eq!(s.effective_bandwidth_bytes_per_second, Some(100.0));
+    }
+
+    #[test]
+    fn noisy_repetitions_ask_for_more_up_to_the_cap() {
+        let o = SpeedOptions::default();
+        assert!(o.wants_more(&[30.0, 30.5]), "fewer than the minimum");
+        assert!(
+            !o.wants_more(&[30.0, 30.5, 31.0]),
+            "steady: three are enough"
+        );
+        // The GPU run of the issue: 308–409 tok/s over three repetitions.
+        let wide = [308.0, 409.0, 392.0];
+        assert!(too_noisy(&wide));
+        assert!(o.wants_more(&wide));
+        let capped: Vec<f64> = [308.0, 409.0].repeat(4);
+        assert!(!o.wants_more(&capped), "eight is the cap");
+        // One outlier among steady figures does not make a run noisy.
+        assert!(!too_noisy(&[392.0, 390.0, 308.0, 391.0, 395.0]));
+        let fixed = SpeedOptions {
+            repetitions: 1,
+            max_repetitions: 1,
+            ..o
+        };
+        assert!(!fixed.wants_more(&[1.0]));
     }
 
     #[test]

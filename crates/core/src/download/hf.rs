@@ -22,8 +22,13 @@ pub fn endpoint_from_env() -> String {
 
 /// `{endpoint}/{repo}/resolve/main/{file}`.
 pub fn resolve_url(endpoint: &str, repo: &str, file: &str) -> String {
+    resolve_url_at(endpoint, repo, "main", file)
+}
+
+/// `{endpoint}/{repo}/resolve/{revision}/{file}`: a pinned commit, or `main`.
+pub fn resolve_url_at(endpoint: &str, repo: &str, revision: &str, file: &str) -> String {
     format!(
-        "{}/{repo}/resolve/main/{file}",
+        "{}/{repo}/resolve/{revision}/{file}",
         endpoint.trim_end_matches('/')
     )
 }
@@ -56,16 +61,17 @@ struct Lfs {
     size: u64,
 }
 
-/// The published size and sha256 of `file` in `repo`.
+/// The published size and sha256 of `file` in `repo` at `revision` (`main`, or a commit).
 pub async fn file_meta(
     http: &reqwest::Client,
     endpoint: &str,
     repo: &str,
+    revision: &str,
     file: &str,
     token: Option<&str>,
 ) -> Result<(u64, String), DownloadError> {
     let folder = file.rsplit_once('/').map(|(d, _)| d);
-    let mut url = format!("{endpoint}/api/models/{repo}/tree/main");
+    let mut url = format!("{endpoint}/api/models/{repo}/tree/{revision}");
     if let Some(d) = folder {
         url.push('/');
         url.push_str(d);

@@ -56,6 +56,8 @@ pub enum DownloadError {
         "Hugging Face answered in a way Kindling does not understand ({detail}). Try again later."
     )]
     BadMetadata { detail: String },
+    #[error("Hugging Face's copy of {file} is not the file Kindling's catalog recorded ({detail}), so nothing was downloaded. Pick another model; a newer Kindling will know the new file.")]
+    NotAsRecorded { file: String, detail: String },
     #[error("Paused {file} at {}; start the download again to continue where it stopped.", format_bytes(*.have))]
     Paused { file: String, have: u64 },
     #[error("Cancelled the download of {file}; the partial file was deleted.")]
@@ -83,6 +85,7 @@ impl DownloadError {
             DownloadError::Unverifiable { .. } | DownloadError::BadMetadata { .. } => {
                 ErrorCode::DownloadUnverifiable
             }
+            DownloadError::NotAsRecorded { .. } => ErrorCode::DownloadCorrupt,
             DownloadError::Paused { .. } => ErrorCode::Paused,
             DownloadError::Cancelled { .. } => ErrorCode::Cancelled,
             DownloadError::Io { .. } => ErrorCode::Io,

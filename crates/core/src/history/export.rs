@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use super::{Database, HistoryError, Measurement, Result, RunDetail, StoredResult, StoredScore};
 
 pub const EXPORT_FORMAT: &str = "kindling-run";
-pub const EXPORT_VERSION: u32 = 1;
+/// 2: the run's figures are `result` (tagged with the run's kind); 1 called them `summary`.
+pub const EXPORT_VERSION: u32 = 2;
 
 /// The exported document.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -49,12 +50,22 @@ impl Database {
                 "a run in state {status:?} cannot be imported"
             )));
         }
+        let kind = s("kind").unwrap_or_else(|| "speed".into());
+        if crate::bench::RunKind::parse(&kind).is_none() {
+            return Err(HistoryError::Import(format!(
+                "it holds a kind of run this version does not know ({kind:?})"
+            )));
+        }
+        let figures = r
+            .get("result")
+            .or_else(|| r.get("summary"))
+            .filter(|v| !v.is_null());
         let mut tx = self.pool.begin().await?;
         let id = sqlx::query(
-            "INSERT INTO runs (kind, status, runtime_version, devices_json, server_args_json, started_at, finished_at, error_code, error_message, summary_json, config_json, log_tail)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO runs (kind, status, runtime_version, devices_json, server_args_json, started_at, finished_at, error_code, error_message, summary_json, config_json, log_tail, imported)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
         )
-        .bind(s("kind").unwrap_or_else(|| "speed".into()))
+        .bind(&kind)
         .bind(&status)
         .bind(s("runtime_version"))
         .bind(r.get("devices").map(|v| v.to_string()))
@@ -63,7 +74,7 @@ impl Database {
         .bind(s("finished_at"))
         .bind(s("error_code"))
         .bind(s("error_message"))
-        .bind(r.get("summary").filter(|v| !v.is_null()).map(|v| v.to_string()))
+        .bind(figures.map(|v| v.to_string()))
         .bind(doc.config.as_ref().map(|v| v.to_string()))
         .bind(format!("imported {now} (model was {})", s("model_path").unwrap_or_default()))
         .execute(&mut *tx)

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Database, HistoryError, Result};
+use crate::bench::{RunKind, RunResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -38,7 +39,7 @@ impl RunStatus {
 /// What is known when a run starts.
 #[derive(Debug, Clone)]
 pub struct NewRun<'a> {
-    pub kind: &'a str,
+    pub kind: RunKind,
     pub model_id: i64,
     pub hardware_id: i64,
     pub runtime_path: &'a str,
@@ -53,7 +54,7 @@ pub struct NewRun<'a> {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RunSummary {
     pub id: i64,
-    pub kind: String,
+    pub kind: RunKind,
     pub status: RunStatus,
     pub model_path: Option<String>,
     pub model_name: Option<String>,
@@ -66,8 +67,10 @@ pub struct RunSummary {
     /// Where the model ran: `Vulkan` or `CPU` (from the devices and server arguments).
     #[serde(default)]
     pub backend: Option<String>,
-    /// The figures the run produced (a [`crate::bench::SpeedSummary`] for speed runs).
-    pub summary: Option<serde_json::Value>,
+    /// Imported from another machine's export: shown, never used to calibrate this one.
+    pub imported: bool,
+    /// The figures the run produced; `None` until it completes (or when unreadable).
+    pub result: Option<RunResult>,
 }
 
 /// One measured value.
@@ -119,18 +122,22 @@ type SummaryRow = (
     Option<String>,
     Option<String>,
     Option<String>,
+    bool,
 );
 
 const SUMMARY_SELECT: &str =
     "SELECT r.id, r.kind, r.status, m.path, m.name, m.quant, r.runtime_version,
     r.started_at, r.finished_at, r.error_code, r.error_message, r.summary_json,
-    r.devices_json, r.server_args_json
+    r.devices_json, r.server_args_json, r.imported
     FROM runs r LEFT JOIN models m ON m.id = r.model_id";
 
 fn summary_from_row(r: SummaryRow) -> RunSummary {
+    // Only this crate writes runs, so an unknown kind is a newer Kindling's: shown as a
+    // speed run without figures rather than hidden.
+    let kind = RunKind::parse(&r.1).unwrap_or(RunKind::Speed);
     RunSummary {
         id: r.0,
-        kind: r.1,
+        kind,
         status: RunStatus::parse(&r.2),
         model_path: r.3,
         model_name: r.4,
@@ -140,8 +147,9 @@ fn summary_from_row(r: SummaryRow) -> RunSummary {
         finished_at: r.8,
         error_code: r.9,
         error_message: r.10,
-        summary: r.11.and_then(|s| serde_json::from_str(&s).ok()),
+        result: r.11.and_then(|s| RunResult::decode(kind, &s)),
         backend: backend(r.12.as_deref(), r.13.as_deref()),
+        imported: r.14,
     }
 }
 
@@ -173,7 +181,7 @@ impl Database {
             "INSERT INTO runs (kind, status, model_id, hardware_id, runtime_path, runtime_version, devices_json, server_args_json, started_at, owner_pid)
              VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
         )
-        .bind(run.kind)
+        .bind(run.kind.as_str())
         .bind(run.model_id)
         .bind(run.hardware_id)
         .bind(run.runtime_path)

@@ -16,6 +16,22 @@ pub struct ModelShape {
     pub max_context: u64,
     /// For mixture-of-experts: the share of the weights read per token.
     pub active_fraction: Option<f64>,
+    /// Share of the weights llama.cpp keeps in main memory whatever is offloaded (Gemma's
+    /// per-layer embeddings): they need no GPU memory and are looked up, not read whole.
+    #[serde(default)]
+    pub host_fraction: f64,
+}
+
+impl ModelShape {
+    /// Bytes that go to the GPU when the model is offloaded whole.
+    pub fn device_bytes(&self) -> u64 {
+        (self.file_bytes as f64 * (1.0 - self.host_fraction.clamp(0.0, 1.0))) as u64
+    }
+
+    /// Bytes read per generated token.
+    pub fn bytes_per_token(&self) -> f64 {
+        self.device_bytes() as f64 * self.active_fraction.unwrap_or(1.0)
+    }
 }
 
 impl ModelShape {
@@ -34,20 +50,27 @@ impl ModelShape {
             kv_bytes_per_token: u64::from(layers) * kv_heads * (k + v) * 2,
             max_context: info.context_length.unwrap_or(4096),
             active_fraction: None,
+            host_fraction: info.host_only_bytes as f64 / info.tensor_bytes.max(1) as f64,
         }
     }
 
     /// Approximate shape from the catalog, for models not on disk. Stated heuristics:
     /// ~16 + 1.5 layers per billion parameters, and 35 KB of f16 KV cache per token per
-    /// billion parameters (Llama 3.2 3B: 115 KB/token; Qwen3 4B: 147 KB/token).
+    /// billion parameters (Llama 3.2 3B: 115 KB/token; Qwen3 4B: 147 KB/token), scaled by
+    /// the share of layers that attend to the whole context (sliding-window models keep
+    /// only a window for the others).
     pub fn from_catalog(f: &crate::catalog::Family, v: &crate::catalog::Variant) -> ModelShape {
         let dense_b = f.effective_b.or(f.active_b).unwrap_or(f.params_b);
         ModelShape {
-            file_bytes: (v.size_gb * GB) as u64,
+            file_bytes: v.bytes(),
             layers: (16.0 + 1.5 * f.params_b.min(60.0)).round() as u32,
-            kv_bytes_per_token: (35_000.0 * dense_b.max(0.1)) as u64,
+            kv_bytes_per_token: (35_000.0
+                * dense_b.max(0.1)
+                * f.full_attention_share.unwrap_or(1.0).clamp(0.05, 1.0))
+                as u64,
             max_context: f.context,
             active_fraction: f.active_b.map(|a| (a / f.params_b).clamp(0.01, 1.0)),
+            host_fraction: f.host_b.map_or(0.0, |h| (h / f.params_b).clamp(0.0, 0.9)),
         }
     }
 }
@@ -115,20 +138,22 @@ pub fn compute_bytes(weights: u64) -> u64 {
 
 fn try_fit(m: &ModelShape, mach: &MachineProfile, ctx: u64) -> Option<(Placement, u64, u64)> {
     let kv = m.kv_bytes_per_token * ctx;
-    let compute = compute_bytes(m.file_bytes);
+    let device = m.device_bytes();
+    let host = m.file_bytes - device;
+    let compute = compute_bytes(device);
     let need = m.file_bytes + kv + compute;
     let ram_usable = mach.ram_bytes.saturating_sub(ram_reserve(mach.ram_bytes));
     match &mach.gpu {
         Some(g) if g.unified => (need <= ram_usable).then_some((Placement::Gpu, kv, compute)),
         Some(g) => {
             let vram = g.vram_bytes.saturating_sub(VRAM_RESERVE);
-            if need <= vram {
+            if device + kv + compute <= vram && host <= ram_usable {
                 return Some((Placement::Gpu, kv, compute));
             }
-            let per_layer = (m.file_bytes + kv) / u64::from(m.layers.max(1));
+            let per_layer = (device + kv) / u64::from(m.layers.max(1));
             let gpu_layers =
                 (vram.saturating_sub(compute) / per_layer.max(1)).min(u64::from(m.layers)) as u32;
-            let cpu_part = per_layer * u64::from(m.layers - gpu_layers);
+            let cpu_part = per_layer * u64::from(m.layers - gpu_layers) + host;
             if cpu_part + compute > ram_usable {
                 return None;
             }
@@ -208,29 +233,10 @@ pub fn fit(m: &ModelShape, mach: &MachineProfile, desired: u64) -> Fit {
     }
 }
 
-/// Generation speed the memory bandwidth allows (tokens/s, before efficiency): the bytes
-/// read per token on each side of the split over that side's bandwidth. `None` when a
-/// needed bandwidth is unknown.
+/// Generation speed the memory bandwidth allows (tokens/s, before efficiency); `None`
+/// when a needed bandwidth is unknown. See [`crate::bench::limit::speed_limit`].
 pub fn bandwidth_limit(m: &ModelShape, mach: &MachineProfile, placement: Placement) -> Option<f64> {
-    let per_token = m.file_bytes as f64 * m.active_fraction.unwrap_or(1.0);
-    let (gpu_share, _) = match placement {
-        Placement::Gpu => (1.0, 0.0),
-        Placement::Partial { gpu_layers, layers } => {
-            (f64::from(gpu_layers) / f64::from(layers.max(1)), 0.0)
-        }
-        Placement::Cpu => (0.0, 0.0),
-    };
-    let gpu_time = if gpu_share > 0.0 {
-        per_token * gpu_share / mach.gpu.as_ref()?.bandwidth?
-    } else {
-        0.0
-    };
-    let cpu_time = if gpu_share < 1.0 {
-        per_token * (1.0 - gpu_share) / mach.cpu_bandwidth?
-    } else {
-        0.0
-    };
-    Some(1.0 / (gpu_time + cpu_time))
+    crate::bench::limit::speed_limit(m, mach, placement).limit_per_second
 }
 
 /// Share of the bandwidth limit a model reaches when nothing has been measured here yet.
@@ -298,7 +304,9 @@ mod tests {
         use Placement::*;
         let cases: Vec<(&str, MachineProfile, &str, bool)> = vec![
             ("gemma4-e2b:Q4_K_M", imac_2017(), "gpu", true),
-            ("gemma4-e4b:Q4_K_M", imac_2017(), "partial", true),
+            // Its per-layer embeddings stay in main memory: the rest fits the Radeon.
+            ("gemma4-e4b:Q4_K_M", imac_2017(), "gpu", true),
+            ("gemma4-e4b:Q8_0", imac_2017(), "partial", true),
             ("gemma4-31b:Q4_K_M", imac_2017(), "partial", true),
             ("gemma4-31b:Q8_0", imac_2017(), "none", false),
             ("gemma4-31b:Q4_K_M", air_8gb(), "none", false),
@@ -344,7 +352,7 @@ mod tests {
 
     #[test]
     fn a_partial_split_puts_what_fits_on_the_gpu() {
-        let f = fit(&shape("gemma4-e4b:Q4_K_M"), &imac_2017(), 4096);
+        let f = fit(&shape("llama3.1-8b:Q4_K_M"), &imac_2017(), 4096);
         let Placement::Partial { gpu_layers, layers } = f.placement else {
             panic!("{f:?}")
         };
@@ -368,7 +376,11 @@ mod tests {
         )
         .unwrap();
         assert!(gpu > half && half > cpu, "{gpu} {half} {cpu}");
-        assert!((gpu - 217.6e9 / 3.1e9).abs() < 0.1);
+        assert!((gpu - 217.6e9 / m.bytes_per_token()).abs() < 0.1);
+        assert!(
+            m.bytes_per_token() < 0.5 * 3.1e9,
+            "the E2B reads less than its file"
+        );
         let moe = shape("gemma4-26b-a4b:Q4_K_M");
         let dense = shape("gemma4-31b:Q4_K_M");
         assert!(

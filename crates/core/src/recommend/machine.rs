@@ -4,7 +4,8 @@
 use serde::Serialize;
 
 use super::fit::{bandwidth_limit, efficiency, GpuProfile, MachineProfile, ModelShape, Placement};
-use super::{rank, Backend, Candidate, Goal, MeasuredHere};
+use super::{rank, Backend, Candidate, Goal, Installed, MeasuredHere};
+use crate::bench::RunResult;
 use crate::catalog::{self, Catalog};
 use crate::history::RunStatus;
 use crate::{Core, Result};
@@ -21,6 +22,87 @@ pub struct Recommendation {
     /// How many of this machine's runs calibrated the speed predictions.
     pub calibrated_from: usize,
     pub candidates: Vec<Candidate>,
+    /// Made for a machine profile brought from elsewhere, not for this machine.
+    pub for_another_machine: bool,
+}
+
+/// Another machine, as `kindling detect --json` writes it there. Keys it does not know
+/// are ignored, so a profile from a newer Kindling still reads.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct MachineFile {
+    pub hardware: crate::hardware::HardwareProfile,
+    /// Main memory's measured speed there, bytes/s.
+    #[serde(default)]
+    pub memory_bandwidth_bytes_per_second: Option<f64>,
+    /// The runtime there, when the profile says (its build decides which known issues
+    /// still apply).
+    #[serde(default)]
+    pub runtime_info: Option<MachineRuntime>,
+}
+
+/// The part of a profile's runtime that matters here.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct MachineRuntime {
+    #[serde(default)]
+    pub manifest: Option<crate::runtime::RuntimeManifest>,
+}
+
+/// The machine profiles Kindling ships (`models/machines/`), by name.
+pub const SHIPPED_MACHINES: [(&str, &str); 3] = [
+    (
+        "imac-2017-radeon-pro-575",
+        include_str!("../../../../models/machines/imac-2017-radeon-pro-575.json"),
+    ),
+    (
+        "macbook-air-m1-8gb",
+        include_str!("../../../../models/machines/macbook-air-m1-8gb.json"),
+    ),
+    (
+        "mac-mini-m4-pro-24gb",
+        include_str!("../../../../models/machines/mac-mini-m4-pro-24gb.json"),
+    ),
+];
+
+impl MachineFile {
+    /// A profile file, or a shipped profile by (the start of) its name: `imac-2017`.
+    pub fn find(name_or_path: &str) -> Result<MachineFile> {
+        let path = std::path::Path::new(name_or_path);
+        let invalid = |detail: String| crate::Error::MachineInvalid {
+            path: path.to_path_buf(),
+            detail,
+        };
+        if !path.exists() {
+            let mut shipped = SHIPPED_MACHINES
+                .iter()
+                .filter(|(name, _)| !name_or_path.is_empty() && name.starts_with(name_or_path));
+            return match (shipped.next(), shipped.next()) {
+                (Some((_, text)), None) => Ok(MachineFile::parse(text)
+                    .expect("the shipped profiles are checked by a unit test")),
+                (Some(_), Some(_)) => Err(invalid(format!(
+                    "it names more than one of Kindling's profiles ({})",
+                    shipped_names()
+                ))),
+                (None, _) => Err(invalid(format!(
+                    "there is no such file, and Kindling's own profiles are {}",
+                    shipped_names()
+                ))),
+            };
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| invalid(e.to_string()))?;
+        MachineFile::parse(&text).map_err(invalid)
+    }
+
+    pub fn parse(text: &str) -> std::result::Result<MachineFile, String> {
+        serde_json::from_str(text).map_err(|e| format!("not a machine profile: {e}"))
+    }
+}
+
+fn shipped_names() -> String {
+    SHIPPED_MACHINES
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A speed prediction for one model file on this machine.
@@ -38,47 +120,86 @@ impl Core {
     /// near neighbours with its noise from one look to the next).
     pub async fn machine_profile(&self) -> Result<(MachineProfile, Backend, String)> {
         let d = self.detect().await;
-        let bw = match self.db().latest_bandwidth().await? {
-            Some(b) => b,
-            None => {
-                let threads = d.hardware.logical_cores;
-                let measured = tokio::task::spawn_blocking(move || {
-                    crate::hardware::probe_bandwidth(threads, std::time::Duration::from_secs(1))
-                })
-                .await
-                .expect("no panic")
-                .bytes_per_second;
-                self.db()
-                    .insert_hardware(&d.hardware, Some(measured), &crate::history::now())
-                    .await?;
-                measured
-            }
-        };
-        Ok(profile(&d.hardware, Some(bw)))
+        let bw = self.kept_bandwidth(&d.hardware).await?;
+        let (machine, backend, summary) = profile(&d.hardware, Some(bw));
+        let manifest = d.runtime_info.as_ref().and_then(|i| i.manifest.as_ref());
+        Ok((machine, backend.with_runtime(manifest), summary))
     }
 
-    /// Measured ÷ bandwidth limit of this machine's completed speed runs.
-    async fn efficiency_fractions(&self) -> Result<Vec<f64>> {
+    /// Main memory's speed here: the figure kept from the last probe, or measured now
+    /// (about a second) and kept.
+    pub(crate) async fn kept_bandwidth(
+        &self,
+        hw: &crate::hardware::HardwareProfile,
+    ) -> Result<f64> {
+        if let Some(b) = self.db().latest_bandwidth().await? {
+            return Ok(b);
+        }
+        let threads = hw.logical_cores;
+        let measured = tokio::task::spawn_blocking(move || {
+            crate::hardware::probe_bandwidth(threads, std::time::Duration::from_secs(1))
+        })
+        .await
+        .expect("no panic")
+        .bytes_per_second;
+        self.db()
+            .insert_hardware(hw, Some(measured), &crate::history::now())
+            .await?;
+        Ok(measured)
+    }
+
+    /// This machine's own completed runs (imported ones never count), newest first.
+    async fn own_runs(&self) -> Result<Vec<crate::history::RunSummary>> {
         Ok(self
             .db()
-            .list_runs(200)
+            .list_runs(500)
             .await?
             .into_iter()
-            .filter(|r| r.status == RunStatus::Completed && r.kind == "speed")
-            .filter_map(|r| r.summary?.get("fraction_of_limit")?.as_f64())
+            .filter(|r| r.status == RunStatus::Completed && !r.imported)
             .collect())
     }
 
-    /// Predicted generation speed of a model file here (CPU placement unless a GPU fits).
+    /// Measured ÷ the speed limit, from this machine's speed runs and the speed phase of
+    /// its quality runs: how close this machine gets to what its memory allows.
+    async fn efficiency_fractions(&self) -> Result<Vec<f64>> {
+        Ok(self
+            .own_runs()
+            .await?
+            .iter()
+            .filter_map(|r| r.result.as_ref()?.fraction_of_limit())
+            .collect())
+    }
+
+    /// What this machine's runs wholly on its GPU achieved (median bytes/s read), for
+    /// predictions on a GPU whose memory speed is not in Kindling's table.
+    async fn gpu_effective_bandwidth(&self) -> Result<Option<f64>> {
+        let achieved: Vec<f64> = self
+            .own_runs()
+            .await?
+            .iter()
+            .filter_map(|r| match r.result.as_ref()? {
+                RunResult::Speed(s)
+                    if s.limit
+                        .as_ref()
+                        .is_some_and(|l| l.placement == Placement::Gpu) =>
+                {
+                    s.effective_bandwidth_bytes_per_second
+                }
+                _ => None,
+            })
+            .collect();
+        Ok(crate::bench::Stat::of(&achieved).map(|s| s.median))
+    }
+
+    /// Predicted generation speed of a model file here, where the fit estimator places it;
+    /// 0 when a needed memory speed is unknown.
     pub async fn predict_speed(&self, model: &std::path::Path) -> Result<Prediction> {
         let info = crate::gguf::inspect(model)?;
         let shape = ModelShape::from_gguf(&info);
         let (machine, _, _) = self.machine_profile().await?;
         let placement = super::fit::fit(&shape, &machine, 4096).placement;
         let fractions = self.efficiency_fractions().await?;
-        let limit = bandwidth_limit(&shape, &machine, placement)
-            .or_else(|| bandwidth_limit(&shape, &machine, Placement::Cpu))
-            .unwrap_or(0.0);
+        let limit = bandwidth_limit(&shape, &machine, placement).unwrap_or(0.0);
         let eff = efficiency(&fractions);
         Ok(Prediction {
             limit_tps: limit,
@@ -88,35 +209,21 @@ impl Core {
         })
     }
 
-    /// Ranks the catalog for this machine and goal.
-    pub async fn recommend(&self, goal: Goal) -> Result<Recommendation> {
-        let (profile, backend, machine) = self.machine_profile().await?;
-        let catalog = Catalog::builtin();
+    /// What this machine's own runs measured, per model file: the newest quality score
+    /// and the newest generation speed (a speed run's, or a quality run's speed phase).
+    async fn measured_here(&self) -> Result<Vec<MeasuredHere>> {
         let mut measured: Vec<MeasuredHere> = Vec::new();
-        for r in self.db().list_runs(500).await? {
-            if r.status != RunStatus::Completed {
-                continue;
-            }
-            let Some(file) = r
-                .model_path
-                .as_deref()
-                .and_then(|p| std::path::Path::new(p).file_name())
-                .map(|f| f.to_string_lossy().into_owned())
-            else {
+        for r in self.own_runs().await? {
+            let (Some(file), Some(result)) = (
+                r.model_path
+                    .as_deref()
+                    .and_then(|p| std::path::Path::new(p).file_name())
+                    .map(|f| f.to_string_lossy().into_owned()),
+                r.result.as_ref(),
+            ) else {
                 continue;
             };
-            let s = r.summary.as_ref();
-            let score = if r.kind == "quality" {
-                s.and_then(|s| s.get("score")).and_then(|v| v.as_f64())
-            } else {
-                None
-            };
-            let tps = s
-                .and_then(|s| {
-                    s.pointer("/gen_per_second/median")
-                        .or_else(|| s.get("gen_per_second"))
-                })
-                .and_then(|v| v.as_f64());
+            let (score, tps) = (result.score(), result.gen_per_second());
             match measured.iter_mut().find(|m| m.file_name == file) {
                 Some(m) => {
                     m.score = m.score.or(score);
@@ -129,27 +236,48 @@ impl Core {
                 }),
             }
         }
-        let installed: Vec<String> = self
-            .db()
-            .models()
-            .await?
-            .into_iter()
-            .filter(|m| std::path::Path::new(&m.path).exists())
-            .filter_map(|m| {
-                std::path::Path::new(&m.path)
-                    .file_name()
-                    .map(|f| f.to_string_lossy().into_owned())
-            })
-            .collect();
+        Ok(measured)
+    }
+
+    /// The model files Kindling knows that are on disk, with their shapes.
+    async fn installed(&self) -> Result<Vec<Installed>> {
+        let mut out = Vec::new();
+        for m in self.db().models().await? {
+            let path = std::path::Path::new(&m.path);
+            let Ok(info) = crate::gguf::inspect(path) else {
+                continue;
+            };
+            let file_name = path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            out.push(Installed {
+                name: info.name.clone().unwrap_or_else(|| file_name.clone()),
+                quant: info.file_type.clone().unwrap_or_else(|| "unknown".into()),
+                bytes: info.file_size,
+                shape: ModelShape::from_gguf(&info),
+                architecture: super::launch::architecture(&info).into(),
+                params_b: info.parameter_count as f64 / 1e9,
+                instruct: info.has_chat_template,
+                file_name,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Ranks the catalog, and the models here measured here, for this machine and goal.
+    pub async fn recommend(&self, goal: Goal) -> Result<Recommendation> {
+        let (profile, backend, machine) = self.machine_profile().await?;
         let fractions = self.efficiency_fractions().await?;
-        let candidates = rank(
-            &catalog,
+        let candidates = super::rank_with(
+            &Catalog::builtin(),
             &profile,
             &backend,
             goal,
-            &measured,
-            &installed,
+            &self.measured_here().await?,
+            &self.installed().await?,
             &fractions,
+            self.gpu_effective_bandwidth().await?,
             u64::from(self.settings().ctx_size.max(4096)),
         );
         Ok(Recommendation {
@@ -159,7 +287,39 @@ impl Core {
             goal,
             calibrated_from: fractions.len(),
             candidates,
+            for_another_machine: false,
         })
+    }
+
+    /// Ranks the catalog for another machine (`other`, as `kindling detect --json` wrote
+    /// it there). Nothing measured on this machine applies to it: no runs, no files.
+    pub fn recommend_for(&self, other: &MachineFile, goal: Goal) -> Recommendation {
+        let (profile, backend, machine) =
+            profile(&other.hardware, other.memory_bandwidth_bytes_per_second);
+        let backend = backend.with_runtime(
+            other
+                .runtime_info
+                .as_ref()
+                .and_then(|r| r.manifest.as_ref()),
+        );
+        Recommendation {
+            candidates: rank(
+                &Catalog::builtin(),
+                &profile,
+                &backend,
+                goal,
+                &[],
+                &[],
+                &[],
+                u64::from(self.settings().ctx_size.max(4096)),
+            ),
+            machine,
+            profile,
+            backend,
+            goal,
+            calibrated_from: 0,
+            for_another_machine: true,
+        }
     }
 
     /// The model the menu-bar server uses: the one the user chose, else the best
@@ -237,6 +397,7 @@ pub(crate) fn profile(
                 .or(os_gpu)
                 .and_then(|x| x.vendor.clone())
                 .or_else(|| g.name.split_whitespace().next().map(str::to_string)),
+            ..Backend::default()
         },
         Some(g) => Backend {
             name: "metal".into(),
@@ -246,6 +407,7 @@ pub(crate) fn profile(
             } else {
                 "AMD".into()
             }),
+            ..Backend::default()
         },
         None => Backend {
             name: "cpu".into(),

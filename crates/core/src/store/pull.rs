@@ -20,6 +20,11 @@ pub struct PullRequest {
     pub policy: Policy,
     /// The Hub's base URL; `None` uses `HF_ENDPOINT` or huggingface.co.
     pub endpoint: Option<String>,
+    /// The commit to fetch (the catalog's pin); `None` is `main`.
+    pub revision: Option<String>,
+    /// The size and sha256 the catalog recorded at that commit: the Hub must publish
+    /// exactly these, and the download must match them.
+    pub expect: Option<(u64, String)>,
 }
 
 impl PullRequest {
@@ -31,6 +36,8 @@ impl PullRequest {
                 file: v.file.clone(),
                 policy: Policy::default(),
                 endpoint: None,
+                revision: v.revision.clone(),
+                expect: v.bytes.zip(v.sha256.clone()),
             }),
             None => Err(download::DownloadError::NotFound {
                 what: format!("{id} (not a model Kindling's catalog knows; give a repository and a file instead)"),
@@ -65,8 +72,27 @@ impl Core {
             })?;
         let endpoint = req.endpoint.clone().unwrap_or_else(hf::endpoint_from_env);
         let token = hf::token();
-        let (size, sha256) =
-            hf::file_meta(&http, &endpoint, &req.repo, &req.file, token.as_deref()).await?;
+        let revision = req.revision.as_deref().unwrap_or("main");
+        let (size, sha256) = hf::file_meta(
+            &http,
+            &endpoint,
+            &req.repo,
+            revision,
+            &req.file,
+            token.as_deref(),
+        )
+        .await?;
+        if let Some((bytes, sha)) = &req.expect {
+            if (size, sha256.as_str()) != (*bytes, sha.as_str()) {
+                return Err(download::DownloadError::NotAsRecorded {
+                    file: req.file.clone(),
+                    detail: format!(
+                        "at commit {revision} it has {size} bytes and sha256 {sha256}; the catalog recorded {bytes} bytes and {sha}"
+                    ),
+                }
+                .into());
+            }
+        }
         let dest = self
             .paths()
             .models()
@@ -87,7 +113,7 @@ impl Core {
             }
         }
 
-        let url = hf::resolve_url(&endpoint, &req.repo, &req.file);
+        let url = hf::resolve_url_at(&endpoint, &req.repo, revision, &req.file);
         let dest_s = dest.to_string_lossy().into_owned();
         let job = self
             .db()

@@ -31,6 +31,8 @@ fn request(srv: &FileServer, policy: Policy) -> PullRequest {
         file: FILE.into(),
         policy,
         endpoint: Some(srv.base_url()),
+        revision: None,
+        expect: None,
     }
 }
 
@@ -68,6 +70,51 @@ async fn a_download_completes_verifies_and_is_registered() {
         .unwrap();
     assert!(again.fetched.is_none());
     assert_eq!(srv.body_bytes_sent(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_file_is_fetched_at_its_commit_and_must_be_the_one_recorded() {
+    let srv = server().await;
+    let (sha, size) = srv.file_meta(&format!("{REPO}/{FILE}"));
+    let home = tempfile::tempdir().unwrap();
+    let core = super::core_in(home.path()).await;
+    // The catalog recorded other bytes at that commit: nothing is downloaded.
+    let wrong = PullRequest {
+        revision: Some("0314792d7f1f".into()),
+        expect: Some((size, "0".repeat(64))),
+        ..request(&srv, fast_policy())
+    };
+    let err = core.pull(&wrong, &Control::default()).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::DownloadCorrupt, "{err}");
+    assert!(
+        err.to_string()
+            .contains("not the file Kindling's catalog recorded"),
+        "{err}"
+    );
+    assert_eq!(
+        srv.body_bytes_sent(),
+        0,
+        "not a byte of the file was fetched"
+    );
+    assert!(!dest(home.path()).exists() && !partial_path(&dest(home.path())).exists());
+    // As recorded: fetched at that commit, not at main.
+    let pinned = PullRequest {
+        revision: Some("0314792d7f1f".into()),
+        expect: Some((size, sha.clone())),
+        ..request(&srv, fast_policy())
+    };
+    let pulled = core.pull(&pinned, &Control::default()).await.unwrap();
+    assert_eq!(pulled.sha256, sha);
+    let paths: Vec<String> = srv.requests().into_iter().map(|r| r.path).collect();
+    assert!(
+        paths.iter().any(|p| p.contains("/tree/0314792d7f1f")),
+        "{paths:?}"
+    );
+    assert!(
+        paths.iter().any(|p| p.contains("/resolve/0314792d7f1f/")),
+        "{paths:?}"
+    );
+    assert!(!paths.iter().any(|p| p.contains("/main")), "{paths:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -214,6 +214,7 @@ async fn speed_predictions_calibrate_to_within_a_quarter_of_measured() {
             prompt_tokens: 512,
             gen_tokens: 128,
             repetitions: 2,
+            max_repetitions: 2,
             warmup: true,
         },
         port: None,

@@ -60,6 +60,8 @@ async fn every_public_core_future_is_send() {
         file: "model.gguf".into(),
         policy: Policy::default(),
         endpoint: None,
+        revision: None,
+        expect: None,
     };
     assert_send(core.pull(&req, &Control::default()));
 }

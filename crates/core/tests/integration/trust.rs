@@ -221,6 +221,7 @@ async fn a_known_issue_fix_reaches_the_server_and_the_record() {
             prompt_tokens: 32,
             gen_tokens: 8,
             repetitions: 1,
+            max_repetitions: 1,
             warmup: false,
         },
         port: None,

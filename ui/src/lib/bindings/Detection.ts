@@ -11,4 +11,9 @@ export type Detection = { hardware: HardwareProfile, runtime: Runtime | null, ru
 /**
  * Why no runtime could be used, when none could.
  */
-runtime_problem: ErrorReport | null, };
+runtime_problem: ErrorReport | null, 
+/**
+ * Main memory's speed as last measured here (bytes/s), so a profile written on one
+ * Mac plans speeds for it on another.
+ */
+memory_bandwidth_bytes_per_second: number | null, };

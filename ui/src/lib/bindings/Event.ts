@@ -11,4 +11,8 @@ export type Event = { "type": "server_state", server: ServerRef, state: ServerSt
 /**
  * 1-based step within the phase, and how many steps it has.
  */
-step: number, total: number, message: string, } | { "type": "download", file: string, state: DownloadState, bytes: number, total: number, bytes_per_second: number, eta_seconds: number | null, };
+step: number, total: number, message: string, 
+/**
+ * The latest measured generation speed, tokens/s, while measuring.
+ */
+tokens_per_second: number | null, } | { "type": "download", file: string, state: DownloadState, bytes: number, total: number, bytes_per_second: number, eta_seconds: number | null, };

@@ -16,4 +16,9 @@ score: number,
 /**
  * Score in percent ÷ model file size in GB.
  */
-score_per_gb: number, gen_per_second: number | null, prompt_per_second: number | null, counts: Counts, grader_version: number, expected_seconds: number | null, tests: Array<TestLine>, };
+score_per_gb: number, gen_per_second: number | null, prompt_per_second: number | null, 
+/**
+ * Generation speed ÷ the speed the weights' memory allows (see
+ * [`super::limit`]); calibrates predictions like a speed run's.
+ */
+fraction_of_limit: number | null, counts: Counts, grader_version: number, expected_seconds: number | null, tests: Array<TestLine>, };

@@ -15,4 +15,8 @@ machine: string, profile: MachineProfile, backend: Backend, goal: Goal,
 /**
  * How many of this machine's runs calibrated the speed predictions.
  */
-calibrated_from: number, candidates: Array<Candidate>, };
+calibrated_from: number, candidates: Array<Candidate>, 
+/**
+ * Made for a machine profile brought from elsewhere, not for this machine.
+ */
+for_another_machine: boolean, };

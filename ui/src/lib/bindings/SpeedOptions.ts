@@ -3,4 +3,13 @@
 /**
  * What to measure.
  */
-export type SpeedOptions = { prompt_tokens: number, gen_tokens: number, repetitions: number, warmup: boolean, };
+export type SpeedOptions = { prompt_tokens: number, gen_tokens: number, 
+/**
+ * Repetitions always measured.
+ */
+repetitions: number, 
+/**
+ * While the generation figures disagree by more than [`NOISY_SPREAD_PCT`], more
+ * repetitions are measured, up to this many in all.
+ */
+max_repetitions: number, warmup: boolean, };
