@@ -146,9 +146,16 @@ async fn measure(
         loaded.stop().await;
         (None, None)
     };
+    let limit = report.summary.limit.as_ref().map(|l| {
+        l.sentence(
+            report.summary.gen_per_second.median,
+            report.summary.effective_bandwidth_bytes_per_second,
+        )
+    });
     Ok(BenchResult {
         report,
         headline,
+        limit,
         quality,
         quality_error,
     })

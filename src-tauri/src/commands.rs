@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use kindling_core::cleanup::{Applied, ApplyMode, Reason};
 use kindling_core::download::{hf, Control};
 use kindling_core::history::{RunDetail, RunSummary};
-use kindling_core::recommend::machine::Recommendation;
+use kindling_core::recommend::machine::{MachineFile, Recommendation};
 use kindling_core::recommend::Goal;
 use kindling_core::store::inventory::Inventory;
 use kindling_core::store::{PullRequest, Pulled};
@@ -21,7 +21,7 @@ use tauri_plugin_autostart::ManagerExt;
 use tauri_plugin_clipboard_manager::ClipboardExt;
 use tauri_plugin_opener::OpenerExt;
 
-use crate::dto::{AppInfo, BenchStatus, CleanupView, ReasonText, ServerStatus};
+use crate::dto::{AppInfo, BenchStatus, CleanupView, MachineChoice, ReasonText, ServerStatus};
 use crate::state::AppState;
 use crate::{bench_job, server_control};
 
@@ -36,6 +36,9 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         app_info,
         detect,
         recommendation,
+        machine_profiles,
+        pick_machine_file,
+        save_machine_profile,
         gpu_checks,
         bench_start,
         bench_cancel,
@@ -81,13 +84,47 @@ pub async fn detect(state: State<'_, AppState>) -> Reply<Detection> {
     Ok(state.core.detect().await)
 }
 
+/// The recommendation for this Mac, or — "plan for another Mac" — for `machine`: a
+/// profile Kindling ships (by name) or one written on that Mac (a file).
 #[tauri::command]
 pub async fn recommendation(
     state: State<'_, AppState>,
     goal: Option<Goal>,
+    machine: Option<String>,
 ) -> Reply<Recommendation> {
     let goal = goal.unwrap_or(state.core.settings().goal);
-    state.core.recommend(goal).await.map_err(report)
+    match machine {
+        Some(m) => {
+            let file = MachineFile::find(&m).map_err(report)?;
+            Ok(state.core.recommend_for(&file, goal))
+        }
+        None => state.core.recommend(goal).await.map_err(report),
+    }
+}
+
+/// The machine profiles Kindling ships, to plan for another Mac.
+#[tauri::command]
+pub fn machine_profiles() -> Vec<MachineChoice> {
+    kindling_core::recommend::machine::SHIPPED_MACHINES
+        .iter()
+        .map(|(name, text)| {
+            let file = MachineFile::parse(text).expect("the shipped profiles are checked");
+            MachineChoice {
+                name: (*name).into(),
+                summary: kindling_core::recommend::machine::profile(&file.hardware, None).2,
+            }
+        })
+        .collect()
+}
+
+/// Asks for a machine profile file (written by `kindling detect --json` on that Mac).
+#[tauri::command]
+pub async fn pick_machine_file(app: AppHandle) -> Option<String> {
+    dialogs::ask(&app, Ask::PickFile, |d| {
+        d.add_filter("Machine profile", &["json"])
+    })
+    .await
+    .map(|p| p.display().to_string())
 }
 
 /// The first-use GPU checks' verdicts (Home names the kinds of model kept off the GPU).
@@ -141,6 +178,31 @@ pub async fn export_run(
         return Ok(None);
     };
     let text = serde_json::to_string_pretty(&doc).expect("an export serializes");
+    tokio::fs::write(&path, text)
+        .await
+        .map_err(|source| report(io_error(&path, source)))?;
+    Ok(Some(path.display().to_string()))
+}
+
+/// Writes this Mac's profile (what `kindling detect --json` prints, with its measured
+/// memory speed) where the owner chooses, to plan for this Mac from another one.
+#[tauri::command]
+pub async fn save_machine_profile(
+    app: AppHandle,
+    state: State<'_, AppState>,
+) -> Reply<Option<String>> {
+    // Measures memory speed first when it never was, so the profile carries it.
+    state.core.machine_profile().await.map_err(report)?;
+    let detection = state.core.detect().await;
+    let Some(path) = dialogs::ask(&app, Ask::SaveFile, |d| {
+        d.set_file_name("kindling-machine.json")
+            .add_filter("Machine profile", &["json"])
+    })
+    .await
+    else {
+        return Ok(None);
+    };
+    let text = serde_json::to_string_pretty(&detection).expect("a detection serializes");
     tokio::fs::write(&path, text)
         .await
         .map_err(|source| report(io_error(&path, source)))?;

@@ -66,6 +66,9 @@ pub struct BenchResult {
     pub report: SpeedReport,
     /// "gemma-3-270m Q4_K_M answers at about 22 words per second here — fast enough to chat"
     pub headline: String,
+    /// What bounds the speed here, and how close the run came, in one sentence (from the
+    /// same words `kindling bench` prints).
+    pub limit: Option<String>,
     /// The quick answer-quality check, when it was asked for and finished.
     pub quality: Option<QualityReport>,
     /// Why the quality check did not finish (the speed result is kept either way).
@@ -100,6 +103,15 @@ pub struct CleanupView {
 pub struct ReasonText {
     pub reason: Reason,
     pub text: String,
+}
+
+/// A machine profile Kindling ships, to plan for another Mac.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct MachineChoice {
+    /// What the recommendation command takes: `imac-2017-radeon-pro-575`.
+    pub name: String,
+    /// "iMac Retina 5K 27-inch, 2017 · AMD Radeon Pro 575 (MoltenVK) 4.3 GB · 34 GB RAM"
+    pub summary: String,
 }
 
 /// How long the app took to become usable (for the launch-time figure).

@@ -39,6 +39,7 @@ fn export_all(dir: &Path) {
     BenchFinished::export_all_to(dir).unwrap();
     CleanupView::export_all_to(dir).unwrap();
     AppInfo::export_all_to(dir).unwrap();
+    MachineChoice::export_all_to(dir).unwrap();
     SettingsChange::export_all_to(dir).unwrap();
     Detection::export_all_to(dir).unwrap();
     recommend::machine::Recommendation::export_all_to(dir).unwrap();

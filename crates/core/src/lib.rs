@@ -195,7 +195,21 @@ impl Core {
         hardware: &HardwareProfile,
         port: u16,
     ) -> (ServerConfig, recommend::launch::LaunchPlan) {
+        self.launch_config_for(model, hardware, port, None)
+    }
+
+    /// [`Core::launch_config`] with `context` tokens instead of the settings'.
+    pub fn launch_config_for(
+        &self,
+        model: &store::RegisteredModel,
+        hardware: &HardwareProfile,
+        port: u16,
+        context: Option<u32>,
+    ) -> (ServerConfig, recommend::launch::LaunchPlan) {
         let mut c = self.server_config(&model.path, port);
+        if let Some(n) = context {
+            c.ctx_size = n;
+        }
         // Bandwidth does not decide placement, so none is asked for.
         let (machine, backend, _) = recommend::machine::profile(hardware, None);
         let manifest = self
@@ -277,12 +291,52 @@ impl Core {
         gpu_layers: Option<u32>,
         cancel: &CancellationToken,
     ) -> Result<(Server, store::RegisteredModel)> {
-        self.launch(model, port, cancel, |c| {
+        self.launch_layers(model, port, gpu_layers, None, cancel)
+            .await
+    }
+
+    /// [`Core::start_server_with`] on a free port, with `context` tokens instead of the
+    /// settings' (a quality test that needs more); placement is planned for that context.
+    pub async fn start_server_sized(
+        &self,
+        model: &Path,
+        gpu_layers: Option<u32>,
+        context: Option<u32>,
+        cancel: &CancellationToken,
+    ) -> Result<(Server, store::RegisteredModel)> {
+        self.launch_layers(model, None, gpu_layers, context, cancel)
+            .await
+    }
+
+    async fn launch_layers(
+        &self,
+        model: &Path,
+        port: Option<u16>,
+        gpu_layers: Option<u32>,
+        context: Option<u32>,
+        cancel: &CancellationToken,
+    ) -> Result<(Server, store::RegisteredModel)> {
+        self.launch_sized(model, port, context, cancel, |c| {
             if gpu_layers.is_some() {
                 c.gpu_layers = gpu_layers;
             }
         })
         .await
+    }
+
+    /// The most context (tokens, up to `wanted`) `model` can have here, and whether the
+    /// model's own maximum is what limits it (else this machine's memory, by the fit
+    /// estimator).
+    pub async fn context_fit(&self, model: &Path, wanted: u64) -> Result<(u64, bool)> {
+        let info = gguf::inspect(model)?;
+        let shape = recommend::fit::ModelShape::from_gguf(&info);
+        let (machine, _, _) = self.machine_profile().await?;
+        let f = recommend::fit::fit(&shape, &machine, wanted);
+        let fits = if f.fits { f.context.min(wanted) } else { 0 };
+        Ok((
+            fits,
+            fits >= shape.max_context && shape.max_context < wanted,
+        ))
     }
 
     /// Starts the server people and apps use (the menu bar's): like
@@ -319,6 +373,17 @@ impl Core {
         cancel: &CancellationToken,
         adjust: impl FnOnce(&mut ServerConfig),
     ) -> Result<(Server, store::RegisteredModel)> {
+        self.launch_sized(model, port, None, cancel, adjust).await
+    }
+
+    async fn launch_sized(
+        &self,
+        model: &Path,
+        port: Option<u16>,
+        context: Option<u32>,
+        cancel: &CancellationToken,
+        adjust: impl FnOnce(&mut ServerConfig),
+    ) -> Result<(Server, store::RegisteredModel)> {
         let runtime = self.locate_runtime()?;
         let registered = store::register(&self.db, model).await?;
         let port = server::port_or_free(port)?;
@@ -327,7 +392,7 @@ impl Core {
         let info = runtime.info().await.ok();
         let devices = info.as_ref().map(|i| i.devices.clone()).unwrap_or_default();
         let hardware = self.hardware(devices).await;
-        let (mut config, _) = self.launch_config(&registered, &hardware, port);
+        let (mut config, _) = self.launch_config_for(&registered, &hardware, port, context);
         adjust(&mut config);
         if let Some(info) = &info {
             self.apply_gpu_check(&runtime, info, &registered, &hardware, &mut config, cancel)

@@ -18,6 +18,17 @@ pub fn format_bytes(b: u64) -> String {
     }
 }
 
+/// A token count for people: `900`, `5.5k`, `32k`.
+pub fn format_tokens(n: u64) -> String {
+    if n < 1000 {
+        n.to_string()
+    } else if n < 10_000 {
+        format!("{:.1}k", n as f64 / 1000.0)
+    } else {
+        format!("{:.0}k", n as f64 / 1000.0)
+    }
+}
+
 /// A duration for people: `45 s`, `3 min`, `1 h 20 min`.
 pub fn format_duration(secs: f64) -> String {
     let s = secs.max(0.0).round() as u64;
@@ -43,6 +54,13 @@ mod tests {
         assert_eq!(format_bytes(4_104), "4 KB");
         assert_eq!(format_bytes(999_499), "999 KB");
         assert_eq!(format_bytes(512), "512 bytes");
+    }
+
+    #[test]
+    fn tokens_for_people() {
+        assert_eq!(format_tokens(900), "900");
+        assert_eq!(format_tokens(5_435), "5.4k");
+        assert_eq!(format_tokens(32_768), "33k");
     }
 
     #[test]

@@ -14,6 +14,7 @@ import type { Event } from "./bindings/Event";
 import type { Goal } from "./bindings/Goal";
 import type { GpuCheck } from "./bindings/GpuCheck";
 import type { Inventory } from "./bindings/Inventory";
+import type { MachineChoice } from "./bindings/MachineChoice";
 import type { Pulled } from "./bindings/Pulled";
 import type { Recommendation } from "./bindings/Recommendation";
 import type { RunDetail } from "./bindings/RunDetail";
@@ -31,7 +32,13 @@ export function asError(e: unknown): ErrorReport {
 export const api = {
   appInfo: () => invoke<AppInfo>("app_info"),
   detect: () => invoke<Detection>("detect"),
-  recommendation: (goal?: Goal) => invoke<Recommendation>("recommendation", { goal }),
+  /** For this Mac, or for another Mac's profile (a shipped profile's name, or a file). */
+  recommendation: (goal?: Goal, machine?: string) => invoke<Recommendation>("recommendation", { goal, machine }),
+  machineProfiles: () => invoke<MachineChoice[]>("machine_profiles"),
+  /** A machine profile file from another Mac; null when the owner cancelled. */
+  pickMachineFile: () => invoke<string | null>("pick_machine_file"),
+  /** Saves this Mac's profile where the owner chooses; the path, or null when cancelled. */
+  saveMachineProfile: () => invoke<string | null>("save_machine_profile"),
   gpuChecks: () => invoke<GpuCheck[]>("gpu_checks"),
   benchStart: (quality: boolean, model?: string) => invoke<null>("bench_start", { model, quality }),
   benchCancel: () => invoke<boolean>("bench_cancel"),

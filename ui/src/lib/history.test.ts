@@ -60,7 +60,7 @@ const quality = (id: number, gb: number, score: number, think: boolean | null, c
     gen_per_second: 12,
     prompt_per_second: 100,
     fraction_of_limit: null,
-    counts: { answered: 2, degenerate: 0, timeout: 0, crash: 0, error: 0, backend_faults: 0 },
+    counts: { answered: 2, degenerate: 0, timeout: 0, crash: 0, error: 0, skipped: 0, backend_faults: 0 },
     grader_version: 1,
     expected_seconds: null,
     tests: [],

@@ -14,6 +14,10 @@ use super::chat::{self, ChatAnswer, Ending};
 use super::graders::{self, Grade, Grader, Response, GRADER_VERSION};
 use super::runner::guarded;
 use super::speed::SpeedOptions;
+use std::collections::HashMap;
+
+use super::outcome::Outcome;
+use super::speed;
 use super::suite::{needle_prompt, Suite, TestCase, CATEGORIES};
 use super::tools;
 use crate::events::{BenchPhase, Event};
@@ -62,7 +66,7 @@ pub struct TestAnswer {
 /// The same test again with `-ngl 0`, after garbage with GPU layers.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct CpuRetry {
-    pub outcome: String,
+    pub outcome: Outcome,
     /// The CPU answered sensibly where the GPU did not: the GPU backend is at fault.
     pub backend_at_fault: bool,
     pub content: String,
@@ -84,6 +88,9 @@ pub struct Counts {
     pub timeout: usize,
     pub crash: usize,
     pub error: usize,
+    /// Needed more context than fits this machine: not run, not scored.
+    #[serde(default)]
+    pub skipped: usize,
     /// Degenerate with GPU layers but fine on the CPU.
     #[serde(default)]
     pub backend_faults: usize,
@@ -94,7 +101,7 @@ pub struct Counts {
 pub struct TestLine {
     pub id: String,
     pub category: String,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub score: f64,
     pub detail: String,
 }
@@ -144,6 +151,32 @@ fn estimate_tokens(messages: &[Value]) -> u64 {
         .sum()
 }
 
+/// Tokens of context `test` needs: what it sends (system prompt, prompt or every turn),
+/// counted by the server's tokenizer, and room for each answer it asks for.
+pub async fn context_needed(
+    http: &reqwest::Client,
+    base: &str,
+    system: Option<&str>,
+    test: &TestCase,
+) -> std::result::Result<u64, ServerError> {
+    let mut text = system.unwrap_or_default().to_string();
+    match (&test.prompt, &test.needle) {
+        (Some(p), _) => text.push_str(p),
+        (None, Some(n)) => text.push_str(&needle_prompt(n)),
+        (None, None) => text.push_str(&test.turns.join("\n")),
+    }
+    let answers = if test.turns.is_empty() {
+        test.agent.as_ref().map_or(1, |a| a.max_steps.max(1))
+    } else {
+        test.turns.len() as u32
+    };
+    // The chat template's own tokens: a few per message.
+    let template = 16 * (u64::from(answers) + 1);
+    Ok(speed::count_tokens(http, base, &text).await?
+        + u64::from(answers) * u64::from(test.max_tokens)
+        + template)
+}
+
 fn user(text: &str) -> Value {
     json!({"role": "user", "content": text})
 }
@@ -156,7 +189,7 @@ pub async fn run_test(
     test: &TestCase,
     think: Option<bool>,
     speed: (f64, f64),
-) -> std::result::Result<(String, TestAnswer), ServerError> {
+) -> std::result::Result<(Outcome, TestAnswer), ServerError> {
     let started = Instant::now();
     let mut conv: Vec<Value> = system
         .map(|s| json!({"role": "system", "content": s}))
@@ -222,11 +255,11 @@ pub async fn run_test(
     answer.conversation = conv;
     answer.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
     let outcome = match answer.last.as_ref().map(|a| &a.ending) {
-        Some(Ending::Degenerate(_)) => "degenerate",
-        Some(Ending::Timeout { .. }) => "timeout",
-        _ => "answered",
+        Some(Ending::Degenerate(_)) => Outcome::Degenerate,
+        Some(Ending::Timeout { .. }) => Outcome::Timeout,
+        _ => Outcome::Answered,
     };
-    Ok((outcome.to_string(), answer))
+    Ok((outcome, answer))
 }
 
 /// Runs a SELECT in a fresh in-memory SQLite holding the test's table, rows as text.
@@ -275,14 +308,17 @@ async fn run_sql(setup: &str, query: &str) -> std::result::Result<Vec<Vec<String
 }
 
 /// Grades a stored answer with the current graders.
-pub async fn grade(test: &TestCase, outcome: &str, answer: &TestAnswer) -> Grade {
-    if outcome != "answered" {
+pub async fn grade(test: &TestCase, outcome: Outcome, answer: &TestAnswer) -> Grade {
+    if outcome != Outcome::Answered {
         let why = match answer.last.as_ref().map(|a| &a.ending) {
             Some(Ending::Degenerate(d)) => {
                 format!("degenerate output ({}: {})", d.kind, d.evidence)
             }
             Some(Ending::Timeout { after_ms }) => format!("no answer within {} s", after_ms / 1000),
-            _ => answer.error.clone().unwrap_or_else(|| outcome.to_string()),
+            _ => answer
+                .error
+                .clone()
+                .unwrap_or_else(|| outcome.as_str().to_string()),
         };
         return Grade {
             score: 0.0,
@@ -337,7 +373,7 @@ pub fn summarize(
     for c in CATEGORIES {
         let scores: Vec<f64> = lines
             .iter()
-            .filter(|l| l.category == *c)
+            .filter(|l| l.category == *c && l.outcome.scored())
             .map(|l| l.score)
             .collect();
         if tests.iter().any(|t| t.category == *c) && !scores.is_empty() {
@@ -358,12 +394,13 @@ pub fn summarize(
         ..Counts::default()
     };
     for l in &lines {
-        match l.outcome.as_str() {
-            "answered" => counts.answered += 1,
-            "degenerate" => counts.degenerate += 1,
-            "timeout" => counts.timeout += 1,
-            "crash" => counts.crash += 1,
-            _ => counts.error += 1,
+        match l.outcome {
+            Outcome::Answered => counts.answered += 1,
+            Outcome::Degenerate => counts.degenerate += 1,
+            Outcome::Timeout => counts.timeout += 1,
+            Outcome::Crash => counts.crash += 1,
+            Outcome::Error => counts.error += 1,
+            Outcome::Skipped => counts.skipped += 1,
         }
     }
     QualityReport {
@@ -506,9 +543,71 @@ impl Core {
     async fn start_for_quality(
         &self,
         model: &std::path::Path,
+        context: Option<u32>,
         cancel: &CancellationToken,
     ) -> Result<Server> {
-        Ok(self.start_server(model, None, cancel).await?.0)
+        Ok(self
+            .start_server_sized(model, None, context, cancel)
+            .await?
+            .0)
+    }
+
+    /// Sizes the server's context for the tests still to run: the context the longest
+    /// needs when the fit estimator says this machine has room for it, else what fits.
+    /// Returns the server (restarted when resized), each test's need, and what a test
+    /// that needs more is told.
+    async fn size_context(
+        &self,
+        run_id: i64,
+        model: &std::path::Path,
+        mut server: Server,
+        system: Option<&str>,
+        pending: &[&TestCase],
+        cancel: &CancellationToken,
+    ) -> Result<(Server, HashMap<String, u64>, String)> {
+        let http = crate::server::http_client();
+        let mut needs = HashMap::new();
+        for t in pending {
+            let need = guarded(
+                &server,
+                cancel,
+                context_needed(&http, &server.base_url(), system, t),
+            )
+            .await?;
+            needs.insert(t.id.clone(), need);
+        }
+        let have = u64::from(server.config().ctx_size);
+        let most = needs.values().copied().max().unwrap_or(0);
+        let limit = |fits: u64, by_model: bool| {
+            let n = crate::units::format_tokens(fits);
+            if by_model {
+                format!("this model takes at most {n}")
+            } else {
+                format!("this Mac fits {n}")
+            }
+        };
+        if most <= have {
+            return Ok((server, needs, limit(have, false)));
+        }
+        let (fits, by_model) = self.context_fit(model, most).await?;
+        // Room for every test when it fits; else as much as fits, for the ones that do.
+        let target = if fits >= most {
+            most.div_ceil(1024) * 1024
+        } else {
+            fits / 1024 * 1024
+        };
+        if target > have {
+            server.stop().await;
+            server = self
+                .start_for_quality(model, Some(target as u32), cancel)
+                .await?;
+            self.db()
+                .set_run_server_args(run_id, &server.config().to_args())
+                .await?;
+        }
+        let fits = fits.max(have);
+        let words = limit(fits, by_model);
+        Ok((server, needs, words))
     }
 
     async fn quality_inner(
@@ -540,7 +639,7 @@ impl Core {
             .map(|r| r.test_id)
             .collect();
 
-        let mut server = match loaded {
+        let server = match loaded {
             Some(server) if server.config().model == config.model => server,
             other => {
                 if let Some(s) = other {
@@ -554,7 +653,7 @@ impl Core {
                     total: 1,
                     message: "Starting the model server".into(),
                 });
-                self.start_for_quality(&config.model, cancel)
+                self.start_for_quality(&config.model, None, cancel)
                     .await
                     .map_err(plain)?
             }
@@ -618,6 +717,26 @@ impl Core {
             })
             .sum();
 
+        let pending: Vec<&TestCase> = tests
+            .iter()
+            .copied()
+            .filter(|t| !done.contains(&t.id))
+            .collect();
+        let (mut server, needs, too_long) = match self
+            .size_context(
+                run_id,
+                &config.model,
+                server,
+                suite.suite.system.as_deref(),
+                &pending,
+                cancel,
+            )
+            .await
+        {
+            Ok(v) => v,
+            Err(e) => return Err((e, None)),
+        };
+        let context = server.config().ctx_size;
         let http = crate::server::http_client();
         let gpu_by_default = !self.detect().await.hardware.vulkan_devices.is_empty();
         let total = tests.len() as u32;
@@ -625,6 +744,21 @@ impl Core {
         let mut left = expected;
         for (i, test) in tests.iter().enumerate() {
             if done.contains(&test.id) {
+                continue;
+            }
+            let need = needs.get(&test.id).copied().unwrap_or(0);
+            if need > u64::from(context) {
+                // Never an error, never dropped: recorded, shown, left out of the score.
+                let answer = TestAnswer {
+                    error: Some(format!(
+                        "needs {} tokens of context; {too_long}",
+                        crate::units::format_tokens(need),
+                    )),
+                    ..TestAnswer::default()
+                };
+                self.store_and_grade(run_id, test, Outcome::Skipped, &answer)
+                    .await
+                    .map_err(plain)?;
                 continue;
             }
             progress(
@@ -674,7 +808,7 @@ impl Core {
                         error: Some(e.to_string()),
                         ..TestAnswer::default()
                     };
-                    self.store_and_grade(run_id, test, "crash", &answer)
+                    self.store_and_grade(run_id, test, Outcome::Crash, &answer)
                         .await
                         .map_err(plain)?;
                     if crashes >= CRASHES_IN_A_ROW {
@@ -682,7 +816,7 @@ impl Core {
                     }
                     server.stop().await;
                     server = self
-                        .start_for_quality(&config.model, cancel)
+                        .start_for_quality(&config.model, Some(context), cancel)
                         .await
                         .map_err(plain)?;
                     continue;
@@ -692,12 +826,12 @@ impl Core {
                         error: Some(e.to_string()),
                         ..TestAnswer::default()
                     };
-                    ("error".to_string(), answer)
+                    (Outcome::Error, answer)
                 }
             };
             let mut answer = answer;
             let on_gpu = server.config().gpu_layers.map_or(gpu_by_default, |n| n > 0);
-            if outcome == "degenerate" && on_gpu {
+            if outcome == Outcome::Degenerate && on_gpu {
                 // Garbage with GPU layers: once more on the CPU alone, to tell a broken
                 // backend from a model that rambles.
                 progress(
@@ -710,7 +844,7 @@ impl Core {
                 );
                 server.stop().await;
                 let cpu = self
-                    .start_server_with(&config.model, None, Some(0), cancel)
+                    .start_server_sized(&config.model, Some(0), Some(context), cancel)
                     .await
                     .map_err(plain)?
                     .0;
@@ -730,18 +864,18 @@ impl Core {
                 cpu.stop().await;
                 if let Ok((o, a)) = retry {
                     answer.cpu_retry = Some(CpuRetry {
-                        backend_at_fault: o == "answered",
+                        backend_at_fault: o == Outcome::Answered,
                         outcome: o,
                         content: a.last.map(|l| l.content).unwrap_or_default(),
                     });
                 }
                 server = self
-                    .start_for_quality(&config.model, cancel)
+                    .start_for_quality(&config.model, Some(context), cancel)
                     .await
                     .map_err(plain)?;
             }
             left -= answer.elapsed_ms / 1e3;
-            self.store_and_grade(run_id, test, &outcome, &answer)
+            self.store_and_grade(run_id, test, outcome, &answer)
                 .await
                 .map_err(plain)?;
         }
@@ -759,7 +893,7 @@ impl Core {
         &self,
         run_id: i64,
         test: &TestCase,
-        outcome: &str,
+        outcome: Outcome,
         answer: &TestAnswer,
     ) -> Result<()> {
         let now = history::now();
@@ -769,7 +903,7 @@ impl Core {
                 &StoredResult {
                     test_id: test.id.clone(),
                     category: test.category.clone(),
-                    outcome: outcome.into(),
+                    outcome: outcome.as_str().into(),
                     answer_json: serde_json::to_string(answer).expect("serializes"),
                 },
                 &now,
@@ -821,7 +955,7 @@ impl Core {
                 TestLine {
                     id: r.test_id.clone(),
                     category: r.category.clone(),
-                    outcome: r.outcome.clone(),
+                    outcome: Outcome::parse(&r.outcome),
                     score: s.map_or(0.0, |s| s.score),
                     detail: s.and_then(|s| s.detail.clone()).unwrap_or_default(),
                 }
@@ -925,7 +1059,7 @@ impl Core {
                     }
                 }
             };
-            let g = grade(test, &r.outcome, &answer).await;
+            let g = grade(test, Outcome::parse(&r.outcome), &answer).await;
             self.db()
                 .set_score(
                     run_id,
@@ -978,18 +1112,18 @@ mod tests {
     fn summary_means_categories_not_tests() {
         let suite = Suite::core();
         let tests = suite.select(false);
-        let line = |id: &str, cat: &str, score: f64, outcome: &str| TestLine {
+        let line = |id: &str, cat: &str, score: f64, outcome: Outcome| TestLine {
             id: id.into(),
             category: cat.into(),
-            outcome: outcome.into(),
+            outcome,
             score,
             detail: String::new(),
         };
         let lines = vec![
-            line("a", "reasoning", 1.0, "answered"),
-            line("b", "reasoning", 1.0, "answered"),
-            line("c", "reasoning", 1.0, "answered"),
-            line("d", "coding", 0.0, "degenerate"),
+            line("a", "reasoning", 1.0, Outcome::Answered),
+            line("b", "reasoning", 1.0, Outcome::Answered),
+            line("c", "reasoning", 1.0, Outcome::Answered),
+            line("d", "coding", 0.0, Outcome::Degenerate),
         ];
         let cfg = RunConfig {
             model: "m".into(),

@@ -212,6 +212,26 @@ pub async fn prompt_tokens(
     ))
 }
 
+/// How many tokens `text` is for the server's model.
+pub async fn count_tokens(
+    http: &reqwest::Client,
+    base: &str,
+    text: &str,
+) -> Result<u64, ServerError> {
+    let body = json!({"content": text, "add_special": true});
+    let resp = post_json(
+        http,
+        &format!("{base}/tokenize"),
+        &body,
+        "the tokenizer request",
+    )
+    .await?;
+    resp.get("tokens")
+        .and_then(Value::as_array)
+        .map(|t| t.len() as u64)
+        .ok_or_else(|| bad("the tokenizer request", "no `tokens` in the answer"))
+}
+
 fn bad(what: &str, detail: &str) -> ServerError {
     ServerError::BadResponse {
         what: what.into(),

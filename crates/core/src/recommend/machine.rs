@@ -351,7 +351,7 @@ impl Core {
 
 /// The recommender's view of `hw`: memory, the GPU a model may use and its bandwidth,
 /// and the backend known issues are matched against; with a one-line summary.
-pub(crate) fn profile(
+pub fn profile(
     hw: &crate::hardware::HardwareProfile,
     cpu_bandwidth: Option<f64>,
 ) -> (MachineProfile, Backend, String) {

@@ -7,4 +7,9 @@ export type Backend = {
 /**
  * `vulkan`, `metal` or `cpu`.
  */
-name: string, moltenvk: boolean, gpu_vendor: string | null, };
+name: string, moltenvk: boolean, gpu_vendor: string | null, 
+/**
+ * The bundled runtime's llama.cpp build and MoltenVK release, when known: a known
+ * issue fixed in them does not apply.
+ */
+runtime_build: number | null, moltenvk_version: string | null, };

@@ -2,6 +2,10 @@
 
 export type Counts = { answered: number, degenerate: number, timeout: number, crash: number, error: number, 
 /**
+ * Needed more context than fits this machine: not run, not scored.
+ */
+skipped: number, 
+/**
  * Degenerate with GPU layers but fine on the CPU.
  */
 backend_faults: number, };
