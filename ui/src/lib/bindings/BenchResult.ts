@@ -12,6 +12,11 @@ export type BenchResult = { report: SpeedReport,
  */
 headline: string, 
 /**
+ * What bounds the speed here, and how close the run came, in one sentence (from the
+ * same words `kindling bench` prints).
+ */
+limit: string | null, 
+/**
  * The quick answer-quality check, when it was asked for and finished.
  */
 quality: QualityReport | null, 
