@@ -280,6 +280,105 @@ pub enum DownloadState {
     Done,
 }
 
+/// Why a download's receive loop ended.
+enum Ended {
+    /// The body ended (or the writer stopped, which it reports itself).
+    Complete,
+    /// Paused or cancelled.
+    Stopped,
+    Retry(String),
+    /// The server sent more than the published size.
+    TooLong(u64),
+}
+
+/// Writes a download's bytes on one thread and hashes them on another, in the order
+/// received: receiving, writing and hashing then overlap instead of taking turns (on a
+/// fast link, hashing and writing one after the other capped a download at ~0.55× curl).
+struct Sink {
+    /// Chunks gathered up to [`Sink::BATCH`] bytes: one hand-over per MB, not per
+    /// network read.
+    pending: bytes::BytesMut,
+    write: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    hash: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    written: std::thread::JoinHandle<std::io::Result<std::fs::File>>,
+    hashed: std::thread::JoinHandle<Sha256>,
+}
+
+impl Sink {
+    const BATCH: usize = 1 << 20;
+
+    fn start(file: std::fs::File, mut hasher: Sha256) -> Sink {
+        // A few MB in flight at most.
+        let (write, mut to_write) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
+        let (hash, mut to_hash) = tokio::sync::mpsc::channel::<bytes::Bytes>(4);
+        let written = std::thread::spawn(move || {
+            let mut file = file;
+            while let Some(chunk) = to_write.blocking_recv() {
+                file.write_all(&chunk)?;
+            }
+            Ok(file)
+        });
+        let hashed = std::thread::spawn(move || {
+            while let Some(chunk) = to_hash.blocking_recv() {
+                hasher.update(&chunk);
+            }
+            hasher
+        });
+        Sink {
+            pending: bytes::BytesMut::with_capacity(Self::BATCH),
+            write,
+            hash,
+            written,
+            hashed,
+        }
+    }
+
+    /// Takes a chunk; `false` when the writer has stopped on an error.
+    async fn send(&mut self, chunk: bytes::Bytes) -> bool {
+        self.pending.extend_from_slice(&chunk);
+        if self.pending.len() < Self::BATCH {
+            return true;
+        }
+        self.flush().await
+    }
+
+    fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    async fn flush(&mut self) -> bool {
+        if self.pending.is_empty() {
+            return true;
+        }
+        let batch = self.pending.split().freeze();
+        self.pending.reserve(Self::BATCH);
+        self.hash.send(batch.clone()).await.is_ok() && self.write.send(batch).await.is_ok()
+    }
+
+    /// Waits until every chunk handed over is written and hashed; the file (or the write
+    /// error) and the hash of the bytes handed over. After a write error the download
+    /// ends, and a later one hashes what is on disk afresh.
+    async fn finish(mut self) -> (std::io::Result<std::fs::File>, Sha256) {
+        self.flush().await;
+        let Sink {
+            write,
+            hash,
+            written,
+            hashed,
+            ..
+        } = self;
+        drop((write, hash));
+        tokio::task::spawn_blocking(move || {
+            (
+                written.join().expect("the writer does not panic"),
+                hashed.join().expect("the hasher does not panic"),
+            )
+        })
+        .await
+        .expect("joining the writer does not panic")
+    }
+}
+
 struct Stream {
     received: u64,
     last_event: Instant,
@@ -394,53 +493,43 @@ async fn one_attempt(
             .map_err(io)?,
         Answer::Append => return Ok(Attempt::Retry(format!("HTTP {status}"))),
     };
-    // Network chunks are small; writing them one by one costs more than the hashing.
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, file_out);
-    let disk_full = |have: u64| DownloadError::DiskFull {
-        file: file.clone(),
-        needed: spec.size - have,
-        free: disk::available_bytes(part.parent().unwrap_or(Path::new("."))).unwrap_or(0),
-    };
+    // The bytes are written and hashed on a thread of their own while the next ones
+    // arrive: on a fast link receiving, writing and hashing in turn left each waiting.
+    let mut sink = Sink::start(file_out, std::mem::take(&mut st.hasher));
     if have == 0 {
         st.rate_from = (Instant::now(), 0);
     }
     let mut body = resp.bytes_stream();
-    loop {
+    let ended: Ended = loop {
         let next = tokio::select! {
             n = tokio::time::timeout(policy.stall_timeout, body.next()) => n,
-            _ = control.pause.cancelled() => { drop(out); return stop_requested(control, part, &file).map(|_| Attempt::Done) }
-            _ = control.cancel.cancelled() => { drop(out); return stop_requested(control, part, &file).map(|_| Attempt::Done) }
+            // A quiet moment: what was gathered goes to disk now, not at the next MB.
+            _ = tokio::time::sleep(Duration::from_millis(100)), if sink.has_pending() => {
+                if !sink.flush().await {
+                    break Ended::Complete;
+                }
+                continue;
+            }
+            _ = control.pause.cancelled() => break Ended::Stopped,
+            _ = control.cancel.cancelled() => break Ended::Stopped,
         };
         let chunk = match next {
             Err(_) => {
-                return Ok(Attempt::Retry(format!(
-                    "no data for {} s",
-                    policy.stall_timeout.as_secs()
-                )))
+                break Ended::Retry(format!("no data for {} s", policy.stall_timeout.as_secs()))
             }
-            Ok(None) => break,
-            Ok(Some(Err(e))) => return Ok(Attempt::Retry(e.to_string())),
+            Ok(None) => break Ended::Complete,
+            Ok(Some(Err(e))) => break Ended::Retry(e.to_string()),
             Ok(Some(Ok(c))) => c,
         };
         st.received += chunk.len() as u64;
         if have + chunk.len() as u64 > spec.size {
-            drop(out);
-            let _ = std::fs::remove_file(part);
-            return Err(DownloadError::TooLong {
-                file,
-                got: have + chunk.len() as u64,
-                expected: spec.size,
-            });
+            break Ended::TooLong(have + chunk.len() as u64);
         }
-        if let Err(e) = out.write_all(&chunk) {
-            return Err(if e.raw_os_error() == Some(libc::ENOSPC) {
-                disk_full(have)
-            } else {
-                io(e)
-            });
+        let n = chunk.len() as u64;
+        if !sink.send(chunk).await {
+            break Ended::Complete; // the writer stopped: its error is reported below
         }
-        st.hasher.update(&chunk);
-        have += chunk.len() as u64;
+        have += n;
         if st.last_event.elapsed() >= Duration::from_millis(200) {
             st.last_event = Instant::now();
             let secs = st.rate_from.0.elapsed().as_secs_f64().max(1e-3);
@@ -454,19 +543,35 @@ async fn one_attempt(
                 eta_seconds: (rate > 0.0).then(|| (spec.size - have) as f64 / rate),
             });
         }
-    }
+    };
+    // Every byte handed over is on disk and in the hash before anything else happens.
+    let (written, hasher) = sink.finish().await;
+    st.hasher = hasher;
     // Durable before it can be renamed into place: a crash must never leave a file that
     // looks verified but is not on disk.
-    let synced = out
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .and_then(|f| f.sync_all());
-    if let Err(e) = synced {
+    if let Err(e) = written.and_then(|f| f.sync_all()) {
         return Err(if e.raw_os_error() == Some(libc::ENOSPC) {
-            disk_full(have)
+            DownloadError::DiskFull {
+                file: file.clone(),
+                needed: spec.size - have.min(spec.size),
+                free: disk::available_bytes(part.parent().unwrap_or(Path::new("."))).unwrap_or(0),
+            }
         } else {
             io(e)
         });
+    }
+    match ended {
+        Ended::Complete => {}
+        Ended::Stopped => return stop_requested(control, part, &file).map(|_| Attempt::Done),
+        Ended::Retry(why) => return Ok(Attempt::Retry(why)),
+        Ended::TooLong(got) => {
+            let _ = std::fs::remove_file(part);
+            return Err(DownloadError::TooLong {
+                file,
+                got,
+                expected: spec.size,
+            });
+        }
     }
     if have < spec.size {
         return Ok(Attempt::Retry(format!(
