@@ -295,3 +295,70 @@ async fn the_memory_speed_behind_predictions_is_measured_once() {
     assert_eq!(second.cpu_bandwidth, Some(measured));
     assert_eq!(core.db().latest_bandwidth().await.unwrap(), Some(measured));
 }
+
+/// The speed limit a run reports belongs to the memory its weights were in. This machine
+/// has no GPU: Macs recorded elsewhere stand in (the plan puts the sample model wholly on
+/// their GPU; the real server here runs it on the processor, which is why only the limit,
+/// not the fraction reached, is asserted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runs_speed_limit_is_the_memory_its_weights_were_in() {
+    let _guard = SERVER_LOCK.lock().await;
+    let home = tempfile::tempdir().unwrap();
+    let core = core_in(home.path()).await;
+    let request = || SpeedRequest {
+        model: sample_model(),
+        options: SpeedOptions {
+            prompt_tokens: 32,
+            gen_tokens: 16,
+            repetitions: 1,
+            max_repetitions: 1,
+            warmup: false,
+        },
+        port: None,
+        probe_bandwidth: false,
+    };
+    // A MacBook Pro's Radeon Pro 450: in Kindling's GPU table at 81 GB/s.
+    core.assume_hardware(intel_mac_with_radeon());
+    let known = core.bench_speed(request(), &Cancel::new()).await.unwrap();
+    let limit = known.summary.limit.clone().expect("a limit");
+    assert_eq!(
+        limit.placement,
+        kindling_core::recommend::fit::Placement::Gpu
+    );
+    assert!(limit.memory.contains("Radeon Pro 450"), "{}", limit.memory);
+    assert_eq!(limit.bandwidth_bytes_per_second, Some(81e9));
+    let ram = core.db().latest_bandwidth().await.unwrap().unwrap();
+    assert_ne!(limit.bandwidth_bytes_per_second, Some(ram));
+
+    // A Mac Pro's NVIDIA card (1 GB; the sample model fits it wholly with a short
+    // context): its own memory, from the table, again not main memory's figure. (A GPU
+    // the table lacks gets no limit at all: `bench::limit`'s tests.)
+    let mut hw = intel_mac_with_radeon();
+    hw.vulkan_devices.clear();
+    hw.gpus = macos::parse_spdisplays_text(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/macos/spdisplays-text-mac-nvidia-geforce-gt-730.txt"),
+        )
+        .unwrap(),
+    );
+    core.assume_hardware(hw);
+    core.update_settings(|s| s.ctx_size = 512).unwrap();
+    let nvidia = core.bench_speed(request(), &Cancel::new()).await.unwrap();
+    let s = &nvidia.summary;
+    let limit = s.limit.clone().unwrap();
+    assert_eq!(
+        limit.placement,
+        kindling_core::recommend::fit::Placement::Gpu
+    );
+    assert!(limit.memory.contains("GT 730"), "{}", limit.memory);
+    let table = kindling_core::catalog::gpu_bandwidth("GeForce GT 730")
+        .unwrap()
+        .gb_per_s
+        * 1e9;
+    assert_eq!(limit.bandwidth_bytes_per_second, Some(table));
+    assert_eq!(
+        s.effective_bandwidth_bytes_per_second,
+        Some(s.gen_per_second.median * s.model_bytes_per_token as f64)
+    );
+}
