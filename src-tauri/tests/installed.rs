@@ -144,32 +144,62 @@ fn an_owner_installs_downloads_benchmarks_serves_and_quits() {
         .attr("[data-testid=recommendation]", "data-id")
         .expect("the recommendation names its catalog entry");
     let catalog = kindling_core::catalog::Catalog::builtin();
-    let (_, variant) = catalog
+    let (_, recommended) = catalog
         .find(&id)
         .expect("the recommendation is in the catalog");
-    // The mirror serves the sample model under that entry's repository and file name.
-    let served = format!("{}/{}", variant.repo, variant.file);
+    // This machine is recommended a file whose size and sha256 Kindling's catalog pins;
+    // the mirror's copy of it is the sample model, so Kindling must refuse it. The small
+    // instruct model (no published digest: checked against what the mirror publishes)
+    // is the one the owner then gets.
+    assert!(
+        recommended.sha256.is_some(),
+        "{id} should be a pinned file on a machine like this one"
+    );
+    let (_, variant) = catalog.find("gemma3-270m-it:Q4_K_M").unwrap();
+    let served = [
+        format!("{}/{}", recommended.repo, recommended.file),
+        format!("{}/{}", variant.repo, variant.file),
+    ];
     let mirror = rt.block_on(kindling_testsupport::FileServer::start_on(
         mirror_socket,
-        &[(served.as_str(), sample_model())],
+        &[
+            (served[0].as_str(), sample_model()),
+            (served[1].as_str(), sample_model()),
+        ],
     ));
     // A home connection's pace, so the download's progress is there to be seen.
     mirror.set_rate(60_000_000);
     app.screenshot("installed-1-home");
 
-    // Download it: progress, then checked.
+    // Download it: the copy is not the file the catalog pinned, and nothing is kept.
     app.click("[data-testid=rec-download]");
+    let refused = app.wait_text("[role=alert][data-code=download_corrupt]", secs(30));
+    assert!(
+        refused.contains("not the file Kindling's catalog recorded")
+            && refused.contains("nothing was downloaded"),
+        "{refused}"
+    );
+    assert_eq!(mirror.body_bytes_sent(), 0, "not a byte of it was fetched");
+    app.screenshot("installed-2-refused");
+
+    // See other models → Get the small one: progress, then checked.
+    app.click("[data-testid=rec-other-models]");
+    app.click(&format!(
+        "[aria-label=\"Get Gemma 3 270M Instruct {}\"]",
+        variant.quant
+    ));
     let progress = app.wait("download progress", secs(30), || {
         app.text("[data-testid=download-progress]")
             .filter(|t| t.contains(" of "))
     });
     assert!(progress.contains("MB"), "{progress}");
     app.screenshot("installed-2-downloading");
-    let done = app.wait_text("[data-testid=rec-notice]", secs(120));
+    let done = app.wait_text("[data-testid=models-notice]", secs(120));
     assert!(
         done.contains("is installed") && done.contains("checked"),
         "{done}"
     );
+    app.click("button[data-screen=home]");
     let downloaded = home
         .join("models")
         .join(variant.repo.replace('/', "--"))

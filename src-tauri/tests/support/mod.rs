@@ -260,7 +260,10 @@ impl App {
                 "/element",
                 Some(json!({"using": "css selector", "value": css})),
             );
+            // A found element is `{"element-6066-…": id}`; not yet there is an error
+            // object (whose first value must not be taken for an id).
             v.as_object()
+                .filter(|o| !o.contains_key("error"))
                 .and_then(|o| o.values().next())
                 .and_then(|id| id.as_str().map(str::to_string))
         });

@@ -84,11 +84,19 @@ impl Core {
         .await?;
         if let Some((bytes, sha)) = &req.expect {
             if (size, sha256.as_str()) != (*bytes, sha.as_str()) {
+                tracing::warn!(file = %req.file, %revision, size, %sha256, expected_size = bytes, expected_sha256 = %sha, "the Hub's file is not the one the catalog pinned");
+                let fmt = crate::units::format_bytes;
                 return Err(download::DownloadError::NotAsRecorded {
                     file: req.file.clone(),
-                    detail: format!(
-                        "at commit {revision} it has {size} bytes and sha256 {sha256}; the catalog recorded {bytes} bytes and {sha}"
-                    ),
+                    detail: if size != *bytes {
+                        format!(
+                            "it is {} where Kindling recorded {}",
+                            fmt(size),
+                            fmt(*bytes)
+                        )
+                    } else {
+                        "its contents differ from the ones Kindling recorded".into()
+                    },
                 }
                 .into());
             }
