@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  shortWhen,
   hintText,
   runtimeLine,
   bytes,
@@ -40,6 +41,15 @@ describe("speeds", () => {
     expect(tps(29.74)).toBe("29.7");
     expect(tps(671.2)).toBe("671");
     expect(tps(null)).toBe("—");
+  });
+});
+
+describe("short dates", () => {
+  it("says day, month and time, and the year only when it is not this one", () => {
+    const now = new Date(2026, 10, 28, 9, 0);
+    expect(shortWhen(new Date(2026, 10, 27, 17, 14).toISOString(), now)).toBe("27 Nov 17:14");
+    expect(shortWhen(new Date(2025, 0, 3, 8, 5).toISOString(), now)).toBe("3 Jan 2025 08:05");
+    expect(shortWhen("not a date", now)).toBe("not a date");
   });
 });
 

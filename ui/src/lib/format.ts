@@ -118,6 +118,16 @@ export function serverWords(s: ServerState): string {
 }
 
 /** "2026-11-25T21:03:00Z" → "25 Nov 2026, 21:03" in the user's locale and time zone. */
+/** A short date for tables: "27 Nov 17:14" (the year too when it is not this one). */
+export function shortWhen(iso: string, now: Date = new Date()): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  const hm = `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
+  const year = d.getFullYear() === now.getFullYear() ? "" : ` ${d.getFullYear()}`;
+  return `${d.getDate()} ${months[d.getMonth()]}${year} ${hm}`;
+}
+
 export function when(iso: string, locale?: string): string {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
