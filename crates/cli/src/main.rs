@@ -11,6 +11,7 @@ mod models;
 mod quality;
 mod recommend;
 mod serve;
+mod showdown;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,6 +81,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Find the best model for this machine: download the candidates (or use them where
+    /// they are), measure each with the quality suite, and rank them by score per GB. One
+    /// job that resumes where it stopped.
+    Showdown(showdown::Args),
     /// Get, list and remove models.
     Models(models::Args),
     /// Find disk space taken by leftover model files (unused Ollama data, unfinished
@@ -113,6 +118,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Rescore { json, .. } => *json,
         Command::Recommend { json, .. } | Command::Tune { json, .. } => *json,
         Command::Cleanup(a) => a.json,
+        Command::Showdown(a) => a.json,
     };
     let core = match Core::open(Paths::from_env()).await {
         Ok(c) => c,
@@ -145,6 +151,7 @@ async fn run(cli: Cli) -> ExitCode {
         }
         Command::Tune { model, json } => recommend::tune(&core, model, json, &cancel).await,
         Command::Cleanup(args) => cleanup::run(&core, args).await,
+        Command::Showdown(args) => showdown::run(&core, args, &cancel).await,
     };
     core.db().close().await;
     match result {

@@ -15,6 +15,15 @@ pub enum GoalArg {
     Patient,
 }
 
+impl From<GoalArg> for Goal {
+    fn from(g: GoalArg) -> Goal {
+        match g {
+            GoalArg::Conversational => Goal::Conversational,
+            GoalArg::Patient => Goal::Patient,
+        }
+    }
+}
+
 /// What `kindling recommend` was asked.
 pub struct Options {
     pub goal: GoalArg,
@@ -33,10 +42,7 @@ pub async fn recommend(core: &Core, opts: Options, cancel: &Cancel) -> Result<()
         measure,
         machine,
     } = opts;
-    let goal = match goal {
-        GoalArg::Conversational => Goal::Conversational,
-        GoalArg::Patient => Goal::Patient,
-    };
+    let goal = Goal::from(goal);
     let rec = match &machine {
         Some(m) => {
             let file = kindling_core::recommend::machine::MachineFile::find(m)?;

@@ -21,6 +21,7 @@ pub mod recommend;
 pub mod runtime;
 pub mod server;
 pub mod settings;
+pub mod showdown;
 pub mod store;
 pub mod units;
 

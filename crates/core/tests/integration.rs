@@ -517,5 +517,7 @@ mod gpu_check;
 mod quality;
 #[path = "integration/send.rs"]
 mod send;
+#[path = "integration/showdown.rs"]
+mod showdown;
 #[path = "integration/trust.rs"]
 mod trust;

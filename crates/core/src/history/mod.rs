@@ -9,6 +9,7 @@ mod hardware;
 mod models;
 mod quality;
 mod runs;
+mod showdowns;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -24,6 +25,7 @@ pub use gpu_checks::GpuCheck;
 pub use models::ModelRecord;
 pub use quality::{StoredResult, StoredScore};
 pub use runs::{Measurement, NewRun, RunDetail, RunStatus, RunSummary};
+pub use showdowns::{EntryStatus, NewEntry, ShowdownEntry, StoredShowdown};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {

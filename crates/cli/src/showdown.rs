@@ -1,0 +1,160 @@
+//! `kindling showdown`: find the best model for this machine — the candidates measured
+//! one after another with the quality suite, as one job that resumes where it stopped.
+
+use std::path::PathBuf;
+
+use kindling_core::showdown::{Contender, ShowdownReport};
+use kindling_core::{Cancel, Core, Result};
+
+use crate::format;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The candidates: .gguf files or catalog ids (`gemma4-e4b:Q4_K_M`). Without any, the
+    /// recommender's candidates for the goal.
+    models: Vec<String>,
+    /// The ~10-test quick suite instead of the whole one.
+    #[arg(long)]
+    quick: bool,
+    /// What the model is for (conversation needs about 10 tokens/s).
+    #[arg(long, value_enum, default_value = "conversational")]
+    goal: crate::recommend::GoalArg,
+    /// Continue the showdown that was stopped (the newest unfinished one).
+    #[arg(long, conflicts_with = "models")]
+    resume: bool,
+    /// Print the ranking as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(core: &Core, args: Args, cancel: &Cancel) -> Result<()> {
+    let goal = args.goal.into();
+    let id = match (args.resume, core.db().unfinished_showdown().await?) {
+        (true, Some(id)) => id,
+        (true, None) => {
+            println!("No showdown is waiting to be continued.");
+            return Ok(());
+        }
+        (false, waiting) => {
+            if let (Some(w), false) = (waiting, args.json) {
+                eprintln!("Note: showdown {w} was stopped before it finished. Continue it with: kindling showdown --resume");
+            }
+            let contenders = if args.models.is_empty() {
+                core.showdown_proposal(goal, args.quick).await?.contenders
+            } else {
+                args.models
+                    .iter()
+                    .map(|m| contender(m))
+                    .collect::<Result<Vec<_>>>()?
+            };
+            if contenders.is_empty() {
+                println!("No model fits this machine for that goal; try --goal patient.");
+                return Ok(());
+            }
+            if !args.json {
+                eprintln!("Showdown of {} candidates:", contenders.len());
+                for c in &contenders {
+                    eprintln!(
+                        "  {}  ({}{})",
+                        c.label,
+                        format::bytes(c.bytes),
+                        if c.path.is_some() {
+                            ", on disk"
+                        } else {
+                            ", to download"
+                        }
+                    );
+                }
+            }
+            core.showdown_start(goal, args.quick, &contenders).await?
+        }
+    };
+    let printer = crate::quality::progress_printer(core, args.json);
+    let report = core.showdown_run(id, cancel).await;
+    printer.abort();
+    let report = match report {
+        Err(kindling_core::Error::Cancelled) => {
+            eprintln!(
+                "Stopped. Nothing measured is lost; continue with: kindling showdown --resume"
+            );
+            return Err(kindling_core::Error::Cancelled);
+        }
+        other => other?,
+    };
+    show(&report, args.json);
+    Ok(())
+}
+
+/// A candidate named on the command line: a file, or a catalog id.
+fn contender(m: &str) -> Result<Contender> {
+    let path = PathBuf::from(m);
+    if path.is_file() {
+        let info = kindling_core::gguf::inspect(&path)?;
+        return Ok(Contender {
+            label: format!(
+                "{} {}",
+                info.name.clone().unwrap_or_else(|| m.to_string()),
+                info.file_type.clone().unwrap_or_default()
+            )
+            .trim()
+            .to_string(),
+            catalog_id: None,
+            bytes: info.file_size,
+            path: Some(path),
+            think: None,
+        });
+    }
+    let catalog = kindling_core::catalog::Catalog::builtin();
+    let (f, v) = catalog
+        .find(m)
+        .ok_or_else(|| kindling_core::gguf::GgufError::NotFound { path: path.clone() })?;
+    Ok(Contender {
+        label: format!("{} {}", f.name, v.quant),
+        catalog_id: Some(m.to_string()),
+        path: None,
+        bytes: v.bytes(),
+        think: None,
+    })
+}
+
+fn show(r: &ShowdownReport, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(r).expect("serializes"));
+        return;
+    }
+    println!();
+    println!("Showdown {} — the morning report", r.showdown.id);
+    println!(
+        "{:<4} {:<40} {:>7} {:>9} {:>8} {:>9}  ON",
+        "", "MODEL", "SCORE", "SCORE/GB", "SIZE", "TOKENS/S"
+    );
+    for (i, x) in r.ranked.iter().enumerate() {
+        println!(
+            "{:<4} {:<40} {:>6.0}% {:>9.1} {:>8} {:>9}  {}{}",
+            i + 1,
+            x.label.chars().take(40).collect::<String>(),
+            x.score * 100.0,
+            x.score_per_gb,
+            format::bytes(x.bytes),
+            x.gen_per_second.map_or("—".into(), |t| format!("{t:.1}")),
+            x.backend.as_deref().unwrap_or("—"),
+            if x.meets_goal {
+                ""
+            } else {
+                "  (too slow for the goal)"
+            }
+        );
+    }
+    for e in r.showdown.entries.iter().filter(|e| e.error.is_some()) {
+        println!(
+            "     {} — not measured: {}",
+            e.label,
+            e.error.as_deref().unwrap_or("")
+        );
+    }
+    println!();
+    println!("{}", r.verdict);
+    if !r.losers.is_empty() {
+        println!("The others' files can be reclaimed with: kindling cleanup (nothing is removed until you apply the plan).");
+    }
+}

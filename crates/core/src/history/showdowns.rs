@@ -1,0 +1,244 @@
+//! Showdowns and their entries (see `crate::showdown`): every state change is written as
+//! it happens, so a showdown resumes where it stopped.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Database, HistoryError, Result};
+
+/// Where one candidate stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum EntryStatus {
+    Pending,
+    Downloading,
+    Measuring,
+    Done,
+    Failed,
+}
+
+impl EntryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryStatus::Pending => "pending",
+            EntryStatus::Downloading => "downloading",
+            EntryStatus::Measuring => "measuring",
+            EntryStatus::Done => "done",
+            EntryStatus::Failed => "failed",
+        }
+    }
+    fn parse(s: &str) -> EntryStatus {
+        match s {
+            "downloading" => EntryStatus::Downloading,
+            "measuring" => EntryStatus::Measuring,
+            "done" => EntryStatus::Done,
+            "failed" => EntryStatus::Failed,
+            _ => EntryStatus::Pending,
+        }
+    }
+}
+
+/// One candidate of a showdown.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct ShowdownEntry {
+    pub id: i64,
+    pub position: i64,
+    /// "Gemma 4 E4B Q4_K_M (thinking off)"
+    pub label: String,
+    /// What to download when the file is not on disk.
+    pub catalog_id: Option<String>,
+    pub model_path: Option<String>,
+    /// Thinking on or off, for templates that toggle it.
+    pub think: Option<bool>,
+    pub status: EntryStatus,
+    /// The quality run that measured it.
+    pub run_id: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// A showdown as stored.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct StoredShowdown {
+    pub id: i64,
+    /// `running`, `completed` or `cancelled`.
+    pub status: String,
+    pub goal: crate::recommend::Goal,
+    pub quick: bool,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+    pub entries: Vec<ShowdownEntry>,
+}
+
+/// What a new showdown's entry starts with.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub label: String,
+    pub catalog_id: Option<String>,
+    pub model_path: Option<String>,
+    pub think: Option<bool>,
+}
+
+type EntryRow = (
+    i64,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    String,
+    Option<i64>,
+    Option<String>,
+);
+
+impl Database {
+    /// Creates a showdown with its entries, in one transaction.
+    pub async fn create_showdown(
+        &self,
+        goal: crate::recommend::Goal,
+        quick: bool,
+        entries: &[NewEntry],
+        now: &str,
+    ) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
+        let goal = serde_json::to_value(goal).expect("a goal serializes");
+        let id = sqlx::query(
+            "INSERT INTO showdowns (status, goal, quick, created_at) VALUES ('running', ?, ?, ?)",
+        )
+        .bind(goal.as_str().unwrap_or("conversational"))
+        .bind(quick)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .last_insert_rowid();
+        for (i, e) in entries.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO showdown_entries (showdown_id, position, label, catalog_id, model_path, think, status)
+                 VALUES (?, ?, ?, ?, ?, ?, 'pending')",
+            )
+            .bind(id)
+            .bind(i as i64)
+            .bind(&e.label)
+            .bind(&e.catalog_id)
+            .bind(&e.model_path)
+            .bind(e.think)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn showdown(&self, id: i64) -> Result<StoredShowdown> {
+        let row: (i64, String, String, bool, String, Option<String>) = sqlx::query_as(
+            "SELECT id, status, goal, quick, created_at, finished_at FROM showdowns WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(HistoryError::RunNotFound(id))?;
+        let rows: Vec<EntryRow> = sqlx::query_as(
+            "SELECT id, position, label, catalog_id, model_path, think, status, run_id, error
+             FROM showdown_entries WHERE showdown_id = ? ORDER BY position",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(StoredShowdown {
+            id: row.0,
+            status: row.1,
+            goal: serde_json::from_value(serde_json::Value::String(row.2))
+                .unwrap_or(crate::recommend::Goal::Conversational),
+            quick: row.3,
+            created_at: row.4,
+            finished_at: row.5,
+            entries: rows
+                .into_iter()
+                .map(|r| ShowdownEntry {
+                    id: r.0,
+                    position: r.1,
+                    label: r.2,
+                    catalog_id: r.3,
+                    model_path: r.4,
+                    think: r.5.map(|t| t != 0),
+                    status: EntryStatus::parse(&r.6),
+                    run_id: r.7,
+                    error: r.8,
+                })
+                .collect(),
+        })
+    }
+
+    /// The newest showdown still running (left so by a quit or a crash), if any.
+    pub async fn unfinished_showdown(&self) -> Result<Option<i64>> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT id FROM showdowns WHERE status = 'running' ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.0))
+    }
+
+    pub async fn set_entry(
+        &self,
+        entry_id: i64,
+        status: EntryStatus,
+        model_path: Option<&str>,
+        run_id: Option<i64>,
+        error: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE showdown_entries SET status = ?, model_path = COALESCE(?, model_path),
+               run_id = COALESCE(?, run_id), error = ? WHERE id = ?",
+        )
+        .bind(status.as_str())
+        .bind(model_path)
+        .bind(run_id)
+        .bind(error)
+        .bind(entry_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn finish_showdown(&self, id: i64, status: &str, now: &str) -> Result<()> {
+        sqlx::query("UPDATE showdowns SET status = ?, finished_at = ? WHERE id = ?")
+            .bind(status)
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The newest quality run of `model_path` started at or after `since` that did not
+    /// complete: a showdown continues it instead of starting over.
+    pub async fn resumable_quality_run(
+        &self,
+        model_path: &str,
+        think: Option<bool>,
+        since: &str,
+    ) -> Result<Option<i64>> {
+        let rows: Vec<(i64, Option<String>)> = sqlx::query_as(
+            "SELECT r.id, r.config_json FROM runs r JOIN models m ON m.id = r.model_id
+             WHERE m.path = ? AND r.kind = 'quality' AND r.status IN ('interrupted', 'running')
+               AND r.started_at >= ? ORDER BY r.id DESC",
+        )
+        .bind(model_path)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .find(|(_, cfg)| {
+                let think_of = |c: &str| {
+                    serde_json::from_str::<serde_json::Value>(c)
+                        .ok()
+                        .and_then(|v| v.get("think").and_then(|t| t.as_bool()))
+                };
+                cfg.as_deref().map(think_of).unwrap_or(None) == think
+            })
+            .map(|(id, _)| id))
+    }
+}

@@ -1,0 +1,125 @@
+//! The overnight showdown as one job: each candidate measured with the quick suite, a
+//! stop in the middle (as a quit or a crash leaves it), and a new Kindling on the same
+//! home that continues the interrupted run instead of starting it over.
+
+use kindling_core::bench::suite::Suite;
+use kindling_core::events::{BenchPhase, Event};
+use kindling_core::history::EntryStatus;
+use kindling_core::recommend::Goal;
+use kindling_core::showdown::Contender;
+use kindling_core::{Cancel, Error};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_showdown_measures_each_candidate_and_resumes_where_it_stopped() {
+    let _guard = super::SERVER_LOCK.lock().await;
+    let home = tempfile::tempdir().unwrap();
+    let core = super::core_in(home.path()).await;
+    // Two candidates on disk: the sample model and a copy of it under another name.
+    let dir = home.path().join("ladder");
+    std::fs::create_dir_all(&dir).unwrap();
+    let files: Vec<_> = ["tiny-a.gguf", "tiny-b.gguf"]
+        .iter()
+        .map(|n| {
+            let p = dir.join(n);
+            std::fs::copy(super::sample_model(), &p).unwrap();
+            p
+        })
+        .collect();
+    let contenders: Vec<Contender> = files
+        .iter()
+        .map(|p| Contender {
+            label: p.file_name().unwrap().to_string_lossy().into_owned(),
+            catalog_id: None,
+            path: Some(p.clone()),
+            bytes: std::fs::metadata(p).unwrap().len(),
+            think: None,
+        })
+        .collect();
+    let id = core
+        .showdown_start(Goal::Patient, true, &contenders)
+        .await
+        .unwrap();
+    assert_eq!(core.db().unfinished_showdown().await.unwrap(), Some(id));
+
+    // Stop it two tests into the second candidate.
+    let cancel = Cancel::new();
+    let mut events = core.events().subscribe();
+    let db = core.db().clone();
+    let stopper = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            while let Ok(ev) = events.recv().await {
+                if let Event::BenchProgress {
+                    phase: BenchPhase::Testing,
+                    step,
+                    ..
+                } = ev
+                {
+                    let sd = db.showdown(id).await.unwrap();
+                    if sd.entries[0].status == EntryStatus::Done && step >= 3 {
+                        cancel.cancel();
+                        return;
+                    }
+                }
+            }
+        })
+    };
+    let stopped = core.showdown_run(id, &cancel).await;
+    stopper.await.unwrap();
+    assert!(matches!(stopped, Err(Error::Cancelled)), "{stopped:?}");
+    let sd = core.db().showdown(id).await.unwrap();
+    assert_eq!(
+        sd.status, "running",
+        "a stopped showdown waits to be continued"
+    );
+    assert_eq!(sd.entries[0].status, EntryStatus::Done);
+    assert_eq!(sd.entries[1].status, EntryStatus::Measuring);
+    let second = files[1].display().to_string();
+    let interrupted = core
+        .db()
+        .resumable_quality_run(&second, None, &sd.created_at)
+        .await
+        .unwrap()
+        .expect("the second candidate's run is there to continue");
+    let before = core.db().results(interrupted).await.unwrap();
+    let quick = Suite::core().select(true).len();
+    assert!(
+        !before.is_empty() && before.len() < quick,
+        "{} of {quick} tests were answered before the stop",
+        before.len()
+    );
+    core.db().close().await;
+    drop(core);
+
+    // Kindling starts again on the same home and continues the showdown.
+    let again = super::core_in(home.path()).await;
+    assert_eq!(again.db().unfinished_showdown().await.unwrap(), Some(id));
+    let report = again.showdown_run(id, &Cancel::new()).await.unwrap();
+    assert_eq!(report.showdown.status, "completed");
+    assert_eq!(again.db().unfinished_showdown().await.unwrap(), None);
+    let entries = &report.showdown.entries;
+    assert!(
+        entries.iter().all(|e| e.status == EntryStatus::Done),
+        "{entries:?}"
+    );
+    assert_eq!(
+        entries[1].run_id,
+        Some(interrupted),
+        "the interrupted run was continued, not started over"
+    );
+    let after = again.db().results(interrupted).await.unwrap();
+    assert_eq!(after.len(), quick, "every quick test, each once");
+    for r in &before {
+        let kept = after.iter().find(|a| a.test_id == r.test_id).unwrap();
+        assert_eq!(
+            kept.answer_json, r.answer_json,
+            "{}: a finished test is never run again",
+            r.test_id
+        );
+    }
+    // The morning report: both ranked, a sentence, and the loser's file to reclaim.
+    assert_eq!(report.ranked.len(), 2);
+    assert!(report.verdict.starts_with("Use "), "{}", report.verdict);
+    assert_eq!(report.losers.len(), 1);
+    assert_ne!(report.losers[0], report.ranked[0].path);
+}
