@@ -367,6 +367,9 @@ pub struct SettingsChange {
     /// The one web site allowed to use the server from a browser ("" clears it).
     #[serde(default)]
     pub cors_origin: Option<String>,
+    /// Minutes idle before the menu-bar server frees the model's memory (0: never).
+    #[serde(default)]
+    pub sleep_after_minutes: Option<u32>,
 }
 
 #[tauri::command]
@@ -403,6 +406,9 @@ pub fn settings_set(state: State<'_, AppState>, change: SettingsChange) -> Reply
             }
             if let Some(g) = change.goal {
                 s.goal = g;
+            }
+            if let Some(m) = change.sleep_after_minutes {
+                s.sleep_after_minutes = m;
             }
             if let Some(m) = change.server_model {
                 s.server_model = Some(m).filter(|m| !m.as_os_str().is_empty());

@@ -56,6 +56,10 @@ pub fn tooltip(s: &ServerStatus) -> String {
     let what = match &s.state {
         ServerState::Stopped => "server stopped".to_string(),
         ServerState::Starting { .. } => "server starting…".to_string(),
+        ServerState::Ready { asleep: true, .. } => format!(
+            "{} asleep (memory freed; it wakes on the next request)",
+            s.model_name.as_deref().unwrap_or("the model")
+        ),
         ServerState::Ready { .. } => {
             format!("serving {}", s.model_name.as_deref().unwrap_or("a model"))
         }

@@ -357,8 +357,10 @@ impl Core {
         } else {
             None
         };
+        let sleep_after = self.settings().sleep_after_minutes;
         self.launch(model, port, cancel, |c| {
             c.purpose = server::Purpose::Serving;
+            c.sleep_idle_seconds = (sleep_after > 0).then(|| sleep_after.saturating_mul(60));
             if let Some(key_file) = network {
                 c.host = "0.0.0.0".into();
                 c.api_key_file = Some(key_file);

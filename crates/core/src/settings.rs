@@ -36,6 +36,9 @@ pub struct Settings {
     pub goal: crate::recommend::Goal,
     /// The model the menu-bar server starts; `None` uses the recommended installed model.
     pub server_model: Option<PathBuf>,
+    /// Minutes without a request after which the menu-bar server frees the model's memory
+    /// (it loads it again on the next request); 0 keeps it loaded.
+    pub sleep_after_minutes: u32,
     /// Fields this version does not know, kept verbatim.
     #[serde(flatten)]
     #[cfg_attr(feature = "ts", ts(skip))]
@@ -55,6 +58,7 @@ impl Default for Settings {
             cors_origin: None,
             goal: crate::recommend::Goal::Conversational,
             server_model: None,
+            sleep_after_minutes: 30,
             extra: toml::Table::new(),
         }
     }

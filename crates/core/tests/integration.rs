@@ -507,6 +507,83 @@ async fn sha256_is_computed_once_per_size_and_mtime() {
     assert_ne!(third.sha256, first.sha256);
 }
 
+/// Idle unloading: after the idle time the real server frees the model's memory (it says
+/// so, and `/props` agrees), the owner hears of it, and the next request is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_server_frees_the_model_and_wakes_on_the_next_request() {
+    let _guard = SERVER_LOCK.lock().await;
+    let home = tempfile::tempdir().unwrap();
+    let core = core_in(home.path()).await;
+    // The menu-bar server takes the owner's setting.
+    core.update_settings(|s| s.sleep_after_minutes = 5).unwrap();
+    let (serving, _) = core
+        .start_serving(&sample_model(), None, &Cancel::new())
+        .await
+        .unwrap();
+    let args = serving.config().to_args();
+    assert!(
+        args.windows(2)
+            .any(|w| w[0] == "--sleep-idle-seconds" && w[1] == "300"),
+        "{args:?}"
+    );
+    serving.stop().await;
+
+    // Two seconds, to see it happen.
+    let runtime = core.locate_runtime().unwrap();
+    let model = kindling_core::store::register(core.db(), &sample_model())
+        .await
+        .unwrap();
+    let hw = core.hardware(vec![]).await;
+    let port = kindling_core::server::port_or_free(None).unwrap();
+    let (mut config, _) = core.launch_config(&model, &hw, port);
+    config.sleep_idle_seconds = Some(2);
+    let mut events = core.events().subscribe();
+    let server = core
+        .supervise(&runtime, config, model.info.file_size, &Cancel::new())
+        .await
+        .unwrap();
+    assert!(!server.asleep());
+    let slept = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if let Ok(kindling_core::events::Event::ServerState {
+                state: kindling_core::server::ServerState::Ready { asleep: true, .. },
+                ..
+            }) = events.recv().await
+            {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(slept.is_ok(), "no word that the server went to sleep");
+    assert!(server.asleep());
+    let http = reqwest::Client::new();
+    let props: serde_json::Value = http
+        .get(format!("{}/props", server.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(props["is_sleeping"], true, "{props}");
+    let body: serde_json::Value = http
+        .post(format!("{}/v1/chat/completions", server.base_url()))
+        .json(&serde_json::json!({"messages": [{"role": "user", "content": "Say hi"}], "max_tokens": 4}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        body["choices"][0]["message"]["content"].is_string(),
+        "{body}"
+    );
+    assert!(!server.asleep(), "the request woke it");
+    server.stop().await;
+}
+
 #[path = "integration/cleanup.rs"]
 mod cleanup;
 #[path = "integration/downloads.rs"]

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   shortWhen,
+  serverWords,
   hintText,
   runtimeLine,
   bytes,
@@ -91,7 +92,8 @@ describe("server light", () => {
     expect(serverLight({ state: "stopped" })).toBe("stopped");
     expect(serverLight({ state: "starting", port: 1 })).toBe("starting");
     expect(serverLight({ state: "stopping" })).toBe("starting");
-    expect(serverLight({ state: "ready", port: 1 })).toBe("running");
+    expect(serverLight({ state: "ready", port: 1, asleep: false })).toBe("running");
+    expect(serverWords({ state: "ready", port: 1, asleep: true })).toContain("Asleep");
     expect(serverLight({ state: "failed", code: "port_in_use", message: "x" })).toBe("failed");
   });
 });

@@ -105,7 +105,7 @@ export function serverLight(s: ServerState): Light {
 export function serverWords(s: ServerState): string {
   switch (s.state) {
     case "ready":
-      return `Running on port ${s.port}`;
+      return s.asleep ? `Asleep on port ${s.port}: memory freed, it wakes on the next request` : `Running on port ${s.port}`;
     case "starting":
       return `Starting on port ${s.port}…`;
     case "stopping":

@@ -57,6 +57,10 @@ pub struct ServerConfig {
     pub cpu_moe: bool,
     #[serde(default)]
     pub purpose: Purpose,
+    /// Free the model's memory after this many idle seconds, reloading it on the next
+    /// request (llama-server's `--sleep-idle-seconds`).
+    #[serde(default)]
+    pub sleep_idle_seconds: Option<u32>,
 }
 
 fn loopback_origins() -> String {
@@ -80,6 +84,7 @@ impl ServerConfig {
             cors_origins: loopback_origins(),
             cpu_moe: false,
             purpose: Purpose::Measuring,
+            sleep_idle_seconds: None,
         }
     }
 
@@ -114,6 +119,9 @@ impl ServerConfig {
             a.push("--cpu-moe".into());
         }
         a.extend(["--cors-origins".into(), self.cors_origins.clone()]);
+        if let Some(s) = self.sleep_idle_seconds.filter(|s| *s > 0) {
+            a.extend(["--sleep-idle-seconds".into(), s.to_string()]);
+        }
         if let Some(file) = &self.api_key_file {
             a.extend(["--api-key-file".into(), absolute(file)]);
         }

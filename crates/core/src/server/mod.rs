@@ -33,10 +33,21 @@ pub struct ServerRef {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum ServerState {
     Stopped,
-    Starting { port: u16 },
-    Ready { port: u16 },
+    Starting {
+        port: u16,
+    },
+    Ready {
+        port: u16,
+        /// Idle long enough that the model's memory was freed; the next request loads it
+        /// again (a few seconds).
+        #[serde(default)]
+        asleep: bool,
+    },
     Stopping,
-    Failed { code: ErrorCode, message: String },
+    Failed {
+        code: ErrorCode,
+        message: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -45,6 +45,12 @@ struct Shared {
     logs: Mutex<LogTail>,
     listening_at: Mutex<Option<Instant>>,
     log_activity: Notify,
+    /// The server said it freed the model's memory after idling (`--sleep-idle-seconds`).
+    asleep: std::sync::atomic::AtomicBool,
+    /// Who hears about sleeping and waking.
+    events: Events,
+    id: ServerRef,
+    port: u16,
 }
 
 /// A running, supervised llama-server. Dropping it kills the server.
@@ -116,6 +122,10 @@ impl Server {
             logs: Mutex::new(LogTail::new(LOG_TAIL_LINES)),
             listening_at: Mutex::new(None),
             log_activity: Notify::new(),
+            asleep: Default::default(),
+            events: events.clone(),
+            id,
+            port: config.port,
         });
         let out = child.stdout.take();
         let err = child.stderr.take();
@@ -180,6 +190,7 @@ impl Server {
                     server: id,
                     state: ServerState::Ready {
                         port: server.config.port,
+                        asleep: false,
                     },
                 });
                 Ok(server)
@@ -240,6 +251,12 @@ impl Server {
     pub fn port(&self) -> u16 {
         self.config.port
     }
+    /// Whether the server has freed the model's memory after idling (it loads it again on
+    /// the next request).
+    pub fn asleep(&self) -> bool {
+        self.shared.asleep.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub fn config(&self) -> &ServerConfig {
         &self.config
     }
@@ -349,8 +366,32 @@ async fn read_lines(reader: impl AsyncRead + Unpin, shared: Arc<Shared>) {
             *shared.listening_at.lock().expect("lock") = Some(Instant::now());
             shared.log_activity.notify_one();
         }
+        if let Some(asleep) = sleep_change(&line) {
+            shared
+                .asleep
+                .store(asleep, std::sync::atomic::Ordering::SeqCst);
+            shared.events.emit(Event::ServerState {
+                server: shared.id,
+                state: ServerState::Ready {
+                    port: shared.port,
+                    asleep,
+                },
+            });
+        }
         tracing::trace!(target: "llama_server", "{line}");
         shared.logs.lock().expect("lock").push(line);
+    }
+}
+
+/// `Some(true)` when llama-server says it freed the model after idling, `Some(false)`
+/// when it loaded it again.
+fn sleep_change(line: &str) -> Option<bool> {
+    if line.contains("server is entering sleeping state") {
+        Some(true)
+    } else if line.contains("server is exiting sleeping state") {
+        Some(false)
+    } else {
+        None
     }
 }
 

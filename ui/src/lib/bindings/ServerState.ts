@@ -4,4 +4,9 @@ import type { ErrorCode } from "./ErrorCode";
 /**
  * The supervised server's state, as the tray icon shows it.
  */
-export type ServerState = { "state": "stopped" } | { "state": "starting", port: number, } | { "state": "ready", port: number, } | { "state": "stopping" } | { "state": "failed", code: ErrorCode, message: string, };
+export type ServerState = { "state": "stopped" } | { "state": "starting", port: number, } | { "state": "ready", port: number, 
+/**
+ * Idle long enough that the model's memory was freed; the next request loads it
+ * again (a few seconds).
+ */
+asleep: boolean, } | { "state": "stopping" } | { "state": "failed", code: ErrorCode, message: string, };

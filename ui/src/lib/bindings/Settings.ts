@@ -44,4 +44,9 @@ goal: Goal,
 /**
  * The model the menu-bar server starts; `None` uses the recommended installed model.
  */
-server_model: string | null, };
+server_model: string | null, 
+/**
+ * Minutes without a request after which the menu-bar server frees the model's memory
+ * (it loads it again on the next request); 0 keeps it loaded.
+ */
+sleep_after_minutes: number, };

@@ -8,4 +8,8 @@ export type SettingsChange = { port: number | null, goal: Goal | null, server_mo
 /**
  * The one web site allowed to use the server from a browser ("" clears it).
  */
-cors_origin: string | null, };
+cors_origin: string | null, 
+/**
+ * Minutes idle before the menu-bar server frees the model's memory (0: never).
+ */
+sleep_after_minutes: number | null, };
