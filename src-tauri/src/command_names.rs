@@ -14,6 +14,8 @@ pub const COMMANDS: &[&str] = &[
     "bench_status",
     "runs",
     "run_detail",
+    "run_answers",
+    "rescore_run",
     "export_run",
     "import_run",
     "models",

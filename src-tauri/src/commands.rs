@@ -21,7 +21,9 @@ use tauri_plugin_autostart::ManagerExt;
 use tauri_plugin_clipboard_manager::ClipboardExt;
 use tauri_plugin_opener::OpenerExt;
 
-use crate::dto::{AppInfo, BenchStatus, CleanupView, MachineChoice, ReasonText, ServerStatus};
+use crate::dto::{
+    AppInfo, BenchStatus, CleanupView, MachineChoice, ReasonText, Rescored, ServerStatus,
+};
 use crate::state::AppState;
 use crate::{bench_job, server_control};
 
@@ -45,6 +47,8 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         bench_status,
         runs,
         run_detail,
+        run_answers,
+        rescore_run,
         export_run,
         import_run,
         models,
@@ -76,6 +80,7 @@ pub fn app_info(app: AppHandle, state: State<'_, AppState>) -> AppInfo {
         home: state.core.paths().home().display().to_string(),
         since_launch_ms: state.started.elapsed().as_secs_f64() * 1e3,
         start_at_login: app.autolaunch().is_enabled().unwrap_or(false),
+        grader_version: kindling_core::bench::graders::GRADER_VERSION,
     }
 }
 
@@ -148,6 +153,36 @@ pub fn bench_cancel(app: AppHandle) -> bool {
 #[tauri::command]
 pub fn bench_status(app: AppHandle) -> BenchStatus {
     bench_job::status(&app)
+}
+
+/// Every answer of a quality run, with the grader's verdict (History's run detail).
+#[tauri::command]
+pub async fn run_answers(
+    state: State<'_, AppState>,
+    id: i64,
+) -> Reply<Vec<kindling_core::bench::answers::AnswerView>> {
+    state.core.run_answers(id).await.map_err(report)
+}
+
+/// Re-grades a quality run's stored answers with this version's graders; the score
+/// before and after.
+#[tauri::command]
+pub async fn rescore_run(state: State<'_, AppState>, id: i64) -> Reply<Rescored> {
+    let before = state
+        .core
+        .db()
+        .run_detail(id)
+        .await
+        .map_err(report)?
+        .run
+        .result
+        .and_then(|r| r.score());
+    let after = state.core.rescore(id, None).await.map_err(report)?;
+    Ok(Rescored {
+        before,
+        after: after.score,
+        grader_version: after.grader_version,
+    })
 }
 
 #[tauri::command]

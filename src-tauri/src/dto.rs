@@ -105,6 +105,15 @@ pub struct ReasonText {
     pub text: String,
 }
 
+/// A rescored quality run: its score under the graders it was graded with, and now.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct Rescored {
+    pub before: Option<f64>,
+    pub after: f64,
+    /// The graders' version now.
+    pub grader_version: u32,
+}
+
 /// A machine profile Kindling ships, to plan for another Mac.
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct MachineChoice {
@@ -122,4 +131,6 @@ pub struct AppInfo {
     /// Milliseconds from process start to this call (the UI calls it once it is interactive).
     pub since_launch_ms: f64,
     pub start_at_login: bool,
+    /// The quality graders' version: runs scored by an older one can be rescored.
+    pub grader_version: u32,
 }

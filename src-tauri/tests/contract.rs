@@ -40,6 +40,8 @@ fn export_all(dir: &Path) {
     CleanupView::export_all_to(dir).unwrap();
     AppInfo::export_all_to(dir).unwrap();
     MachineChoice::export_all_to(dir).unwrap();
+    Rescored::export_all_to(dir).unwrap();
+    bench::answers::AnswerView::export_all_to(dir).unwrap();
     SettingsChange::export_all_to(dir).unwrap();
     Detection::export_all_to(dir).unwrap();
     recommend::machine::Recommendation::export_all_to(dir).unwrap();

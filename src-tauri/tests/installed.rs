@@ -221,6 +221,31 @@ fn an_owner_installs_downloads_benchmarks_serves_and_quits() {
     );
     app.screenshot("installed-4-result");
 
+    // History: the table fits the window with short dates; the quality run opens to
+    // every answer with the grader's verdict.
+    let quality_run: i64 = result
+        .rsplit(" and ")
+        .next()
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no quality run in: {result}"));
+    app.click("button[data-screen=history]");
+    app.wait_text("[data-testid=history-table]", secs(30));
+    let fits = app.js(
+        "const t = document.querySelector('[data-testid=history-table]'); \
+         return t.scrollWidth <= t.parentElement.clientWidth;",
+    );
+    assert_eq!(
+        fits,
+        serde_json::json!(true),
+        "History's table runs past its card"
+    );
+    app.click(&format!("[aria-label=\"Open run {quality_run}\"]"));
+    let detail = app.wait_text("[data-testid=run-detail] details.answer", secs(30));
+    assert!(detail.contains('%'), "{detail}");
+    app.js("document.querySelector('[data-testid=run-detail] details.answer').open = true; return null;");
+    app.screenshot("installed-5-history-detail");
+
     // Start the server the tray's way; an OpenAI client gets an answer.
     app.click("button[data-screen=server]");
     app.click("[data-testid=server-toggle]");
@@ -247,7 +272,7 @@ fn an_owner_installs_downloads_benchmarks_serves_and_quits() {
         1,
         "the packaged llama-server serves: {running:?}"
     );
-    app.screenshot("installed-5-serving");
+    app.screenshot("installed-6-serving");
 
     // Quit: the app goes, and so does its server.
     let pid = app.app_pid().expect("the app is running");

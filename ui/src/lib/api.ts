@@ -3,6 +3,7 @@
 // Types come from ./bindings, generated from the Rust types.
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import type { AnswerView } from "./bindings/AnswerView";
 import type { AppInfo } from "./bindings/AppInfo";
 import type { Applied } from "./bindings/Applied";
 import type { BenchFinished } from "./bindings/BenchFinished";
@@ -17,6 +18,7 @@ import type { Inventory } from "./bindings/Inventory";
 import type { MachineChoice } from "./bindings/MachineChoice";
 import type { Pulled } from "./bindings/Pulled";
 import type { Recommendation } from "./bindings/Recommendation";
+import type { Rescored } from "./bindings/Rescored";
 import type { RunDetail } from "./bindings/RunDetail";
 import type { RunSummary } from "./bindings/RunSummary";
 import type { ServerStatus } from "./bindings/ServerStatus";
@@ -45,6 +47,10 @@ export const api = {
   benchStatus: () => invoke<BenchStatus>("bench_status"),
   runs: () => invoke<RunSummary[]>("runs"),
   runDetail: (id: number) => invoke<RunDetail>("run_detail", { id }),
+  /** Every answer of a quality run, with the grader's verdict. */
+  runAnswers: (id: number) => invoke<AnswerView[]>("run_answers", { id }),
+  /** Re-grades a quality run with this version's graders. */
+  rescoreRun: (id: number) => invoke<Rescored>("rescore_run", { id }),
   exportRun: (id: number) => invoke<string | null>("export_run", { id }),
   importRun: () => invoke<number | null>("import_run"),
   models: () => invoke<Inventory>("models"),

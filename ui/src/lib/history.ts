@@ -13,6 +13,8 @@ export interface Row {
   backend: string;
   /** Imported from another machine's export. */
   imported: boolean;
+  /** The graders' version that scored a quality run. */
+  graderVersion: number | null;
   /** Quality score, 0–100 (quality runs). */
   score: number | null;
   /** Model file size in GB. */
@@ -34,6 +36,7 @@ export function toRow(r: RunSummary): Row {
   let gb: number | null = null;
   let scorePerGb: number | null = null;
   let think: boolean | null = null;
+  let graderVersion: number | null = null;
   const categories: Record<string, number> = {};
   if (res?.kind === "speed") {
     tps = res.gen_per_second.median;
@@ -43,6 +46,7 @@ export function toRow(r: RunSummary): Row {
     gb = res.model_bytes > 0 ? res.model_bytes / 1e9 : null;
     scorePerGb = res.score_per_gb;
     think = res.config.think;
+    graderVersion = res.grader_version;
     for (const c of res.categories) categories[c.category] = c.score * 100;
   } else if (res?.kind === "tune") {
     tps = res.best.gen_per_second;
@@ -57,6 +61,7 @@ export function toRow(r: RunSummary): Row {
     quant: r.quant ?? "—",
     backend: r.backend ?? "—",
     imported: r.imported,
+    graderVersion,
     score,
     gb,
     scorePerGb,

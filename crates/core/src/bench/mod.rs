@@ -1,6 +1,7 @@
 //! Benchmarks: the speed benchmark (prompt and generation speed, time to first token,
 //! load time, peak memory) and the statistics it reports.
 
+pub mod answers;
 pub mod chat;
 pub mod degenerate;
 pub mod graders;

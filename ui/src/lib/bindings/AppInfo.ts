@@ -7,4 +7,8 @@ export type AppInfo = { version: string, home: string,
 /**
  * Milliseconds from process start to this call (the UI calls it once it is interactive).
  */
-since_launch_ms: number, start_at_login: boolean, };
+since_launch_ms: number, start_at_login: boolean, 
+/**
+ * The quality graders' version: runs scored by an older one can be rescored.
+ */
+grader_version: number, };
