@@ -138,6 +138,9 @@ fn bench_then_history_newest_first() {
                 "16",
                 "--reps",
                 reps,
+                // Exactly that many: noisy figures would otherwise ask for more.
+                "--max-reps",
+                reps,
             ])
             .output()
             .unwrap();
