@@ -187,19 +187,7 @@ pub async fn prompt_tokens(
         while text.len() < (n as usize) * 6 {
             text.push_str(FILLER);
         }
-        let body = json!({"content": text, "add_special": false});
-        let resp = post_json(
-            http,
-            &format!("{base}/tokenize"),
-            &body,
-            "the tokenizer request",
-        )
-        .await?;
-        tokens = resp
-            .get("tokens")
-            .and_then(Value::as_array)
-            .cloned()
-            .ok_or_else(|| bad("the tokenizer request", "no `tokens` in the answer"))?;
+        tokens = tokenize(http, base, &text, false).await?;
         if tokens.len() >= n as usize {
             tokens.truncate(n as usize);
             return Ok(tokens);
@@ -218,7 +206,17 @@ pub async fn count_tokens(
     base: &str,
     text: &str,
 ) -> Result<u64, ServerError> {
-    let body = json!({"content": text, "add_special": true});
+    Ok(tokenize(http, base, text, true).await?.len() as u64)
+}
+
+/// The server's tokens for `text` (`/tokenize`).
+async fn tokenize(
+    http: &reqwest::Client,
+    base: &str,
+    text: &str,
+    add_special: bool,
+) -> Result<Vec<Value>, ServerError> {
+    let body = json!({"content": text, "add_special": add_special});
     let resp = post_json(
         http,
         &format!("{base}/tokenize"),
@@ -228,7 +226,7 @@ pub async fn count_tokens(
     .await?;
     resp.get("tokens")
         .and_then(Value::as_array)
-        .map(|t| t.len() as u64)
+        .cloned()
         .ok_or_else(|| bad("the tokenizer request", "no `tokens` in the answer"))
 }
 
