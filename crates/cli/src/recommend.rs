@@ -146,18 +146,13 @@ async fn measure_top(
     json: bool,
     cancel: &Cancel,
 ) -> Result<()> {
-    let models = core.db().models().await?;
     let mut jobs = String::new();
     let mut count = 0;
     for c in rec.candidates.iter().filter(|c| c.fit.fits && c.installed) {
-        let Some(m) = models.iter().find(|m| {
-            std::path::Path::new(&m.path)
-                .file_name()
-                .is_some_and(|f| f.to_string_lossy().eq_ignore_ascii_case(&c.file))
-        }) else {
+        let Some(path) = core.installed_file(&c.file).await? else {
             continue;
         };
-        jobs.push_str(&format!("[[job]]\nmodel = {:?}\nquick = true\n\n", m.path));
+        jobs.push_str(&format!("[[job]]\nmodel = {:?}\nquick = true\n\n", path));
         count += 1;
         if count == n {
             break;

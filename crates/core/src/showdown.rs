@@ -102,13 +102,8 @@ impl Core {
     pub async fn showdown_proposal(&self, goal: Goal, quick: bool) -> Result<Proposal> {
         let rec = self.recommend(goal).await?;
         let catalog = Catalog::builtin();
-        let meets = |c: &crate::recommend::Candidate| {
-            c.fit.fits
-                && (goal == Goal::Patient
-                    || c.measured_tps.or(c.predicted_tps).unwrap_or(0.0) >= CONVERSATIONAL_TPS)
-        };
         let fitting: Vec<&crate::recommend::Candidate> =
-            rec.candidates.iter().filter(|c| meets(c)).collect();
+            rec.candidates.iter().filter(|c| c.meets(goal)).collect();
         let Some(best) = fitting.first() else {
             return Ok(Proposal {
                 goal,
@@ -126,28 +121,20 @@ impl Core {
                 .take(2),
         );
         for c in &fitting {
-            if chosen.len() >= MAX_CANDIDATES - 1 {
+            if chosen.len() >= MAX_CANDIDATES {
                 break;
             }
             if !chosen.iter().any(|x| x.id == c.id) {
                 chosen.push(c);
             }
         }
-        let installed = self.db().models().await?;
-        let on_disk = |file: &str| {
-            installed.iter().map(|m| PathBuf::from(&m.path)).find(|p| {
-                p.is_file()
-                    && p.file_name()
-                        .is_some_and(|f| f.to_string_lossy().eq_ignore_ascii_case(file))
-            })
-        };
         let mut contenders = Vec::new();
         let mut seconds = 0.0;
         for c in chosen {
             let toggles = catalog
                 .find(&c.id)
                 .is_some_and(|(f, _)| f.thinking != "none");
-            let path = on_disk(&c.file);
+            let path = self.installed_file(&c.file).await?;
             let bytes = (c.size_gb * 1e9) as u64;
             let tps = c.measured_tps.or(c.predicted_tps).unwrap_or(1.0).max(0.1);
             let thinks: Vec<Option<bool>> = if toggles {
@@ -326,8 +313,7 @@ impl Core {
                 score_per_gb: report.score_per_gb,
                 bytes: report.model_bytes,
                 gen_per_second: gen,
-                meets_goal: showdown.goal == Goal::Patient
-                    || gen.unwrap_or(0.0) >= CONVERSATIONAL_TPS,
+                meets_goal: showdown.goal.allows(gen),
                 backend,
                 categories: report.categories,
             });

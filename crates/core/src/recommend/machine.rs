@@ -329,23 +329,30 @@ impl Core {
         if let Some(chosen) = settings.server_model.filter(|p| p.is_file()) {
             return Ok(Some(chosen));
         }
-        let models = self.db().models().await?;
         if let Ok(rec) = self.recommend(settings.goal).await {
             for c in rec.candidates.iter().filter(|c| c.installed && c.fit.fits) {
-                let found = models
-                    .iter()
-                    .map(|m| std::path::PathBuf::from(&m.path))
-                    .find(|p| {
-                        p.is_file()
-                            && p.file_name()
-                                .is_some_and(|f| f.to_string_lossy().eq_ignore_ascii_case(&c.file))
-                    });
-                if found.is_some() {
-                    return Ok(found);
+                if let Some(found) = self.installed_file(&c.file).await? {
+                    return Ok(Some(found));
                 }
             }
         }
         Ok(self.default_models().into_iter().next())
+    }
+
+    /// Where a model file named `file` (a catalog file name, any case) is on disk among
+    /// the models Kindling knows, if it is.
+    pub async fn installed_file(&self, file: &str) -> Result<Option<std::path::PathBuf>> {
+        Ok(self
+            .db()
+            .models()
+            .await?
+            .into_iter()
+            .map(|m| std::path::PathBuf::from(m.path))
+            .find(|p| {
+                p.is_file()
+                    && p.file_name()
+                        .is_some_and(|f| f.to_string_lossy().eq_ignore_ascii_case(file))
+            }))
     }
 }
 

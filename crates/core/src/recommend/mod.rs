@@ -25,6 +25,13 @@ pub enum Goal {
 
 pub const CONVERSATIONAL_TPS: f64 = 10.0;
 
+impl Goal {
+    /// Whether a model generating at `tokens_per_second` (unknown: `None`) is fast enough.
+    pub fn allows(self, tokens_per_second: Option<f64>) -> bool {
+        self == Goal::Patient || tokens_per_second.unwrap_or(0.0) >= CONVERSATIONAL_TPS
+    }
+}
+
 /// Where a candidate's quality figure comes from.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -102,6 +109,13 @@ pub fn default_efficiency(backend: &Backend, placement: fit::Placement) -> f64 {
         MOLTENVK_GPU_EFFICIENCY
     } else {
         fit::DEFAULT_EFFICIENCY
+    }
+}
+
+impl Candidate {
+    /// Fits, and fast enough for `goal` (measured speed first, else the prediction).
+    pub fn meets(&self, goal: Goal) -> bool {
+        self.fit.fits && goal.allows(self.measured_tps.or(self.predicted_tps))
     }
 }
 
@@ -333,11 +347,7 @@ pub fn rank_with(
     // Fits first; then, within the goal's speed floor, the best score — scores within two
     // points count as a tie, broken by score per GB (the Q4-beats-Q8 case). Speed measured
     // here wins over a prediction.
-    let meets = |c: &Candidate| {
-        c.fit.fits
-            && (goal == Goal::Patient
-                || c.measured_tps.or(c.predicted_tps).unwrap_or(0.0) >= CONVERSATIONAL_TPS)
-    };
+    let meets = |c: &Candidate| c.meets(goal);
     out.sort_by(|a, b| {
         meets(b)
             .cmp(&meets(a))
