@@ -37,6 +37,8 @@ icons: setup-desktop
 
 # The last line totals every test binary (cargo's own last line is the doc tests')
 # and the UI's unit tests. The end-to-end journey installs the .deb `package` built.
+# A cold run gains nothing from incremental caches, and they double the disk it needs.
+test: export CARGO_INCREMENTAL := 0
 test: setup-desktop lint package
 	@mkdir -p target
 	set -o pipefail; (cd ui && npx vitest run) 2>&1 | tee target/test-output.log
