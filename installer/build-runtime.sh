@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds llama-server and llama-bench from the pinned llama.cpp source
+# Builds llama-server, llama-bench and llama-quantize (for the tests) from the pinned llama.cpp source
 # (installer/runtime.toml) for this machine's target, into .runtime/built/, with a
 # manifest (runtime.json) beside the binary. `make runtime` runs it. Idempotent: a
 # finished build of the same pin is kept.
@@ -49,7 +49,7 @@ version="$(pin "['source']['version']")"
 build="$(pin "['source']['build']")"
 stamp="$out/runtime.json"
 flags="$(flags_for "$target")"
-if [ -x "$out/llama-server" ] && grep -q "\"llama_cpp_build\": $build" "$stamp" 2>/dev/null \
+if [ -x "$out/llama-server" ] && [ -x "$out/llama-quantize" ] && grep -q "\"llama_cpp_build\": $build" "$stamp" 2>/dev/null \
   && [ "$(cat "$out/.flags" 2>/dev/null)" = "$flags" ]; then
   say "Already built: $out/llama-server (llama.cpp b$build)"; exit 0
 fi
@@ -123,20 +123,22 @@ case "$target" in
 esac
 
 # 4. Configure and build (GIT_CEILING_DIRECTORIES keeps cmake from reading Kindling's git).
-say "Building llama-server and llama-bench for $target (a long step: about 10 minutes on 2 cores)"
+say "Building llama-server, llama-bench and llama-quantize for $target (a long step: about 10 minutes on 2 cores)"
 start=$(date +%s)
 # shellcheck disable=SC2046
 GIT_CEILING_DIRECTORIES="$work" cmake -S "$src/llama.cpp" -B "$work/cmake-$target" $flags \
   ${vulkan[@]+"${vulkan[@]}"} >"$work/configure.log" 2>&1 \
   || { tail -30 "$work/configure.log"; exit 1; }
-GIT_CEILING_DIRECTORIES="$work" cmake --build "$work/cmake-$target" --target llama-server llama-bench -j "$(cpus)" >"$work/build.log" 2>&1 \
+GIT_CEILING_DIRECTORIES="$work" cmake --build "$work/cmake-$target" --target llama-server llama-bench llama-quantize -j "$(cpus)" >"$work/build.log" 2>&1 \
   || { tail -40 "$work/build.log"; exit 1; }
 took=$(( $(date +%s) - start ))
 
 # 5. The runtime: binaries and their libraries side by side (RUNPATH $ORIGIN, or
 #    @executable_path), and a manifest saying what it is.
 rm -rf "$out" && mkdir -p "$out"
-cp "$work/cmake-$target/bin/llama-server" "$work/cmake-$target/bin/llama-bench" "$out/"
+# llama-quantize is for the tests (the showdown's quant ladder of the sample model); the
+# package ships only llama-server.
+cp "$work/cmake-$target/bin/llama-server" "$work/cmake-$target/bin/llama-bench" "$work/cmake-$target/bin/llama-quantize" "$out/"
 find "$work/cmake-$target" \( -name '*.so*' -o -name '*.dylib' \) \( -path '*/bin/*' -o -path '*/src/*' -o -path '*/ggml/src/*' \) -exec cp -P {} "$out/" \; 2>/dev/null || true
 moltenvk=null
 if [ "$target" = macos-x86_64 ]; then

@@ -18,6 +18,15 @@ pub const FINISHED_EVENT: &str = "kindling://bench-finished";
 /// progress arrives as core events and the end as [`FINISHED_EVENT`].
 pub fn start(app: &AppHandle, model: Option<PathBuf>, quality: bool) -> Result<(), ErrorReport> {
     let state = app.state::<AppState>();
+    if crate::showdown_job::running(app).is_some() {
+        return Err(ErrorReport {
+            code: ErrorCode::Busy,
+            hint: None,
+            message: "Kindling is finding the best model for this Mac. Benchmark when the \
+                      showdown has finished, or stop it first."
+                .into(),
+        });
+    }
     let cancel = {
         let mut slot = state.bench.lock().expect("lock");
         if slot.is_some() {

@@ -10,6 +10,7 @@ use kindling_core::download::{hf, Control};
 use kindling_core::history::{RunDetail, RunSummary};
 use kindling_core::recommend::machine::{MachineFile, Recommendation};
 use kindling_core::recommend::Goal;
+use kindling_core::showdown::{Contender, LosersCleanup, Proposal};
 use kindling_core::store::inventory::Inventory;
 use kindling_core::store::{PullRequest, Pulled};
 use kindling_core::{Cancel, Detection, ErrorCode, ErrorReport, Settings};
@@ -23,6 +24,7 @@ use tauri_plugin_opener::OpenerExt;
 
 use crate::dto::{
     AppInfo, BenchStatus, CleanupView, MachineChoice, ReasonText, Rescored, ServerStatus,
+    ShowdownStatus,
 };
 use crate::state::AppState;
 use crate::{bench_job, server_control};
@@ -45,6 +47,12 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         bench_start,
         bench_cancel,
         bench_status,
+        showdown_proposal,
+        showdown_start,
+        showdown_status,
+        showdown_stop,
+        showdown_use,
+        showdown_cleanup,
         runs,
         run_detail,
         run_answers,
@@ -156,6 +164,80 @@ pub fn bench_status(app: AppHandle) -> BenchStatus {
 }
 
 /// Every answer of a quality run, with the grader's verdict (History's run detail).
+/// The candidates Kindling proposes for a showdown (goal: the one in Settings unless given).
+#[tauri::command]
+pub async fn showdown_proposal(
+    state: State<'_, AppState>,
+    goal: Option<Goal>,
+    quick: bool,
+) -> Reply<Proposal> {
+    let goal = goal.unwrap_or(state.core.settings().goal);
+    state
+        .core
+        .showdown_proposal(goal, quick)
+        .await
+        .map_err(report)
+}
+
+/// Starts a showdown over the candidates the owner kept; returns its id.
+#[tauri::command]
+pub async fn showdown_start(
+    app: AppHandle,
+    goal: Goal,
+    quick: bool,
+    contenders: Vec<Contender>,
+) -> Reply<i64> {
+    crate::showdown_job::start(&app, goal, quick, &contenders).await
+}
+
+#[tauri::command]
+pub async fn showdown_status(app: AppHandle) -> Reply<ShowdownStatus> {
+    crate::showdown_job::status(&app).await
+}
+
+/// Stops the running showdown (what it measured is kept); `false` when none runs.
+#[tauri::command]
+pub fn showdown_stop(app: AppHandle) -> bool {
+    crate::showdown_job::stop(&app)
+}
+
+/// Makes showdown `id`'s winner the model the menu-bar server serves (restarting a
+/// running server with it).
+#[tauri::command]
+pub async fn showdown_use(app: AppHandle, id: i64) -> Reply<ServerStatus> {
+    let state = tauri::Manager::state::<AppState>(&app);
+    let sd = state.core.showdown_report(id).await.map_err(report)?;
+    let Some(winner) = sd.ranked.first().filter(|r| r.meets_goal) else {
+        return Err(ErrorReport {
+            code: ErrorCode::ModelNotFound,
+            hint: None,
+            message: "This showdown has no winner to use: no candidate was fast enough for \
+                      the goal. Try smaller models, or the patient goal."
+                .into(),
+        });
+    };
+    let path = winner.path.clone();
+    state
+        .core
+        .update_settings(|s| s.server_model = Some(path))
+        .map_err(report)?;
+    // A running server comes back with the winner (None: the model the settings name).
+    match server_control::pause(&app).await {
+        Some(_) => server_control::start(&app, None).await,
+        None => Ok(server_control::status(&app).await),
+    }
+}
+
+/// The losers' cleanup plan of showdown `id`; with `apply`, carries it out.
+#[tauri::command]
+pub async fn showdown_cleanup(
+    state: State<'_, AppState>,
+    id: i64,
+    apply: bool,
+) -> Reply<LosersCleanup> {
+    state.core.showdown_cleanup(id, apply).await.map_err(report)
+}
+
 #[tauri::command]
 pub async fn run_answers(
     state: State<'_, AppState>,
@@ -284,7 +366,7 @@ pub async fn models(state: State<'_, AppState>) -> Reply<Inventory> {
 /// Downloads a catalog model (`family:quant`); progress arrives as `download` events.
 #[tauri::command]
 pub async fn pull_model(state: State<'_, AppState>, id: String) -> Reply<Pulled> {
-    let request = PullRequest::from_catalog(&id).map_err(report)?;
+    let request = PullRequest::from_catalog(&state.core.catalog(), &id).map_err(report)?;
     let control = Control {
         pause: Cancel::new(),
         cancel: Cancel::new(),

@@ -134,3 +134,15 @@ pub struct AppInfo {
     /// The quality graders' version: runs scored by an older one can be rescored.
     pub grader_version: u32,
 }
+
+/// The showdown as the Showdown screen shows it: the running one, or else the newest.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct ShowdownStatus {
+    pub running: bool,
+    /// The test in progress, while it runs.
+    pub progress: Option<Event>,
+    /// What it measured so far (`None`: no showdown yet).
+    pub report: Option<kindling_core::showdown::ShowdownReport>,
+    /// Why the last one stopped, when it failed.
+    pub error: Option<ErrorReport>,
+}

@@ -8,6 +8,7 @@ pub mod commands;
 mod dialogs;
 pub mod dto;
 pub mod server_control;
+pub mod showdown_job;
 pub mod state;
 pub mod tray;
 pub mod updates;
@@ -63,6 +64,10 @@ pub fn run() {
             forward_events(app.handle());
             tray::build(app.handle())?;
             updates::check_daily(app.handle());
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                showdown_job::resume_unfinished(&handle).await;
+            });
             if open_window {
                 window::show(app.handle());
             }

@@ -28,6 +28,10 @@ pub struct AppState {
     pub bench_progress: Mutex<Option<Event>>,
     /// How the last benchmark ended.
     pub bench_last: Mutex<Option<BenchFinished>>,
+    /// The running showdown's id, and what stops it.
+    pub showdown: Mutex<Option<(i64, Cancel)>>,
+    /// Why the last showdown stopped, when it failed.
+    pub showdown_error: Mutex<Option<ErrorReport>>,
     /// Downloads in flight, by catalog id.
     pub downloads: Mutex<HashMap<String, Control>>,
     /// A newer version a check found, offered in the menu bar until installed.
@@ -46,6 +50,8 @@ impl AppState {
             bench: Mutex::new(None),
             bench_progress: Mutex::new(None),
             bench_last: Mutex::new(None),
+            showdown: Mutex::new(None),
+            showdown_error: Mutex::new(None),
             downloads: Mutex::new(HashMap::new()),
             update: Mutex::new(None),
             started,

@@ -100,8 +100,11 @@ fn menu(app: &AppHandle, s: &ServerStatus) -> tauri::Result<Menu<Wry>> {
             m.item(&label("toggle", "Start server")?)
         }
     };
+    m = m.separator();
+    if let Some(line) = crate::showdown_job::tray_line(app) {
+        m = m.item(&label("showdown", &line)?);
+    }
     m = m
-        .separator()
         .item(&label("bench", "Benchmark my Mac")?)
         .item(&label("open", "Open Kindling")?)
         .separator();
@@ -210,6 +213,10 @@ fn on_menu(app: &AppHandle, event: MenuEvent) {
             }
         }
         "open" => window::show(&app),
+        "showdown" => {
+            window::show(&app);
+            let _ = app.emit(crate::NAVIGATE_EVENT, "showdown");
+        }
         "updates" => {
             tauri::async_runtime::spawn(async move { check_for_updates(&app).await });
         }

@@ -126,7 +126,7 @@ async fn pull(
             revision: None,
             expect: None,
         },
-        None => PullRequest::from_catalog(&repo)?,
+        None => PullRequest::from_catalog(&core.catalog(), &repo)?,
     };
     // Ctrl-C pauses (the partial file is kept; the same command continues it).
     let control = Control {

@@ -88,7 +88,8 @@ pub async fn recommend(core: &Core, opts: Options, cancel: &Cancel) -> Result<()
         println!("  Note: {c}");
     }
     if !top.installed {
-        let (repo, file) = kindling_core::catalog::Catalog::builtin()
+        let (repo, file) = core
+            .catalog()
             .find(&top.id)
             .map(|(_, v)| (v.repo.clone(), v.file.clone()))
             .unwrap_or_default();

@@ -44,7 +44,7 @@ pub async fn run(core: &Core, args: Args, cancel: &Cancel) -> Result<()> {
             } else {
                 args.models
                     .iter()
-                    .map(|m| contender(m))
+                    .map(|m| contender(core, m))
                     .collect::<Result<Vec<_>>>()?
             };
             if contenders.is_empty() {
@@ -86,7 +86,7 @@ pub async fn run(core: &Core, args: Args, cancel: &Cancel) -> Result<()> {
 }
 
 /// A candidate named on the command line: a file, or a catalog id.
-fn contender(m: &str) -> Result<Contender> {
+fn contender(core: &Core, m: &str) -> Result<Contender> {
     let path = PathBuf::from(m);
     if path.is_file() {
         let info = kindling_core::gguf::inspect(&path)?;
@@ -102,9 +102,10 @@ fn contender(m: &str) -> Result<Contender> {
             bytes: info.file_size,
             path: Some(path),
             think: None,
+            estimated_seconds: 0.0,
         });
     }
-    let catalog = kindling_core::catalog::Catalog::builtin();
+    let catalog = core.catalog();
     let (f, v) = catalog
         .find(m)
         .ok_or_else(|| kindling_core::gguf::GgufError::NotFound { path: path.clone() })?;
@@ -114,6 +115,7 @@ fn contender(m: &str) -> Result<Contender> {
         path: None,
         bytes: v.bytes(),
         think: None,
+        estimated_seconds: 0.0,
     })
 }
 

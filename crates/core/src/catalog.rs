@@ -208,6 +208,28 @@ impl Catalog {
         Catalog::parse(CATALOG).expect("the embedded catalog is checked by a unit test")
     }
 
+    /// This catalog with the families of `text` (a catalog file of the same shape) added
+    /// after its own: models a publisher adds between releases, or a test's loopback
+    /// mirror serves. A family id this catalog already has is refused, so an addition
+    /// can never change what a built-in entry pins.
+    pub fn with_additions(mut self, text: &str) -> Result<Catalog, String> {
+        let extra = Catalog::parse(text)?;
+        if let Some(f) = extra
+            .families
+            .iter()
+            .find(|f| self.families.iter().any(|o| o.id == f.id))
+        {
+            return Err(format!(
+                "family {} is already in Kindling's catalog; give an addition its own id",
+                f.id
+            ));
+        }
+        self.families.extend(extra.families);
+        self.issues.extend(extra.issues);
+        self.references.extend(extra.references);
+        Ok(self)
+    }
+
     /// `(family, variant)` by catalog id `family:quant` (e.g. `gemma4-e4b:Q4_K_M`).
     pub fn find(&self, id: &str) -> Option<(&Family, &Variant)> {
         let (fam, quant) = id.split_once(':')?;
@@ -348,6 +370,31 @@ mod tests {
         assert!(err.contains("active_b"), "{err}");
         let err = Catalog::parse("[[family]]\nid='x'\nname='X'\nlicense='l'\narchitecture='dense'\nparams_b=1.0\ncontext=1\ninstruct=true\nthinking='none'\nvariants=[{quant='Q4',repo='nope',file='x.bin',size_gb=1.0}]\n").unwrap_err();
         assert!(err.contains("malformed"), "{err}");
+    }
+
+    #[test]
+    fn additions_add_families_and_never_replace_one() {
+        let extra = r#"
+[[family]]
+id = "ladder"
+name = "Ladder"
+license = "gemma"
+architecture = "dense"
+params_b = 0.27
+context = 32768
+instruct = false
+thinking = "none"
+variants = [{ quant = "Q8_0", repo = "t/ladder", file = "l-Q8_0.gguf", size_gb = 0.29 }]
+"#;
+        let builtin = Catalog::builtin();
+        let added = builtin.clone().with_additions(extra).unwrap();
+        assert_eq!(added.families.len(), builtin.families.len() + 1);
+        assert_eq!(added.find("ladder:Q8_0").unwrap().1.file, "l-Q8_0.gguf");
+        let clash = extra.replace("id = \"ladder\"", "id = \"gemma3-270m-it\"");
+        assert_eq!(
+            builtin.with_additions(&clash).unwrap_err(),
+            "family gemma3-270m-it is already in Kindling's catalog; give an addition its own id"
+        );
     }
 
     #[test]

@@ -373,7 +373,11 @@ mod tests {
                 free: 0,
             }
             .into(),
-            crate::store::PullRequest::from_catalog("no-such-model").unwrap_err(),
+            crate::store::PullRequest::from_catalog(
+                &crate::catalog::Catalog::builtin(),
+                "no-such-model",
+            )
+            .unwrap_err(),
         ];
         for e in errors {
             let m = e.to_string();

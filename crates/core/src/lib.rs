@@ -95,6 +95,24 @@ impl Core {
     pub fn paths(&self) -> &Paths {
         &self.paths
     }
+    /// The catalog: the built-in one, with the families of `catalog.toml` in Kindling's
+    /// home added when that file exists. Additions that do not read are left out (and
+    /// logged), never allowed to hide the built-in catalog.
+    pub fn catalog(&self) -> catalog::Catalog {
+        let builtin = catalog::Catalog::builtin();
+        let path = self.paths.catalog_additions();
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return builtin;
+        };
+        match builtin.clone().with_additions(&text) {
+            Ok(c) => c,
+            Err(why) => {
+                tracing::warn!(path = %path.display(), "catalog additions left out: {why}");
+                builtin
+            }
+        }
+    }
+
     /// The current settings (a copy).
     pub fn settings(&self) -> Settings {
         self.settings.read().expect("settings lock").clone()
@@ -219,7 +237,7 @@ impl Core {
             .and_then(|r| runtime::read_manifest(&r.path));
         let backend = backend.with_runtime(manifest.as_ref());
         let plan = recommend::launch::plan(
-            &catalog::Catalog::builtin(),
+            &self.catalog(),
             &model.info,
             &machine,
             &backend,

@@ -38,6 +38,11 @@ impl Paths {
     pub fn settings(&self) -> PathBuf {
         self.home.join("settings.toml")
     }
+    /// Catalog additions (families the built-in catalog lacks; see
+    /// `Catalog::with_additions`).
+    pub fn catalog_additions(&self) -> PathBuf {
+        self.home.join("catalog.toml")
+    }
     /// Models Kindling downloaded itself.
     pub fn models(&self) -> PathBuf {
         self.home.join("models")

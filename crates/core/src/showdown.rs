@@ -9,10 +9,9 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::bench::quality::{QualityReport, QualityRequest};
-use crate::catalog::Catalog;
 use crate::history::{self, EntryStatus, NewEntry, StoredShowdown};
 use crate::recommend::{Goal, CONVERSATIONAL_TPS};
 use crate::store::PullRequest;
@@ -22,7 +21,7 @@ use crate::{Core, Error, Result};
 pub const MAX_CANDIDATES: usize = 5;
 
 /// A candidate as proposed, before the owner starts the showdown.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Contender {
     pub label: String,
@@ -34,6 +33,8 @@ pub struct Contender {
     pub bytes: u64,
     /// Thinking on/off, for templates that toggle it.
     pub think: Option<bool>,
+    /// Measuring time from this machine's measured (or predicted) speed; 0 when unknown.
+    pub estimated_seconds: f64,
 }
 
 /// What starting a showdown would take.
@@ -42,6 +43,8 @@ pub struct Contender {
 pub struct Proposal {
     pub goal: Goal,
     pub contenders: Vec<Contender>,
+    /// Other models that fit, which the owner may add.
+    pub more: Vec<Contender>,
     /// Bytes to download (candidates not on disk).
     pub download_bytes: u64,
     /// Free space in Kindling's models folder.
@@ -86,6 +89,18 @@ pub struct ShowdownReport {
     pub losers: Vec<PathBuf>,
 }
 
+/// The losers' cleanup: what removing each loser's model would do, shown before anything
+/// is removed (the owner's second click applies it).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct LosersCleanup {
+    pub removals: Vec<crate::store::inventory::Removal>,
+    /// Disk space the removals give back.
+    pub bytes: u64,
+    /// Losers left alone, and why ("the menu-bar server uses it").
+    pub kept: Vec<String>,
+}
+
 /// Tokens the suite asks for at most (its answers), for the duration estimate.
 fn suite_tokens(quick: bool) -> f64 {
     crate::bench::suite::Suite::core()
@@ -101,13 +116,14 @@ impl Core {
     /// Kindling has them.
     pub async fn showdown_proposal(&self, goal: Goal, quick: bool) -> Result<Proposal> {
         let rec = self.recommend(goal).await?;
-        let catalog = Catalog::builtin();
+        let catalog = self.catalog();
         let fitting: Vec<&crate::recommend::Candidate> =
             rec.candidates.iter().filter(|c| c.meets(goal)).collect();
         let Some(best) = fitting.first() else {
             return Ok(Proposal {
                 goal,
                 contenders: vec![],
+                more: vec![],
                 download_bytes: 0,
                 free_bytes: 0,
                 estimated_seconds: 0.0,
@@ -129,34 +145,17 @@ impl Core {
             }
         }
         let mut contenders = Vec::new();
-        let mut seconds = 0.0;
-        for c in chosen {
-            let toggles = catalog
-                .find(&c.id)
-                .is_some_and(|(f, _)| f.thinking != "none");
-            let path = self.installed_file(&c.file).await?;
-            let bytes = (c.size_gb * 1e9) as u64;
-            let tps = c.measured_tps.or(c.predicted_tps).unwrap_or(1.0).max(0.1);
-            let thinks: Vec<Option<bool>> = if toggles {
-                vec![Some(false), Some(true)]
-            } else {
-                vec![None]
-            };
-            for think in thinks {
-                seconds += suite_tokens(quick) / tps;
-                contenders.push(Contender {
-                    label: match think {
-                        Some(true) => format!("{} {} (thinking on)", c.name, c.quant),
-                        Some(false) => format!("{} {} (thinking off)", c.name, c.quant),
-                        None => format!("{} {}", c.name, c.quant),
-                    },
-                    catalog_id: catalog.find(&c.id).map(|_| c.id.clone()),
-                    path: path.clone(),
-                    bytes,
-                    think,
-                });
-            }
+        for c in &chosen {
+            contenders.extend(self.contenders_of(c, &catalog, quick).await?);
         }
+        let mut more = Vec::new();
+        for c in fitting
+            .iter()
+            .filter(|c| !chosen.iter().any(|x| x.id == c.id))
+        {
+            more.extend(self.contenders_of(c, &catalog, quick).await?);
+        }
+        let seconds = contenders.iter().map(|c| c.estimated_seconds).sum();
         let mut downloads: Vec<(&str, u64)> = contenders
             .iter()
             .filter(|c| c.path.is_none())
@@ -169,8 +168,44 @@ impl Core {
             download_bytes: downloads.iter().map(|d| d.1).sum(),
             free_bytes: crate::download::disk::available_bytes(&self.paths().models()).unwrap_or(0),
             contenders,
+            more,
             estimated_seconds: seconds,
         })
+    }
+
+    /// A recommended model as showdown candidates: one, or thinking off and on for a
+    /// template that toggles it.
+    async fn contenders_of(
+        &self,
+        c: &crate::recommend::Candidate,
+        catalog: &crate::catalog::Catalog,
+        quick: bool,
+    ) -> Result<Vec<Contender>> {
+        let toggles = catalog
+            .find(&c.id)
+            .is_some_and(|(f, _)| f.thinking != "none");
+        let path = self.installed_file(&c.file).await?;
+        let tps = c.measured_tps.or(c.predicted_tps);
+        let thinks: Vec<Option<bool>> = if toggles {
+            vec![Some(false), Some(true)]
+        } else {
+            vec![None]
+        };
+        Ok(thinks
+            .into_iter()
+            .map(|think| Contender {
+                label: match think {
+                    Some(true) => format!("{} {} (thinking on)", c.name, c.quant),
+                    Some(false) => format!("{} {} (thinking off)", c.name, c.quant),
+                    None => format!("{} {}", c.name, c.quant),
+                },
+                catalog_id: catalog.find(&c.id).map(|_| c.id.clone()),
+                path: path.clone(),
+                bytes: (c.size_gb * 1e9) as u64,
+                think,
+                estimated_seconds: tps.map_or(0.0, |t| suite_tokens(quick) / t.max(0.1)),
+            })
+            .collect())
     }
 
     /// Stores a showdown over `contenders`; run it with [`Core::showdown_run`].
@@ -234,7 +269,10 @@ impl Core {
                         ..crate::download::Control::default()
                     };
                     match self
-                        .pull(&PullRequest::from_catalog(catalog_id)?, &control)
+                        .pull(
+                            &PullRequest::from_catalog(&self.catalog(), catalog_id)?,
+                            &control,
+                        )
                         .await
                     {
                         Ok(p) => p.path,
@@ -284,6 +322,44 @@ impl Core {
             .finish_showdown(id, "completed", &history::now())
             .await?;
         self.showdown_report(id).await
+    }
+
+    /// The cleanup plan for showdown `id`'s losers (every measured candidate's file but the
+    /// winner's, never the file the menu-bar server is set to use); with `apply`, carries
+    /// it out and returns what was done.
+    pub async fn showdown_cleanup(&self, id: i64, apply: bool) -> Result<LosersCleanup> {
+        let report = self.showdown_report(id).await?;
+        let served = self
+            .settings()
+            .server_model
+            .map(|p| crate::cleanup::canonical(&p));
+        let models = self.db().models().await?;
+        let mut out = LosersCleanup {
+            removals: Vec::new(),
+            bytes: 0,
+            kept: Vec::new(),
+        };
+        for loser in &report.losers {
+            let name = loser.display();
+            if served.as_ref() == Some(&crate::cleanup::canonical(loser)) {
+                out.kept.push(format!(
+                    "{name}: kept, the menu-bar server is set to use it"
+                ));
+                continue;
+            }
+            let Some(m) = models.iter().find(|m| Path::new(&m.path) == loser) else {
+                out.kept
+                    .push(format!("{name}: kept, Kindling does not manage that file"));
+                continue;
+            };
+            let removal = self.removal(m.id).await?;
+            if apply {
+                self.apply_removal(&removal).await?;
+            }
+            out.bytes += removal.bytes;
+            out.removals.push(removal);
+        }
+        Ok(out)
     }
 
     async fn fail_entry(&self, entry_id: i64, why: &str) -> Result<()> {

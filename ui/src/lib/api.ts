@@ -23,6 +23,10 @@ import type { RunDetail } from "./bindings/RunDetail";
 import type { RunSummary } from "./bindings/RunSummary";
 import type { ServerStatus } from "./bindings/ServerStatus";
 import type { Settings } from "./bindings/Settings";
+import type { Contender } from "./bindings/Contender";
+import type { LosersCleanup } from "./bindings/LosersCleanup";
+import type { Proposal } from "./bindings/Proposal";
+import type { ShowdownStatus } from "./bindings/ShowdownStatus";
 import type { SettingsChange } from "./bindings/SettingsChange";
 
 /** Every failure arrives as `{code, message}`; anything else is wrapped into one. */
@@ -45,6 +49,15 @@ export const api = {
   benchStart: (quality: boolean, model?: string) => invoke<null>("bench_start", { model, quality }),
   benchCancel: () => invoke<boolean>("bench_cancel"),
   benchStatus: () => invoke<BenchStatus>("bench_status"),
+  /** The candidates Kindling proposes (for the goal in Settings). */
+  showdownProposal: (quick: boolean, goal?: Goal) => invoke<Proposal>("showdown_proposal", { goal, quick }),
+  showdownStart: (goal: Goal, quick: boolean, contenders: Contender[]) => invoke<number>("showdown_start", { goal, quick, contenders }),
+  showdownStatus: () => invoke<ShowdownStatus>("showdown_status"),
+  showdownStop: () => invoke<boolean>("showdown_stop"),
+  /** Makes the showdown's winner the served model. */
+  showdownUse: (id: number) => invoke<ServerStatus>("showdown_use", { id }),
+  /** The losers' cleanup: a plan (apply false), or carried out (apply true). */
+  showdownCleanup: (id: number, apply: boolean) => invoke<LosersCleanup>("showdown_cleanup", { id, apply }),
   runs: () => invoke<RunSummary[]>("runs"),
   runDetail: (id: number) => invoke<RunDetail>("run_detail", { id }),
   /** Every answer of a quality run, with the grader's verdict. */

@@ -15,6 +15,8 @@ class Live {
   server = $state<ServerStatus | null>(null);
   serverError = $state<ErrorReport | null>(null);
   benchRunning = $state(false);
+  /** A showdown runs: its test progress is the Showdown screen's, not a benchmark's. */
+  showdownRunning = $state(false);
   benchStartedAt = $state(0);
   progress = $state<Progress | null>(null);
   finished = $state<BenchFinished | null>(null);
@@ -29,8 +31,9 @@ class Live {
       this.progress = null;
       this.finished = f;
     });
-    const [server, bench] = await Promise.all([api.serverStatus(), api.benchStatus()]);
+    const [server, bench, showdown] = await Promise.all([api.serverStatus(), api.benchStatus(), api.showdownStatus().catch(() => null)]);
     this.server = server;
+    this.showdownRunning = showdown?.running ?? false;
     this.benchRunning = bench.running;
     if (bench.running) this.benchStartedAt = Date.now();
     this.progress = bench.progress?.type === "bench_progress" ? bench.progress : null;
@@ -42,6 +45,7 @@ class Live {
       // A benchmark's own server is not the one the Server screen and tray show.
       if (e.server.purpose === "serving") this.refreshServer();
     } else if (e.type === "bench_progress") {
+      if (this.showdownRunning) return;
       // Progress travels a different path from the end-of-run message and can arrive
       // after it: a finished run's late progress must not bring the progress card back.
       if (e.phase === "done" || e.run_id === this.finished?.result?.report.run_id) return;

@@ -180,6 +180,15 @@ impl Database {
         Ok(row.map(|r| r.0))
     }
 
+    /// The newest showdown, whatever its status.
+    pub async fn latest_showdown(&self) -> Result<Option<i64>> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT id FROM showdowns ORDER BY id DESC LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|r| r.0))
+    }
+
     pub async fn set_entry(
         &self,
         entry_id: i64,

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::fit::{bandwidth_limit, efficiency, GpuProfile, MachineProfile, ModelShape, Placement};
 use super::{rank, Backend, Candidate, Goal, Installed, MeasuredHere};
 use crate::bench::RunResult;
-use crate::catalog::{self, Catalog};
+use crate::catalog;
 use crate::history::RunStatus;
 use crate::{Core, Result};
 
@@ -270,7 +270,7 @@ impl Core {
         let (profile, backend, machine) = self.machine_profile().await?;
         let fractions = self.efficiency_fractions().await?;
         let candidates = super::rank_with(
-            &Catalog::builtin(),
+            &self.catalog(),
             &profile,
             &backend,
             goal,
@@ -304,7 +304,7 @@ impl Core {
         );
         Recommendation {
             candidates: rank(
-                &Catalog::builtin(),
+                &self.catalog(),
                 &profile,
                 &backend,
                 goal,

@@ -23,6 +23,22 @@ pub struct InstalledModel {
     pub architecture: Option<String>,
 }
 
+/// What removing one model does, said before it is done.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct Removal {
+    pub model_id: i64,
+    #[cfg_attr(feature = "ts", ts(type = "string"))]
+    pub path: PathBuf,
+    /// Disk space it gives back (0 when the file is only forgotten).
+    pub bytes: u64,
+    /// The file goes to the Trash (Kindling's own download); otherwise it is only
+    /// forgotten, its owner's file left in place.
+    pub moves_file: bool,
+    /// "Move … to the Trash and forget it."
+    pub what: String,
+}
+
 /// A model Kindling knew that is gone from disk.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -121,16 +137,17 @@ impl Core {
         Ok(inv)
     }
 
-    /// Removes a model: a download of Kindling's own goes to the Trash; a model another
-    /// tool keeps is only forgotten (its file is theirs). Returns what was done.
-    pub async fn remove_model(&self, id: i64, apply: bool) -> Result<String> {
+    /// What removing model `id` would do: a download of Kindling's own goes to the Trash;
+    /// a model another tool keeps is only forgotten (its file is theirs).
+    pub async fn removal(&self, id: i64) -> Result<Removal> {
         let Some(m) = self.db().model(id).await? else {
             return Err(crate::history::HistoryError::ModelNotFound(id).into());
         };
         let path = PathBuf::from(&m.path);
         let own = path.starts_with(self.paths().models())
             || std::fs::canonicalize(self.paths().models()).is_ok_and(|o| path.starts_with(o));
-        let what = if own && path.exists() {
+        let moves_file = own && path.exists();
+        let what = if moves_file {
             format!(
                 "Move {} ({}) to the Trash and forget it.",
                 m.path,
@@ -143,16 +160,34 @@ impl Core {
                 tool_name(&m.source)
             )
         };
-        if !apply {
-            return Ok(what);
+        Ok(Removal {
+            model_id: id,
+            path,
+            bytes: if moves_file { m.size_bytes as u64 } else { 0 },
+            moves_file,
+            what,
+        })
+    }
+
+    /// Removes a model (see [`Core::removal`]); with `apply` false, only says what it
+    /// would do. Returns what was (or would be) done.
+    pub async fn remove_model(&self, id: i64, apply: bool) -> Result<String> {
+        let r = self.removal(id).await?;
+        if apply {
+            self.apply_removal(&r).await?;
         }
-        if own && path.exists() {
-            trash::delete(&path).map_err(|e| crate::Error::Io {
-                path: path.clone(),
+        Ok(r.what)
+    }
+
+    /// Carries out a removal planned by [`Core::removal`].
+    pub async fn apply_removal(&self, r: &Removal) -> Result<()> {
+        if r.moves_file && r.path.exists() {
+            trash::delete(&r.path).map_err(|e| crate::Error::Io {
+                path: r.path.clone(),
                 source: std::io::Error::other(e.to_string()),
             })?;
         }
-        self.db().forget_model(id).await?;
-        Ok(what)
+        self.db().forget_model(r.model_id).await?;
+        Ok(())
     }
 }

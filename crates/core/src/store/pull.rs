@@ -29,8 +29,8 @@ pub struct PullRequest {
 
 impl PullRequest {
     /// The request for a catalog id such as `gemma-3-270m:Q4_K_M` (see `recommend`).
-    pub fn from_catalog(id: &str) -> Result<PullRequest> {
-        match crate::catalog::Catalog::builtin().find(id) {
+    pub fn from_catalog(catalog: &crate::catalog::Catalog, id: &str) -> Result<PullRequest> {
+        match catalog.find(id) {
             Some((_, v)) => Ok(PullRequest {
                 repo: v.repo.clone(),
                 file: v.file.clone(),

@@ -33,6 +33,7 @@ async fn a_showdown_measures_each_candidate_and_resumes_where_it_stopped() {
             path: Some(p.clone()),
             bytes: std::fs::metadata(p).unwrap().len(),
             think: None,
+            estimated_seconds: 0.0,
         })
         .collect();
     let id = core
