@@ -163,7 +163,7 @@ fn an_owner_finds_the_best_model_overnight_and_a_kill_loses_nothing() {
         let added = app.js(&format!(
             "const s = document.querySelector('[data-testid=sd-add]');\
              const o = [...s.options].find(o => o.text.startsWith('Sample ladder {q} '));\
-             if (!o) return false; s.value = o.value; s.dispatchEvent(new Event('change')); return true;"
+             if (!o) return false; s.value = o.value; s.dispatchEvent(new Event('change', {{ bubbles: true }})); return true;"
         ));
         assert_eq!(
             added.as_bool(),
@@ -189,7 +189,7 @@ fn an_owner_finds_the_best_model_overnight_and_a_kill_loses_nothing() {
         .map(|(_, p)| std::fs::metadata(p).unwrap().len())
         .sum();
     assert!(
-        totals.starts_with(&format!("Downloads {:.0} MB of", ladder_bytes as f64 / 1e6)),
+        totals.starts_with(&format!("Downloads {:.2} GB of", ladder_bytes as f64 / 1e9)),
         "the download total is the four files: {totals}"
     );
     app.screenshot("showdown-1-plan");
