@@ -22,12 +22,22 @@ pub struct Args {
     /// Continue the showdown that was stopped (the newest unfinished one).
     #[arg(long, conflicts_with = "models")]
     resume: bool,
+    /// Show what removing the newest showdown's losers would do (every measured
+    /// candidate's file but the winner's); nothing is removed without --apply.
+    #[arg(long, conflicts_with_all = ["models", "resume"])]
+    cleanup: bool,
+    /// With --cleanup: remove them (Kindling's own downloads go to the Trash).
+    #[arg(long, requires = "cleanup")]
+    apply: bool,
     /// Print the ranking as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
 pub async fn run(core: &Core, args: Args, cancel: &Cancel) -> Result<()> {
+    if args.cleanup {
+        return cleanup(core, args.apply).await;
+    }
     let goal = args.goal.into();
     let id = match (args.resume, core.db().unfinished_showdown().await?) {
         (true, Some(id)) => id,
@@ -157,6 +167,34 @@ fn show(r: &ShowdownReport, json: bool) {
     println!();
     println!("{}", r.verdict);
     if !r.losers.is_empty() {
-        println!("The others' files can be reclaimed with: kindling cleanup (nothing is removed until you apply the plan).");
+        println!("See what removing the others' files would free with: kindling showdown --cleanup (nothing is removed until you add --apply).");
     }
+}
+
+/// The losers' cleanup of the newest showdown: the plan, or (`apply`) carried out.
+async fn cleanup(core: &Core, apply: bool) -> Result<()> {
+    let Some(id) = core.db().latest_showdown().await? else {
+        println!("No showdown has been run yet: nothing to clean up.");
+        return Ok(());
+    };
+    let plan = core.showdown_cleanup(id, apply).await?;
+    for k in &plan.kept {
+        println!("{k}");
+    }
+    if plan.removals.is_empty() {
+        println!("Nothing of showdown {id}'s to remove.");
+        return Ok(());
+    }
+    println!(
+        "{} (showdown {id}'s losers, {}):",
+        if apply { "Done" } else { "This would" },
+        format::bytes(plan.bytes)
+    );
+    for r in &plan.removals {
+        println!("  {}", r.what);
+    }
+    if !apply {
+        println!("Nothing was removed. To do it: kindling showdown --cleanup --apply");
+    }
+    Ok(())
 }

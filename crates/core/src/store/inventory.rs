@@ -66,7 +66,9 @@ fn tool_name(source: &str) -> &str {
         "huggingface" | "hf" => "the Hugging Face cache",
         "lmstudio" => "LM Studio",
         "folder" => "its folder",
-        _ => "Kindling's models folder",
+        "kindling" => "Kindling's models folder",
+        // A file named on the command line (`local`), or a source this version does not know.
+        _ => "you",
     }
 }
 
