@@ -6,7 +6,7 @@
 use kindling_core::recommend::Goal;
 use kindling_core::showdown::{Contender, ShowdownReport};
 use kindling_core::{Cancel, Error, ErrorCode, ErrorReport};
-use tauri::{AppHandle, Manager};
+use tauri::{AppHandle, Emitter, Manager};
 use tauri_plugin_notification::NotificationExt;
 
 use crate::dto::ShowdownStatus;
@@ -19,6 +19,9 @@ fn busy(what: &str) -> ErrorReport {
         message: format!("{what} Wait for it to finish, or stop it first."),
     }
 }
+
+/// Sent when a showdown's job ends (finished, stopped or failed); payload: its id.
+pub const ENDED_EVENT: &str = "kindling://showdown-ended";
 
 /// Stores a showdown over `contenders` and starts it; returns its id.
 pub async fn start(
@@ -110,6 +113,9 @@ fn run(app: &AppHandle, id: i64) -> Result<(), ErrorReport> {
         }
         state.showdown.lock().expect("lock").take();
         crate::tray::refresh(&app);
+        if let Err(e) = app.emit(ENDED_EVENT, id) {
+            tracing::warn!(error = %e, "could not tell the window the showdown ended");
+        }
         tracing::info!(id, ok = outcome.is_ok(), "showdown ended");
     });
     Ok(())

@@ -97,6 +97,11 @@ export function onBenchFinished(handler: (f: BenchFinished) => void): Promise<Un
   return listen<BenchFinished>("kindling://bench-finished", (m) => handler(m.payload));
 }
 
+/** A showdown's job ended (finished, stopped or failed); the payload is its id. */
+export function onShowdownEnded(handler: (id: number) => void): Promise<UnlistenFn> {
+  return listen<number>("kindling://showdown-ended", (m) => handler(m.payload));
+}
+
 /** The menu bar asks for a screen (e.g. "models" when there is nothing to serve). */
 export function onNavigate(handler: (screen: string) => void): Promise<UnlistenFn> {
   return listen<string>("kindling://navigate", (m) => handler(m.payload));

@@ -1,6 +1,6 @@
 // State shared by the screens and kept current by the core's events: the server's
 // status and the benchmark's progress. One listener each for the whole window.
-import { api, asError, onBenchFinished, onEvent } from "./api";
+import { api, asError, onBenchFinished, onEvent, onShowdownEnded } from "./api";
 import type { BenchFinished } from "./bindings/BenchFinished";
 import type { Candidate } from "./bindings/Candidate";
 import type { ErrorReport } from "./bindings/ErrorReport";
@@ -26,6 +26,7 @@ class Live {
 
   async start() {
     await onEvent((e) => this.onEvent(e));
+    await onShowdownEnded(() => (this.showdownRunning = false));
     await onBenchFinished((f) => {
       this.benchRunning = false;
       this.progress = null;
