@@ -38,6 +38,11 @@ pub async fn start(
         });
     }
     let state = app.state::<AppState>();
+    // Checked before the showdown is stored: one stored but not started would start by
+    // itself at the next launch.
+    if state.bench.lock().expect("lock").is_some() {
+        return Err(busy("A benchmark is running."));
+    }
     if state.showdown.lock().expect("lock").is_some() {
         return Err(busy("A showdown is already running."));
     }
