@@ -46,15 +46,8 @@ pub fn start(app: &AppHandle, model: Option<PathBuf>, quality: bool) -> Result<(
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         let state = app.state::<AppState>();
-        // A benchmark needs the machine to itself, and an 8 GB Mac cannot hold two
-        // copies of a model: the menu-bar server steps aside for it and comes back after.
-        let paused = crate::server_control::pause(&app).await;
-        let outcome = measure(&state, model, quality, &cancel).await;
-        if let Some(model) = paused {
-            if let Err(e) = crate::server_control::start(&app, Some(model)).await {
-                tracing::warn!(error = %e.message, "could not restart the server after the benchmark");
-            }
-        }
+        let outcome =
+            crate::server_control::set_aside(&app, measure(&state, model, quality, &cancel)).await;
         tracing::info!(ok = outcome.is_ok(), "benchmark ended");
         if !crate::window::is_visible(&app) {
             let (title, body) = match &outcome {

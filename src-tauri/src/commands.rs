@@ -216,16 +216,24 @@ pub async fn showdown_use(app: AppHandle, id: i64) -> Reply<ServerStatus> {
                 .into(),
         });
     };
+    if !winner.path.is_file() {
+        return Err(ErrorReport {
+            code: ErrorCode::ModelNotFound,
+            hint: None,
+            message: format!(
+                "{} is no longer at {} (it was moved or removed), so the server was left as it \
+                 was. Get it again on Models, or start a new showdown.",
+                winner.label,
+                winner.path.display()
+            ),
+        });
+    }
     let path = winner.path.clone();
     state
         .core
-        .update_settings(|s| s.server_model = Some(path))
+        .update_settings(|s| s.server_model = Some(path.clone()))
         .map_err(report)?;
-    // A running server comes back with the winner (None: the model the settings name).
-    match server_control::pause(&app).await {
-        Some(_) => server_control::start(&app, None).await,
-        None => Ok(server_control::status(&app).await),
-    }
+    server_control::restart_if_running(&app, Some(path)).await
 }
 
 /// The losers' cleanup plan of showdown `id`; with `apply`, carries it out.
@@ -540,7 +548,7 @@ pub fn settings_set(state: State<'_, AppState>, change: SettingsChange) -> Reply
 pub async fn set_network_access(app: AppHandle, allow: bool) -> Reply<ServerStatus> {
     let state = tauri::Manager::state::<AppState>(&app);
     state.core.set_network_access(allow).map_err(report)?;
-    crate::server_control::restart_if_running(&app).await
+    crate::server_control::restart_if_running(&app, None).await
 }
 
 /// Saves the Hugging Face token in the keychain (`None` forgets it).

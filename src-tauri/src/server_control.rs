@@ -77,16 +77,34 @@ pub async fn pause(app: &AppHandle) -> Option<PathBuf> {
         .await
         .as_ref()
         .map(|r| r.model_path.clone())?;
-    tracing::info!("stopping the server while the benchmark runs");
+    tracing::info!("stopping the server while a benchmark or showdown runs");
     stop(app).await;
     Some(model)
 }
 
-/// Starts the running server again (after a change of how it may be reached), so that
-/// what the screens say is what it does. Harmless when none runs.
-pub async fn restart_if_running(app: &AppHandle) -> Result<ServerStatus, ErrorReport> {
+/// Runs `work` with the menu-bar server stopped (a benchmark or a showdown needs the
+/// machine to itself, and an 8 GB Mac cannot hold two copies of a model), then starts it
+/// again with the model it served.
+pub async fn set_aside<T>(app: &AppHandle, work: impl std::future::Future<Output = T>) -> T {
+    let paused = pause(app).await;
+    let out = work.await;
+    if let Some(model) = paused {
+        if let Err(e) = start(app, Some(model)).await {
+            tracing::warn!(error = %e.message, "could not start the server again after the work it stepped aside for");
+        }
+    }
+    out
+}
+
+/// Starts the running server again — with `model`, or the one it served — so that what
+/// the screens say is what it does (after a change of how it may be reached, or of the
+/// served model). Harmless when none runs.
+pub async fn restart_if_running(
+    app: &AppHandle,
+    model: Option<PathBuf>,
+) -> Result<ServerStatus, ErrorReport> {
     match pause(app).await {
-        Some(model) => start(app, Some(model)).await,
+        Some(served) => start(app, Some(model.unwrap_or(served))).await,
         None => Ok(status(app).await),
     }
 }

@@ -91,14 +91,8 @@ fn run(app: &AppHandle, id: i64) -> Result<(), ErrorReport> {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         let state = app.state::<AppState>();
-        // The night's measurements need the machine to themselves, as a benchmark does.
-        let paused = crate::server_control::pause(&app).await;
-        let outcome = state.core.showdown_run(id, &cancel).await;
-        if let Some(model) = paused {
-            if let Err(e) = crate::server_control::start(&app, Some(model)).await {
-                tracing::warn!(error = %e.message, "could not restart the server after the showdown");
-            }
-        }
+        let outcome =
+            crate::server_control::set_aside(&app, state.core.showdown_run(id, &cancel)).await;
         let stopped_by_owner = matches!(outcome, Err(Error::Cancelled));
         if stopped_by_owner {
             // Stopped on purpose: what was measured stays, and it does not resume.

@@ -91,6 +91,18 @@ fn catalog_addition(files: &[(&str, PathBuf)]) -> String {
     )
 }
 
+/// `data-KEY` of every element with `data-testid=TESTID`, in page order.
+fn data_of(app: &App, testid: &str, key: &str) -> Vec<String> {
+    app.js(&format!(
+        "return [...document.querySelectorAll('[data-testid={testid}]')].map(e => e.dataset.{key});"
+    ))
+    .as_array()
+    .unwrap_or_else(|| panic!("no list of [data-testid={testid}]"))
+    .iter()
+    .map(|v| v.as_str().unwrap().to_string())
+    .collect()
+}
+
 /// The candidates' rows on the Showdown screen: `(label, status)`.
 fn entries(app: &App) -> Vec<(String, String)> {
     let v = app.js(
@@ -171,13 +183,7 @@ fn an_owner_finds_the_best_model_overnight_and_a_kill_loses_nothing() {
             "Sample ladder {q} is offered to add"
         );
     }
-    let labels: Vec<String> = app
-        .js("return [...document.querySelectorAll('[data-testid=sd-contender]')].map(e => e.dataset.label);")
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect();
+    let labels: Vec<String> = data_of(&app, "sd-contender", "label");
     assert_eq!(
         labels,
         QUANTS.map(|q| format!("Sample ladder {q}")).to_vec(),
@@ -240,13 +246,7 @@ fn an_owner_finds_the_best_model_overnight_and_a_kill_loses_nothing() {
     let verdict = app.wait_text("[data-testid=sd-verdict]", secs(1200));
     assert!(verdict.starts_with("Use Sample ladder "), "{verdict}");
     app.screenshot("showdown-3-report");
-    let ranked: Vec<String> = app
-        .js("return [...document.querySelectorAll('[data-testid=sd-ranked]')].map(e => e.dataset.label);")
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect();
+    let ranked: Vec<String> = data_of(&app, "sd-ranked", "label");
     assert_eq!(ranked.len(), 4, "{ranked:?}");
     let at = |q: &str| {
         ranked
@@ -263,13 +263,7 @@ fn an_owner_finds_the_best_model_overnight_and_a_kill_loses_nothing() {
     // The losers' cleanup: a plan of exactly the other three files; nothing removed yet.
     app.click("[data-testid=sd-cleanup]");
     app.wait_text("[data-testid=sd-cleanup-plan]", secs(30));
-    let mut planned: Vec<String> = app
-        .js("return [...document.querySelectorAll('[data-testid=sd-cleanup-item]')].map(e => e.dataset.path);")
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .collect();
+    let mut planned: Vec<String> = data_of(&app, "sd-cleanup-item", "path");
     planned.sort();
     let models = home.join("models");
     let on_disk = |q: &str| {

@@ -49,9 +49,6 @@ pub struct Proposal {
     pub download_bytes: u64,
     /// Free space in Kindling's models folder.
     pub free_bytes: u64,
-    /// Measuring time, from this machine's measured (or predicted) speeds; downloads
-    /// come on top.
-    pub estimated_seconds: f64,
 }
 
 /// One measured candidate in the morning report.
@@ -126,7 +123,6 @@ impl Core {
                 more: vec![],
                 download_bytes: 0,
                 free_bytes: 0,
-                estimated_seconds: 0.0,
             });
         };
         let mut chosen: Vec<&crate::recommend::Candidate> = vec![best];
@@ -155,7 +151,6 @@ impl Core {
         {
             more.extend(self.contenders_of(c, &catalog, quick).await?);
         }
-        let seconds = contenders.iter().map(|c| c.estimated_seconds).sum();
         let mut downloads: Vec<(&str, u64)> = contenders
             .iter()
             .filter(|c| c.path.is_none())
@@ -169,7 +164,6 @@ impl Core {
             free_bytes: crate::download::disk::available_bytes(&self.paths().models()).unwrap_or(0),
             contenders,
             more,
-            estimated_seconds: seconds,
         })
     }
 

@@ -48,6 +48,19 @@ fn quick() -> SpeedOptions {
 }
 
 /// The servers recorded in `home` (their records go when they stop).
+/// A short chat request to a server at `base_url`; its JSON reply.
+async fn say_hi(base_url: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .post(format!("{base_url}/v1/chat/completions"))
+        .json(&serde_json::json!({"messages": [{"role": "user", "content": "Say hi"}], "max_tokens": 4}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn server_pids(home: &Path) -> Vec<u32> {
     owners::server_pids(&home.join("servers"))
 }
@@ -426,15 +439,7 @@ async fn the_server_serves_the_openai_api_and_stops_cleanly() {
         latency < 500.0,
         "ready {latency} ms after the server said it was listening"
     );
-    let body: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/v1/chat/completions", server.base_url()))
-        .json(&serde_json::json!({"messages": [{"role": "user", "content": "Say hi"}], "max_tokens": 4}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = say_hi(&server.base_url()).await;
     assert!(
         body["choices"][0]["message"]["content"].is_string(),
         "{body}"
@@ -567,15 +572,7 @@ async fn an_idle_server_frees_the_model_and_wakes_on_the_next_request() {
         .await
         .unwrap();
     assert_eq!(props["is_sleeping"], true, "{props}");
-    let body: serde_json::Value = http
-        .post(format!("{}/v1/chat/completions", server.base_url()))
-        .json(&serde_json::json!({"messages": [{"role": "user", "content": "Say hi"}], "max_tokens": 4}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = say_hi(&server.base_url()).await;
     assert!(
         body["choices"][0]["message"]["content"].is_string(),
         "{body}"

@@ -17,9 +17,4 @@ download_bytes: number,
 /**
  * Free space in Kindling's models folder.
  */
-free_bytes: number, 
-/**
- * Measuring time, from this machine's measured (or predicted) speeds; downloads
- * come on top.
- */
-estimated_seconds: number, };
+free_bytes: number, };
