@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use kindling_core::server::Server;
 use kindling_core::{Cancel, Core, Result};
 
 #[derive(clap::Args)]
@@ -13,6 +14,14 @@ pub struct Args {
     /// Port to listen on (only this computer can connect, unless network access is on).
     #[arg(long, value_name = "N")]
     port: Option<u16>,
+    /// A second model to serve at the same time, on the processor only (the GPU stays
+    /// the first one's), on its own port. Refused when the two do not fit in memory
+    /// together.
+    #[arg(long, value_name = "PATH")]
+    second: Option<PathBuf>,
+    /// Port for the second model (default: the settings' second port).
+    #[arg(long, value_name = "N", requires = "second")]
+    second_port: Option<u16>,
 }
 
 pub async fn run(core: &Core, args: Args, cancel: &Cancel) -> Result<()> {
@@ -20,11 +29,30 @@ pub async fn run(core: &Core, args: Args, cancel: &Cancel) -> Result<()> {
     let port = args.port.unwrap_or(core.settings().port);
     eprintln!("Starting the model server with {} …", model.display());
     let (server, registered) = core.start_serving(&model, Some(port), cancel).await?;
-    let base = format!("http://127.0.0.1:{}", server.port());
-    println!(
-        "Serving {} at {base}/v1 (OpenAI-compatible). Chat in your browser at {base}/",
-        registered.info.name.as_deref().unwrap_or("the model")
-    );
+    announce(&server, registered.info.name.as_deref(), "");
+    let second = match &args.second {
+        Some(path) => {
+            eprintln!(
+                "Starting the second model, on the processor, with {} …",
+                path.display()
+            );
+            let port = args.second_port.unwrap_or(core.settings().second_port);
+            match core
+                .start_second(path, Some(port), Some(server.config()), cancel)
+                .await
+            {
+                Ok((s, r)) => {
+                    announce(&s, r.info.name.as_deref(), " on the processor");
+                    Some(s)
+                }
+                Err(e) => {
+                    server.stop().await;
+                    return Err(e);
+                }
+            }
+        }
+        None => None,
+    };
     // What this server does, not what the settings say.
     if server.config().api_key_file.is_some() {
         println!(
@@ -36,13 +64,32 @@ pub async fn run(core: &Core, args: Args, cancel: &Cancel) -> Result<()> {
         println!("Only apps on this computer can connect.");
     }
     println!("Press Ctrl-C to stop.");
+    let second_died = async {
+        match &second {
+            Some(s) => s.died().await,
+            None => std::future::pending().await,
+        }
+    };
     let outcome = tokio::select! {
         _ = cancel.cancelled() => Ok(()),
         e = server.died() => Err(e.into()),
+        e = second_died => Err(e.into()),
     };
+    if let Some(s) = second {
+        s.stop().await;
+    }
     server.stop().await;
     if outcome.is_ok() {
         println!("Stopped the model server.");
     }
     outcome
+}
+
+/// "Serving Gemma 3 at http://127.0.0.1:11480/v1 …"
+fn announce(server: &Server, name: Option<&str>, where_: &str) {
+    let base = format!("http://127.0.0.1:{}", server.port());
+    println!(
+        "Serving {}{where_} at {base}/v1 (OpenAI-compatible). Chat in your browser at {base}/",
+        name.unwrap_or("the model")
+    );
 }

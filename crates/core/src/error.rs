@@ -44,11 +44,12 @@ pub enum ErrorCode {
     System,
     QueueInvalid,
     MachineInvalid,
+    DoesNotFit,
 }
 
 impl ErrorCode {
     /// Every code (kept complete by the test that ties names together).
-    pub const ALL: [ErrorCode; 33] = [
+    pub const ALL: [ErrorCode; 34] = [
         ErrorCode::RuntimeNotFound,
         ErrorCode::RuntimeBroken,
         ErrorCode::ModelNotFound,
@@ -82,6 +83,7 @@ impl ErrorCode {
         ErrorCode::System,
         ErrorCode::QueueInvalid,
         ErrorCode::MachineInvalid,
+        ErrorCode::DoesNotFit,
     ];
 
     /// The code as it appears in JSON and in the database.
@@ -120,6 +122,7 @@ impl ErrorCode {
             ErrorCode::System => "system",
             ErrorCode::QueueInvalid => "queue_invalid",
             ErrorCode::MachineInvalid => "machine_invalid",
+            ErrorCode::DoesNotFit => "does_not_fit",
         }
     }
 }
@@ -170,6 +173,8 @@ pub enum Error {
         path: std::path::PathBuf,
         detail: String,
     },
+    #[error("{model} {why}. Stop the server's model first, or pick a smaller second model.")]
+    PairDoesNotFit { model: String, why: String },
     /// Not a file or folder of the owner's: a port, the random source.
     #[error("Kindling could not {what} ({source}). Try again; if it keeps happening, restart the computer.")]
     System {
@@ -197,6 +202,7 @@ impl Error {
             Error::PlanInvalid { .. } => ErrorCode::PlanStale,
             Error::QueueInvalid { .. } => ErrorCode::QueueInvalid,
             Error::MachineInvalid { .. } => ErrorCode::MachineInvalid,
+            Error::PairDoesNotFit { .. } => ErrorCode::DoesNotFit,
             Error::System { .. } => ErrorCode::System,
             Error::Cancelled => ErrorCode::Cancelled,
         }
@@ -316,7 +322,8 @@ mod tests {
                 | ErrorCode::Busy
                 | ErrorCode::System
                 | ErrorCode::QueueInvalid
-                | ErrorCode::MachineInvalid => 0,
+                | ErrorCode::MachineInvalid
+                | ErrorCode::DoesNotFit => 0,
             }
     }
 
@@ -330,7 +337,7 @@ mod tests {
             assert_eq!(back, c);
             seen.insert(c.as_str());
         }
-        assert_eq!(seen.len(), 33, "every code once, and 33 codes in all");
+        assert_eq!(seen.len(), 34, "every code once, and 34 codes in all");
     }
 
     #[test]

@@ -367,6 +367,76 @@ impl Core {
         port: Option<u16>,
         cancel: &CancellationToken,
     ) -> Result<(Server, store::RegisteredModel)> {
+        self.serve_as(model, port, None, server::Purpose::Serving, cancel)
+            .await
+    }
+
+    /// Starts a second server people use beside the one `served` describes (the running
+    /// server's configuration, `None` when none runs): on the processor only (`--device
+    /// none`, so the GPU stays the first one's), on `port`, with the most context that
+    /// fits. Refused, before anything starts, when the two do not fit in memory together.
+    pub async fn start_second(
+        &self,
+        model: &Path,
+        port: Option<u16>,
+        served: Option<&ServerConfig>,
+        cancel: &CancellationToken,
+    ) -> Result<(Server, store::RegisteredModel)> {
+        let fit = self.second_fit(model, served).await?;
+        if !fit.fits {
+            let info = gguf::inspect(model)?;
+            return Err(Error::PairDoesNotFit {
+                model: info.name.unwrap_or_else(|| {
+                    model.file_name().map_or_else(
+                        || model.display().to_string(),
+                        |f| f.to_string_lossy().into_owned(),
+                    )
+                }),
+                why: fit.why,
+            });
+        }
+        let context = u32::try_from(fit.context).unwrap_or(u32::MAX);
+        self.serve_as(model, port, Some(context), server::Purpose::Second, cancel)
+            .await
+    }
+
+    /// Where `model` would run as the second server beside `served`, and with how much
+    /// context: the fit estimator over the pair.
+    pub async fn second_fit(
+        &self,
+        model: &Path,
+        served: Option<&ServerConfig>,
+    ) -> Result<recommend::fit::Fit> {
+        use recommend::fit::{fit_beside, ModelShape};
+        let shape = ModelShape::from_gguf(&gguf::inspect(model)?);
+        let hardware = self.detect().await.hardware;
+        let (machine, _, _) = recommend::machine::profile(&hardware, None);
+        let served = match served {
+            Some(c) => Some((
+                ModelShape::from_gguf(&gguf::inspect(&c.model)?),
+                if c.cpu_only { Some(0) } else { c.gpu_layers },
+                u64::from(c.ctx_size),
+            )),
+            None => None,
+        };
+        Ok(fit_beside(
+            &shape,
+            &machine,
+            u64::from(self.settings().ctx_size),
+            served.as_ref().map(|(m, l, c)| (m, *l, *c)),
+        ))
+    }
+
+    /// A server people use: the settings' network access and idle sleep; `Second`
+    /// runs on the processor only, with `context` tokens.
+    async fn serve_as(
+        &self,
+        model: &Path,
+        port: Option<u16>,
+        context: Option<u32>,
+        purpose: server::Purpose,
+        cancel: &CancellationToken,
+    ) -> Result<(Server, store::RegisteredModel)> {
         let network = if self.settings().allow_network {
             // Refuses a missing or weak key before anything listens on the network.
             let path = self.paths.api_key();
@@ -376,25 +446,19 @@ impl Core {
             None
         };
         let sleep_after = self.settings().sleep_after_minutes;
-        self.launch(model, port, cancel, |c| {
-            c.purpose = server::Purpose::Serving;
+        self.launch_sized(model, port, context, cancel, |c| {
+            c.purpose = purpose;
             c.sleep_idle_seconds = (sleep_after > 0).then(|| sleep_after.saturating_mul(60));
+            if purpose == server::Purpose::Second {
+                c.cpu_only = true;
+                c.gpu_layers = Some(0);
+            }
             if let Some(key_file) = network {
                 c.host = "0.0.0.0".into();
                 c.api_key_file = Some(key_file);
             }
         })
         .await
-    }
-
-    async fn launch(
-        &self,
-        model: &Path,
-        port: Option<u16>,
-        cancel: &CancellationToken,
-        adjust: impl FnOnce(&mut ServerConfig),
-    ) -> Result<(Server, store::RegisteredModel)> {
-        self.launch_sized(model, port, None, cancel, adjust).await
     }
 
     async fn launch_sized(

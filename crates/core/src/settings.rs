@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 /// Port the local API listens on unless the user picks another.
 pub const DEFAULT_PORT: u16 = 11480;
+/// Port of the second server (a large model on the processor) unless the user picks another.
+pub const DEFAULT_SECOND_PORT: u16 = DEFAULT_PORT + 1;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -39,6 +41,11 @@ pub struct Settings {
     /// Minutes without a request after which the menu-bar server frees the model's memory
     /// (it loads it again on the next request); 0 keeps it loaded.
     pub sleep_after_minutes: u32,
+    /// The model the second server runs on the processor beside the menu-bar one;
+    /// `None` until the owner picks one.
+    pub second_model: Option<PathBuf>,
+    /// Port of the second server.
+    pub second_port: u16,
     /// Fields this version does not know, kept verbatim.
     #[serde(flatten)]
     #[cfg_attr(feature = "ts", ts(skip))]
@@ -59,6 +66,8 @@ impl Default for Settings {
             goal: crate::recommend::Goal::Conversational,
             server_model: None,
             sleep_after_minutes: 30,
+            second_model: None,
+            second_port: DEFAULT_SECOND_PORT,
             extra: toml::Table::new(),
         }
     }

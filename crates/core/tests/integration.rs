@@ -589,6 +589,8 @@ mod downloads;
 mod gpu_check;
 #[path = "integration/quality.rs"]
 mod quality;
+#[path = "integration/second_server.rs"]
+mod second_server;
 #[path = "integration/send.rs"]
 mod send;
 #[path = "integration/showdown.rs"]

@@ -136,13 +136,26 @@ pub fn compute_bytes(weights: u64) -> u64 {
     (weights / 20).max(300_000_000)
 }
 
-fn try_fit(m: &ModelShape, mach: &MachineProfile, ctx: u64) -> Option<(Placement, u64, u64)> {
+/// Main memory the system and other apps leave for models, less `taken` (what a model
+/// already running holds).
+fn ram_usable(mach: &MachineProfile, taken: u64) -> u64 {
+    mach.ram_bytes
+        .saturating_sub(ram_reserve(mach.ram_bytes))
+        .saturating_sub(taken)
+}
+
+fn try_fit(
+    m: &ModelShape,
+    mach: &MachineProfile,
+    ctx: u64,
+    ram_taken: u64,
+) -> Option<(Placement, u64, u64)> {
     let kv = m.kv_bytes_per_token * ctx;
     let device = m.device_bytes();
     let host = m.file_bytes - device;
     let compute = compute_bytes(device);
     let need = m.file_bytes + kv + compute;
-    let ram_usable = mach.ram_bytes.saturating_sub(ram_reserve(mach.ram_bytes));
+    let ram_usable = ram_usable(mach, ram_taken);
     match &mach.gpu {
         Some(g) if g.unified => (need <= ram_usable).then_some((Placement::Gpu, kv, compute)),
         Some(g) => {
@@ -176,6 +189,11 @@ fn try_fit(m: &ModelShape, mach: &MachineProfile, ctx: u64) -> Option<(Placement
 
 /// Fits `m` on `mach` with `desired` context, reducing context before giving up.
 pub fn fit(m: &ModelShape, mach: &MachineProfile, desired: u64) -> Fit {
+    fit_with(m, mach, desired, 0)
+}
+
+/// [`fit`] with `ram_taken` bytes of main memory already held by another model.
+fn fit_with(m: &ModelShape, mach: &MachineProfile, desired: u64, ram_taken: u64) -> Fit {
     let desired = desired.min(m.max_context).max(512);
     let mut tries: Vec<u64> = vec![desired];
     tries.extend(
@@ -190,10 +208,15 @@ pub fn fit(m: &ModelShape, mach: &MachineProfile, desired: u64) -> Fit {
         .iter()
         .copied()
         .filter(|c| *c >= desired.min(4096))
-        .find(|c| matches!(try_fit(m, mach, *c), Some((Placement::Gpu, _, _))));
+        .find(|c| {
+            matches!(
+                try_fit(m, mach, *c, ram_taken),
+                Some((Placement::Gpu, _, _))
+            )
+        });
     let order: Vec<u64> = gpu_first.into_iter().chain(tries.iter().copied()).collect();
     for ctx in order {
-        if let Some((placement, kv, compute)) = try_fit(m, mach, ctx) {
+        if let Some((placement, kv, compute)) = try_fit(m, mach, ctx, ram_taken) {
             let gb = |b: u64| b as f64 / GB;
             let where_ = match (placement, &mach.gpu) {
                 (Placement::Gpu, Some(g)) if g.unified => "fits in memory, all on the GPU".to_string(),
@@ -229,8 +252,61 @@ pub fn fit(m: &ModelShape, mach: &MachineProfile, desired: u64) -> Fit {
         kv_bytes: 0,
         compute_bytes: compute_bytes(m.file_bytes),
         reserve_bytes: reserve,
-        why: format!("does not fit: needs about {:.1} GB even with a 2048-token context, and {:.1} GB is free for models", need as f64 / GB, mach.ram_bytes.saturating_sub(reserve) as f64 / GB),
+        why: format!("does not fit: needs about {:.1} GB even with a 2048-token context, and {:.1} GB is free for models", need as f64 / GB, ram_usable(mach, ram_taken) as f64 / GB),
     }
+}
+
+/// Main memory a running model holds: on a unified-memory Mac or the processor, its
+/// weights, cache and buffers; on a discrete GPU, the share of layers left on the
+/// processor (and what llama.cpp always keeps in main memory).
+pub fn ram_held(m: &ModelShape, mach: &MachineProfile, gpu_layers: Option<u32>, ctx: u64) -> u64 {
+    let kv = m.kv_bytes_per_token * ctx;
+    let device = m.device_bytes();
+    let whole = m.file_bytes + kv + compute_bytes(device);
+    match &mach.gpu {
+        Some(g) if !g.unified => {
+            let layers = u64::from(m.layers.max(1));
+            // `None`: llama.cpp's choice, all of it on the GPU.
+            let on_gpu = gpu_layers.map_or(layers, |n| u64::from(n).min(layers));
+            let on_cpu = (device + kv) / layers * (layers - on_gpu);
+            (m.file_bytes - device)
+                + on_cpu
+                + if on_gpu < layers {
+                    compute_bytes(device)
+                } else {
+                    0
+                }
+        }
+        _ => whole,
+    }
+}
+
+/// A second model on the processor beside one already running (the field report's
+/// pair: the everyday model on the GPU, a large one on the processor on its own port).
+/// `served`: the running model's shape, its GPU layers and context. The estimate says
+/// why when the two do not fit in memory together.
+pub fn fit_beside(
+    second: &ModelShape,
+    mach: &MachineProfile,
+    desired: u64,
+    served: Option<(&ModelShape, Option<u32>, u64)>,
+) -> Fit {
+    let taken = served.map_or(0, |(m, layers, ctx)| ram_held(m, mach, layers, ctx));
+    let cpu = MachineProfile {
+        gpu: None,
+        ..mach.clone()
+    };
+    let mut f = fit_with(second, &cpu, desired, taken);
+    if !f.fits && taken > 0 {
+        f.why = format!(
+            "does not fit beside the model the server runs: that one holds about {:.1} GB of memory, \
+             and this one needs about {:.1} GB more even with a 2048-token context, with {:.1} GB left for models",
+            taken as f64 / GB,
+            (second.file_bytes + compute_bytes(second.file_bytes) + second.kv_bytes_per_token * 2048) as f64 / GB,
+            ram_usable(mach, taken) as f64 / GB,
+        );
+    }
+    f
 }
 
 /// Generation speed the memory bandwidth allows (tokens/s, before efficiency); `None`
@@ -398,6 +474,51 @@ mod tests {
             bandwidth_limit(&m, &unknown, Placement::Gpu),
             None,
             "unknown stays unknown"
+        );
+    }
+
+    #[test]
+    fn a_large_second_model_fits_on_the_processor_beside_the_gpu_one_on_the_imac() {
+        let mach = imac_2017();
+        let served = shape("gemma4-e4b:Q4_K_M");
+        let second = shape("gemma4-31b:Q4_K_M");
+        let f = fit_beside(&second, &mach, 8192, Some((&served, None, 8192)));
+        assert!(f.fits, "{}", f.why);
+        assert_eq!(
+            f.placement,
+            Placement::Cpu,
+            "the second one never takes the GPU"
+        );
+    }
+
+    #[test]
+    fn a_pair_that_does_not_fit_together_is_refused_and_says_why() {
+        let mach = air_8gb();
+        let served = shape("gemma4-e2b:Q4_K_M");
+        let second = shape("qwen3-4b:Q4_K_M");
+        let alone = fit_beside(&second, &mach, 4096, None);
+        assert!(alone.fits, "alone it fits: {}", alone.why);
+        let pair = fit_beside(&second, &mach, 4096, Some((&served, None, 4096)));
+        assert!(!pair.fits, "{pair:?}");
+        assert!(
+            pair.why.contains("beside the model the server runs") && pair.why.contains("GB"),
+            "{}",
+            pair.why
+        );
+    }
+
+    #[test]
+    fn a_model_on_a_discrete_gpu_holds_only_what_stays_on_the_processor() {
+        let mach = imac_2017();
+        let m = shape("llama3.2-3b:Q4_K_M");
+        let all_gpu = ram_held(&m, &mach, None, 4096);
+        let half = ram_held(&m, &mach, Some(m.layers / 2), 4096);
+        let cpu = ram_held(&m, &mach, Some(0), 4096);
+        assert!(all_gpu < half && half < cpu, "{all_gpu} {half} {cpu}");
+        assert_eq!(
+            ram_held(&m, &air_8gb(), None, 4096),
+            m.file_bytes + m.kv_bytes_per_token * 4096 + compute_bytes(m.device_bytes()),
+            "unified memory holds all of it"
         );
     }
 

@@ -24,6 +24,9 @@ pub enum FlashAttention {
 pub enum Purpose {
     /// The server people and apps use (the menu bar's, `kindling serve`).
     Serving,
+    /// A second one people use beside it: a large model on the processor, on its own
+    /// port (`kindling serve --second`, the menu bar's second model).
+    Second,
     /// A benchmark's, a quality run's or a tuning run's own server.
     #[default]
     Measuring,
@@ -61,6 +64,10 @@ pub struct ServerConfig {
     /// request (llama-server's `--sleep-idle-seconds`).
     #[serde(default)]
     pub sleep_idle_seconds: Option<u32>,
+    /// Use no GPU at all (`--device none`): weights, cache and every operation stay on
+    /// the processor, so the GPU's memory is left to the model served beside it.
+    #[serde(default)]
+    pub cpu_only: bool,
 }
 
 fn loopback_origins() -> String {
@@ -85,6 +92,7 @@ impl ServerConfig {
             cpu_moe: false,
             purpose: Purpose::Measuring,
             sleep_idle_seconds: None,
+            cpu_only: false,
         }
     }
 
@@ -105,7 +113,10 @@ impl ServerConfig {
         if let Some(t) = self.threads {
             a.extend(["--threads".into(), t.to_string()]);
         }
-        if let Some(n) = self.gpu_layers {
+        if self.cpu_only {
+            a.extend(["--device".into(), "none".into()]);
+            a.extend(["--n-gpu-layers".into(), "0".into()]);
+        } else if let Some(n) = self.gpu_layers {
             a.extend(["--n-gpu-layers".into(), n.to_string()]);
         }
         let fa = match self.flash_attention {
@@ -247,6 +258,18 @@ mod tests {
     fn cpu_moe_only_when_set() {
         assert!(!args(|_| {}).contains(&"--cpu-moe".to_string()));
         assert!(args(|c| c.cpu_moe = true).contains(&"--cpu-moe".to_string()));
+    }
+
+    #[test]
+    fn cpu_only_uses_no_device_whatever_the_layers_say() {
+        assert!(!args(|_| {}).contains(&"--device".to_string()));
+        let a = args(|c| {
+            c.cpu_only = true;
+            c.gpu_layers = Some(99);
+        });
+        assert!(has_pair(&a, "--device", "none"), "{a:?}");
+        assert!(has_pair(&a, "--n-gpu-layers", "0"), "{a:?}");
+        assert!(!has_pair(&a, "--n-gpu-layers", "99"), "{a:?}");
     }
 
     #[test]

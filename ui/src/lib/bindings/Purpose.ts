@@ -4,4 +4,4 @@
  * What a server is for. Not an argument to llama-server: it says whose it is, so the
  * menu bar shows the server people use and not a benchmark's.
  */
-export type Purpose = "serving" | "measuring";
+export type Purpose = "serving" | "second" | "measuring";

@@ -49,4 +49,13 @@ server_model: string | null,
  * Minutes without a request after which the menu-bar server frees the model's memory
  * (it loads it again on the next request); 0 keeps it loaded.
  */
-sleep_after_minutes: number, };
+sleep_after_minutes: number, 
+/**
+ * The model the second server runs on the processor beside the menu-bar one;
+ * `None` until the owner picks one.
+ */
+second_model: string | null, 
+/**
+ * Port of the second server.
+ */
+second_port: number, };
