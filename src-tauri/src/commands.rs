@@ -11,7 +11,7 @@ use kindling_core::history::{RunDetail, RunSummary};
 use kindling_core::recommend::machine::{MachineFile, Recommendation};
 use kindling_core::recommend::Goal;
 use kindling_core::showdown::{Contender, LosersCleanup, Proposal};
-use kindling_core::store::inventory::Inventory;
+use kindling_core::store::inventory::{InstalledModel, Inventory};
 use kindling_core::store::{PullRequest, Pulled};
 use kindling_core::{Cancel, Detection, ErrorCode, ErrorReport, Settings};
 
@@ -60,6 +60,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         export_run,
         import_run,
         models,
+        servable_models,
         pull_model,
         pull_control,
         remove_model,
@@ -69,6 +70,9 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         server_status,
         server_start,
         server_stop,
+        second_status,
+        second_start,
+        second_stop,
         copy_api_address,
         open_chat,
         settings_get,
@@ -371,6 +375,12 @@ pub async fn models(state: State<'_, AppState>) -> Reply<Inventory> {
     core.inventory(&core.model_roots()).await.map_err(report)
 }
 
+/// Every model a server can start with (the second model's choices).
+#[tauri::command]
+pub async fn servable_models(state: State<'_, AppState>) -> Reply<Vec<InstalledModel>> {
+    state.core.servable_models().await.map_err(report)
+}
+
 /// Downloads a catalog model (`family:quant`); progress arrives as `download` events.
 #[tauri::command]
 pub async fn pull_model(state: State<'_, AppState>, id: String) -> Reply<Pulled> {
@@ -460,6 +470,22 @@ pub async fn server_start(app: AppHandle, model: Option<PathBuf>) -> Reply<Serve
 #[tauri::command]
 pub async fn server_stop(app: AppHandle) -> ServerStatus {
     server_control::stop(&app).await
+}
+
+#[tauri::command]
+pub async fn second_status(app: AppHandle) -> ServerStatus {
+    server_control::second_status(&app).await
+}
+
+/// Starts the second model (on the processor, its own port) beside the menu-bar one.
+#[tauri::command]
+pub async fn second_start(app: AppHandle, model: Option<PathBuf>) -> Reply<ServerStatus> {
+    server_control::start_second(&app, model).await
+}
+
+#[tauri::command]
+pub async fn second_stop(app: AppHandle) -> ServerStatus {
+    server_control::stop_second(&app).await
 }
 
 #[tauri::command]

@@ -84,16 +84,15 @@ pub fn run() {
             window::closed(app);
         }
         RunEvent::Exit => {
-            tauri::async_runtime::block_on(server_control::stop(app));
+            tauri::async_runtime::block_on(server_control::stop_all(app));
         }
         _ => {}
     });
 }
 
-/// Quit Kindling (the tray's Quit and the window's): the served model's server stops,
-/// then the app exits.
+/// Quit Kindling (the tray's Quit and the window's): the servers stop, then the app exits.
 pub async fn quit(app: &tauri::AppHandle) {
-    server_control::stop(app).await;
+    server_control::stop_all(app).await;
     app.exit(0);
 }
 
@@ -126,12 +125,14 @@ fn forward_events(app: &tauri::AppHandle) {
         loop {
             match rx.recv().await {
                 Ok(event) => {
-                    if let kindling_core::Event::ServerState { server, state } = &event {
-                        if server.purpose == kindling_core::server::Purpose::Serving {
-                            tray::show_state(&app, state);
+                    // Remembered first: the tray reads the state back.
+                    app.state::<AppState>().remember(&event);
+                    if let kindling_core::Event::ServerState { server, .. } = &event {
+                        use kindling_core::server::Purpose;
+                        if matches!(server.purpose, Purpose::Serving | Purpose::Second) {
+                            tray::refresh(&app);
                         }
                     }
-                    app.state::<AppState>().remember(&event);
                     let _ = app.emit(EVENT, &event);
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,

@@ -1,17 +1,18 @@
-//! Starting and stopping the menu-bar server: one code path for the tray's toggle and
-//! the window's Server screen (the end-to-end tests drive it through the window).
+//! Starting and stopping the servers people use: the menu-bar server, and a second one
+//! beside it (a large model on the processor, on its own port). One code path for the
+//! tray and the window's Server screen (the end-to-end tests drive it through the window).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use kindling_core::server::{Server, ServerState};
-use kindling_core::{Cancel, ErrorReport};
+use kindling_core::{Cancel, ErrorCode, ErrorReport};
 use tauri::{AppHandle, Manager};
 
 use crate::dto::ServerStatus;
-use crate::state::AppState;
+use crate::state::{AppState, ServerSlot};
 
-/// The server the user started.
+/// A server the user started.
 pub struct Running {
     pub server: Arc<Server>,
     pub model_name: String,
@@ -20,107 +21,216 @@ pub struct Running {
     watcher: Cancel,
 }
 
-/// Starts the chosen model (or the preferred one) unless a server already runs.
+/// Which of the two servers people use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// The menu-bar server: the everyday model, where Kindling plans it (the GPU).
+    Served,
+    /// The second model, on the processor only.
+    Second,
+}
+
+impl Which {
+    fn slot(self, state: &AppState) -> &ServerSlot {
+        match self {
+            Which::Served => &state.server,
+            Which::Second => &state.second,
+        }
+    }
+}
+
+/// Starts the chosen model (or the preferred one) unless the menu-bar server already runs.
 pub async fn start(app: &AppHandle, model: Option<PathBuf>) -> Result<ServerStatus, ErrorReport> {
     let state = app.state::<AppState>();
-    let core = state.core.clone();
-    let cancel = Cancel::new();
-    let mut slot = state.server.lock().await;
-    if slot.is_none() {
+    if state.server.running.lock().await.is_none() {
         let model = state.model_or_preferred(model, "serve").await?;
-        *state.server_starting.lock().expect("lock") = Some(cancel.clone());
-        let started = core
-            .start_serving(&model, Some(core.settings().port), &cancel)
-            .await
-            .map_err(|e| e.to_report());
-        state.server_starting.lock().expect("lock").take();
-        let (server, registered) = started?;
-        let server = Arc::new(server);
-        let watcher = Cancel::new();
-        tauri::async_runtime::spawn(watch(app.clone(), server.clone(), watcher.clone()));
-        *slot = Some(Running {
-            server,
-            model_name: registered
-                .info
-                .name
-                .clone()
-                .unwrap_or_else(|| file_name(&registered.path)),
-            model_path: registered.path,
-            watcher,
-        });
+        start_in(app, Which::Served, model).await?;
     }
-    drop(slot);
     Ok(status(app).await)
 }
 
-/// Stops the server (or a start in progress); harmless when none runs.
-pub async fn stop(app: &AppHandle) -> ServerStatus {
+/// Starts the second server with `model` (or the one chosen before) beside the menu-bar
+/// server, and remembers the choice; refused when the two do not fit in memory together.
+pub async fn start_second(
+    app: &AppHandle,
+    model: Option<PathBuf>,
+) -> Result<ServerStatus, ErrorReport> {
     let state = app.state::<AppState>();
-    if let Some(c) = state.server_starting.lock().expect("lock").take() {
+    if state.second.running.lock().await.is_none() {
+        let model = model
+            .or_else(|| state.core.settings().second_model)
+            .ok_or_else(|| ErrorReport {
+                code: ErrorCode::ModelNotFound,
+                hint: None,
+                message: "No second model is chosen yet. Open Kindling, choose Server, and \
+                          pick the model to run on the processor beside the first."
+                    .into(),
+            })?;
+        start_in(app, Which::Second, model.clone()).await?;
+        let remembered = state
+            .core
+            .update_settings(|s| s.second_model = Some(model))
+            .map_err(|e| e.to_report());
+        if let Err(e) = remembered {
+            tracing::warn!(error = %e.message, "could not remember the second model");
+        }
+    }
+    Ok(second_status(app).await)
+}
+
+async fn start_in(app: &AppHandle, which: Which, model: PathBuf) -> Result<(), ErrorReport> {
+    let state = app.state::<AppState>();
+    let core = state.core.clone();
+    let slot = which.slot(&state);
+    let mut running = slot.running.lock().await;
+    if running.is_some() {
+        return Ok(());
+    }
+    let cancel = Cancel::new();
+    *slot.starting.lock().expect("lock") = Some(cancel.clone());
+    let settings = core.settings();
+    let started = match which {
+        Which::Served => {
+            core.start_serving(&model, Some(settings.port), &cancel)
+                .await
+        }
+        Which::Second => {
+            let served = state
+                .server
+                .running
+                .lock()
+                .await
+                .as_ref()
+                .map(|r| r.server.config().clone());
+            core.start_second(&model, Some(settings.second_port), served.as_ref(), &cancel)
+                .await
+        }
+    }
+    .map_err(|e| e.to_report());
+    slot.starting.lock().expect("lock").take();
+    let (server, registered) = started?;
+    let server = Arc::new(server);
+    let watcher = Cancel::new();
+    tauri::async_runtime::spawn(watch(app.clone(), which, server.clone(), watcher.clone()));
+    *running = Some(Running {
+        server,
+        model_name: registered
+            .info
+            .name
+            .clone()
+            .unwrap_or_else(|| file_name(&registered.path)),
+        model_path: registered.path,
+        watcher,
+    });
+    Ok(())
+}
+
+/// Stops the menu-bar server (or a start in progress); harmless when none runs.
+pub async fn stop(app: &AppHandle) -> ServerStatus {
+    stop_in(app, Which::Served).await;
+    status(app).await
+}
+
+/// Stops the second server (or its start); harmless when none runs.
+pub async fn stop_second(app: &AppHandle) -> ServerStatus {
+    stop_in(app, Which::Second).await;
+    second_status(app).await
+}
+
+/// Stops both (quitting, installing an update).
+pub async fn stop_all(app: &AppHandle) {
+    stop_in(app, Which::Second).await;
+    stop_in(app, Which::Served).await;
+}
+
+async fn stop_in(app: &AppHandle, which: Which) {
+    let state = app.state::<AppState>();
+    let slot = which.slot(&state);
+    if let Some(c) = slot.starting.lock().expect("lock").take() {
         c.cancel();
     }
-    let running = state.server.lock().await.take();
+    let running = slot.running.lock().await.take();
     if let Some(r) = running {
         r.watcher.cancel();
         r.server.stop().await;
     }
-    status(app).await
 }
 
-/// Stops the menu-bar server for work that needs the machine to itself (a benchmark);
-/// returns the model it served, to start again after. `None` when none ran.
-pub async fn pause(app: &AppHandle) -> Option<PathBuf> {
+/// Stops one server for work that needs the machine to itself; returns the model it
+/// served, to start again after. `None` when none ran.
+async fn pause(app: &AppHandle, which: Which) -> Option<PathBuf> {
     let state = app.state::<AppState>();
-    let model = state
-        .server
+    let model = which
+        .slot(&state)
+        .running
         .lock()
         .await
         .as_ref()
         .map(|r| r.model_path.clone())?;
-    tracing::info!("stopping the server while a benchmark or showdown runs");
-    stop(app).await;
+    tracing::info!(
+        ?which,
+        "stopping a server while other work needs the machine"
+    );
+    stop_in(app, which).await;
     Some(model)
 }
 
-/// Runs `work` with the menu-bar server stopped (a benchmark or a showdown needs the
-/// machine to itself, and an 8 GB Mac cannot hold two copies of a model), then starts it
-/// again with the model it served.
+/// Runs `work` with both servers stopped (a benchmark or a showdown needs the machine
+/// to itself, and an 8 GB Mac cannot hold two copies of a model), then starts them again
+/// with the models they served, the menu-bar one first (the second's fit is planned
+/// beside it).
 pub async fn set_aside<T>(app: &AppHandle, work: impl std::future::Future<Output = T>) -> T {
-    let paused = pause(app).await;
+    let second = pause(app, Which::Second).await;
+    let served = pause(app, Which::Served).await;
     let out = work.await;
-    if let Some(model) = paused {
-        if let Err(e) = start(app, Some(model)).await {
-            tracing::warn!(error = %e.message, "could not start the server again after the work it stepped aside for");
+    for (which, model) in [(Which::Served, served), (Which::Second, second)] {
+        if let Some(model) = model {
+            if let Err(e) = start_in(app, which, model).await {
+                tracing::warn!(?which, error = %e.message, "could not start a server again after the work it stepped aside for");
+            }
         }
     }
     out
 }
 
-/// Starts the running server again — with `model`, or the one it served — so that what
-/// the screens say is what it does (after a change of how it may be reached, or of the
-/// served model). Harmless when none runs.
+/// Starts the running menu-bar server again — with `model`, or the one it served — so
+/// that what the screens say is what it does (after a change of how it may be reached,
+/// or of the served model). Harmless when none runs.
 pub async fn restart_if_running(
     app: &AppHandle,
     model: Option<PathBuf>,
 ) -> Result<ServerStatus, ErrorReport> {
-    match pause(app).await {
+    match pause(app, Which::Served).await {
         Some(served) => start(app, Some(model.unwrap_or(served))).await,
         None => Ok(status(app).await),
     }
 }
 
-/// What the tray and the Server screen show.
+/// What the tray and the Server screen show of the menu-bar server.
 pub async fn status(app: &AppHandle) -> ServerStatus {
+    status_of(app, Which::Served).await
+}
+
+/// What the tray and the Server screen show of the second server.
+pub async fn second_status(app: &AppHandle) -> ServerStatus {
+    status_of(app, Which::Second).await
+}
+
+async fn status_of(app: &AppHandle, which: Which) -> ServerStatus {
     let state = app.state::<AppState>();
     let settings = state.core.settings();
-    let slot = state.server.lock().await;
+    let slot = which.slot(&state);
+    let running = slot.running.lock().await;
     let mut s = ServerStatus {
-        state: state.server_state(),
+        state: slot.state(),
         network: settings.allow_network,
         api_key: state.core.network_key(),
         ..ServerStatus::default()
     };
-    if let Some(r) = slot.as_ref() {
+    if which == Which::Second {
+        s.model_path = settings.second_model.map(|p| p.display().to_string());
+    }
+    if let Some(r) = running.as_ref() {
         let c = r.server.config();
         let local = format!("http://127.0.0.1:{}", c.port);
         s.model_name = Some(r.model_name.clone());
@@ -137,7 +247,7 @@ pub async fn status(app: &AppHandle) -> ServerStatus {
     s
 }
 
-/// Whether the server is running or on its way (the tray's toggle reads this).
+/// Whether a server is running or on its way (the tray's toggles read this).
 pub fn is_active(state: &ServerState) -> bool {
     matches!(
         state,
@@ -146,13 +256,13 @@ pub fn is_active(state: &ServerState) -> bool {
 }
 
 /// Waits for a crash; the core reports it as a `Failed` state, and the slot is freed.
-async fn watch(app: AppHandle, server: Arc<Server>, stop: Cancel) {
+async fn watch(app: AppHandle, which: Which, server: Arc<Server>, stop: Cancel) {
     tokio::select! {
         _ = server.died() => {
             let state = app.state::<AppState>();
-            let mut slot = state.server.lock().await;
-            if slot.as_ref().is_some_and(|r| Arc::ptr_eq(&r.server, &server)) {
-                slot.take();
+            let mut running = which.slot(&state).running.lock().await;
+            if running.as_ref().is_some_and(|r| Arc::ptr_eq(&r.server, &server)) {
+                running.take();
             }
         }
         _ = stop.cancelled() => {}

@@ -13,15 +13,42 @@ use kindling_core::{Cancel, Core, ErrorCode, ErrorReport, Event};
 use crate::dto::BenchFinished;
 use crate::server_control::Running;
 
+/// One server people use: the menu-bar server, or the second one beside it.
+pub struct ServerSlot {
+    /// The server; the async lock also serialises start and stop.
+    pub running: tokio::sync::Mutex<Option<Running>>,
+    /// Cancels a start still in progress.
+    pub starting: Mutex<Option<Cancel>>,
+    /// The last state it reported (what the tray and Server screen show).
+    pub state: Mutex<ServerState>,
+}
+
+impl ServerSlot {
+    fn new() -> Self {
+        ServerSlot {
+            running: tokio::sync::Mutex::new(None),
+            starting: Mutex::new(None),
+            state: Mutex::new(ServerState::Stopped),
+        }
+    }
+
+    pub fn state(&self) -> ServerState {
+        self.state.lock().expect("lock").clone()
+    }
+
+    /// Running, or on its way (a window closing then keeps the app as it is).
+    pub fn busy(&self) -> bool {
+        self.running.try_lock().map_or(true, |s| s.is_some())
+            || self.starting.lock().expect("lock").is_some()
+    }
+}
+
 pub struct AppState {
     pub core: Arc<Core>,
-    /// The menu-bar server; the async lock also serialises start and stop.
-    pub server: tokio::sync::Mutex<Option<Running>>,
-    /// Cancels a server start still in progress.
-    pub server_starting: Mutex<Option<Cancel>>,
-    /// The last state the menu-bar server reported (what the tray and Server screen
-    /// show); other servers' states (a benchmark's) are not kept here.
-    pub server_state: Mutex<ServerState>,
+    /// The menu-bar server. Other servers' states (a benchmark's) are not kept here.
+    pub server: ServerSlot,
+    /// The second server: a large model on the processor, on its own port.
+    pub second: ServerSlot,
     /// Cancels the benchmark that is running, if one is.
     pub bench: Mutex<Option<Cancel>>,
     /// The running benchmark's latest progress.
@@ -44,9 +71,8 @@ impl AppState {
     pub fn new(core: Arc<Core>, started: Instant) -> Self {
         AppState {
             core,
-            server: tokio::sync::Mutex::new(None),
-            server_starting: Mutex::new(None),
-            server_state: Mutex::new(ServerState::Stopped),
+            server: ServerSlot::new(),
+            second: ServerSlot::new(),
             bench: Mutex::new(None),
             bench_progress: Mutex::new(None),
             bench_last: Mutex::new(None),
@@ -64,7 +90,10 @@ impl AppState {
             // Only the server people use: a benchmark's own server starting and
             // stopping says nothing about the menu-bar server.
             Event::ServerState { server, state } if server.purpose == Purpose::Serving => {
-                *self.server_state.lock().expect("lock") = state.clone();
+                *self.server.state.lock().expect("lock") = state.clone();
+            }
+            Event::ServerState { server, state } if server.purpose == Purpose::Second => {
+                *self.second.state.lock().expect("lock") = state.clone();
             }
             Event::ServerState { .. } => {}
             Event::BenchProgress { .. } => {
@@ -96,9 +125,5 @@ impl AppState {
                      the one recommended for this Mac."
                 ),
             })
-    }
-
-    pub fn server_state(&self) -> ServerState {
-        self.server_state.lock().expect("lock").clone()
     }
 }

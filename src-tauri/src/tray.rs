@@ -22,16 +22,11 @@ pub fn build(app: &AppHandle) -> tauri::Result<()> {
         // Black-on-clear images that macOS tints for light and dark menu bars.
         .icon_as_template(cfg!(target_os = "macos"))
         .tooltip(tooltip(&status))
-        .menu(&menu(app, &status)?)
+        .menu(&menu(app, &status, &status)?)
         .show_menu_on_left_click(true)
         .on_menu_event(on_menu)
         .build(app)?;
     Ok(())
-}
-
-/// Redraws the icon and menu for a new server state.
-pub fn show_state(app: &AppHandle, _state: &ServerState) {
-    refresh(app);
 }
 
 /// Redraws the icon and menu from what the app holds now.
@@ -39,13 +34,14 @@ pub fn refresh(app: &AppHandle) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         let status = server_control::status(&app).await;
+        let second = server_control::second_status(&app).await;
         let Some(tray) = app.tray_by_id(ID) else {
             return;
         };
         let _ = tray.set_icon(Some(icon(&status.state)));
         let _ = tray.set_icon_as_template(cfg!(target_os = "macos"));
         let _ = tray.set_tooltip(Some(tooltip(&status)));
-        if let Ok(m) = menu(&app, &status) {
+        if let Ok(m) = menu(&app, &status, &second) {
             let _ = tray.set_menu(Some(m));
         }
     });
@@ -79,7 +75,54 @@ fn icon(state: &ServerState) -> Image<'static> {
     Image::from_bytes(bytes).expect("tray icons are valid PNGs")
 }
 
-fn menu(app: &AppHandle, s: &ServerStatus) -> tauri::Result<Menu<Wry>> {
+/// The second server's part of the menu: `(id, text)`, with no id for a line that
+/// only says something. Empty while no second model was ever chosen.
+pub fn second_entries(s: &ServerStatus) -> Vec<(Option<&'static str>, String)> {
+    let name = s.model_name.clone().or_else(|| {
+        s.model_path.as_deref().map(|p| {
+            std::path::Path::new(p)
+                .file_name()
+                .map_or_else(|| p.to_string(), |f| f.to_string_lossy().into_owned())
+        })
+    });
+    let Some(name) = name else {
+        return Vec::new();
+    };
+    match &s.state {
+        ServerState::Ready { asleep, .. } => vec![
+            (
+                None,
+                format!(
+                    "Second model: {name}, on the processor{}",
+                    if *asleep { " (asleep)" } else { "" }
+                ),
+            ),
+            (None, s.api_url.clone().unwrap_or_default()),
+            (Some("second-copy"), "Copy second model's address".into()),
+            (Some("second-toggle"), "Stop second model".into()),
+        ],
+        ServerState::Starting { .. } | ServerState::Stopping => vec![
+            (None, format!("Second model: {name}, starting…")),
+            (Some("second-toggle"), "Stop second model".into()),
+        ],
+        ServerState::Failed { .. } => vec![
+            (
+                None,
+                "Second model stopped with an error — open Kindling for why".into(),
+            ),
+            (
+                Some("second-toggle"),
+                format!("Start second model ({name})"),
+            ),
+        ],
+        ServerState::Stopped => vec![(
+            Some("second-toggle"),
+            format!("Start second model ({name})"),
+        )],
+    }
+}
+
+fn menu(app: &AppHandle, s: &ServerStatus, second: &ServerStatus) -> tauri::Result<Menu<Wry>> {
     let label = |id: &str, text: &str| MenuItemBuilder::with_id(id, text).build(app);
     let note = |text: &str| MenuItemBuilder::new(text).enabled(false).build(app);
     let mut m = MenuBuilder::new(app).item(&note(&tooltip(s))?);
@@ -100,6 +143,16 @@ fn menu(app: &AppHandle, s: &ServerStatus) -> tauri::Result<Menu<Wry>> {
             m.item(&label("toggle", "Start server")?)
         }
     };
+    let second = second_entries(second);
+    if !second.is_empty() {
+        m = m.separator();
+    }
+    for (id, text) in &second {
+        m = match id {
+            Some(id) => m.item(&label(id, text)?),
+            None => m.item(&note(text)?),
+        };
+    }
     m = m.separator();
     if let Some(line) = crate::showdown_job::tray_line(app) {
         m = m.item(&label("showdown", &line)?);
@@ -167,7 +220,7 @@ async fn install_update(app: &AppHandle) {
     };
     match installed {
         Ok(()) => {
-            server_control::stop(app).await;
+            server_control::stop_all(app).await;
             app.restart();
         }
         Err(p) => notify(app, "The update was not installed", &p.0),
@@ -179,7 +232,7 @@ fn on_menu(app: &AppHandle, event: MenuEvent) {
     match event.id().as_ref() {
         "toggle" => {
             tauri::async_runtime::spawn(async move {
-                let state = app.state::<crate::state::AppState>().server_state();
+                let state = app.state::<crate::state::AppState>().server.state();
                 if server_control::is_active(&state) {
                     server_control::stop(&app).await;
                 } else if let Err(e) = server_control::start(&app, None).await {
@@ -189,6 +242,23 @@ fn on_menu(app: &AppHandle, event: MenuEvent) {
                         window::show(&app);
                         let _ = app.emit(crate::NAVIGATE_EVENT, "models");
                     }
+                }
+            });
+        }
+        "second-toggle" => {
+            tauri::async_runtime::spawn(async move {
+                let state = app.state::<crate::state::AppState>().second.state();
+                if server_control::is_active(&state) {
+                    server_control::stop_second(&app).await;
+                } else if let Err(e) = server_control::start_second(&app, None).await {
+                    notify(&app, "The second model did not start", &e.message);
+                }
+            });
+        }
+        "second-copy" => {
+            tauri::async_runtime::spawn(async move {
+                if let Some(url) = server_control::second_status(&app).await.api_url {
+                    let _ = app.clipboard().write_text(url);
                 }
             });
         }
@@ -232,4 +302,62 @@ fn on_menu(app: &AppHandle, event: MenuEvent) {
 
 fn notify(app: &AppHandle, title: &str, body: &str) {
     let _ = app.notification().builder().title(title).body(body).show();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn second(state: ServerState, running: bool) -> ServerStatus {
+        ServerStatus {
+            state,
+            model_name: running.then(|| "Qwen3 32B".into()),
+            model_path: Some("/Users/me/models/qwen3-32b-Q4_K_M.gguf".into()),
+            api_url: running.then(|| "http://127.0.0.1:11481/v1".into()),
+            ..ServerStatus::default()
+        }
+    }
+
+    fn texts(s: &ServerStatus) -> Vec<String> {
+        second_entries(s).into_iter().map(|(_, t)| t).collect()
+    }
+
+    #[test]
+    fn the_second_model_has_its_own_section_with_its_address_and_state() {
+        let ready = texts(&second(
+            ServerState::Ready {
+                port: 11481,
+                asleep: false,
+            },
+            true,
+        ));
+        assert_eq!(
+            ready,
+            [
+                "Second model: Qwen3 32B, on the processor",
+                "http://127.0.0.1:11481/v1",
+                "Copy second model's address",
+                "Stop second model",
+            ]
+        );
+        let stopped = texts(&second(ServerState::Stopped, false));
+        assert_eq!(
+            stopped,
+            ["Start second model (qwen3-32b-Q4_K_M.gguf)"],
+            "offered again by its file's name"
+        );
+        let failed = texts(&second(
+            ServerState::Failed {
+                code: kindling_core::ErrorCode::ServerCrashed,
+                message: "crashed".into(),
+            },
+            false,
+        ));
+        assert!(failed[0].contains("open Kindling for why"), "{failed:?}");
+    }
+
+    #[test]
+    fn no_section_until_a_second_model_is_chosen() {
+        assert!(second_entries(&ServerStatus::default()).is_empty());
+    }
 }

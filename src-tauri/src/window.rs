@@ -50,8 +50,8 @@ pub fn closed(app: &AppHandle) {
     #[cfg(target_os = "linux")]
     {
         let state = app.state::<crate::state::AppState>();
-        let busy = state.server.try_lock().map_or(true, |s| s.is_some())
-            || state.server_starting.lock().expect("lock").is_some()
+        let busy = state.server.busy()
+            || state.second.busy()
             || state.bench.lock().expect("lock").is_some()
             || !state.downloads.lock().expect("lock").is_empty();
         if busy {

@@ -46,7 +46,7 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     let home = t.path().join("kindling");
     let ollama = t.path().join("ollama");
     let planted = plant(&home, &ollama);
-    let port = support::home_with_free_port(&home);
+    let (port, second_port) = support::home_with_free_ports(&home);
     let empty = t.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
 
@@ -135,8 +135,49 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     app.click("[data-testid=network-switch]");
     wait_network("only apps on this computer");
 
-    // "Benchmark my Mac" while the menu-bar server runs: the server steps aside (one
-    // copy of the model in memory) and comes back; the tray and the Server screen
+    // A second model beside it, on the processor only, on its own port: both answer.
+    let sample = support::repo().join(".runtime/models/gemma-3-270m-q4_k_m.gguf");
+    app.js(&format!(
+        "const s = document.querySelector('[data-testid=second-model]'); s.value = {:?}; \
+         s.dispatchEvent(new Event('change', {{bubbles: true}}));",
+        sample.display().to_string()
+    ));
+    app.click("[data-testid=second-toggle]");
+    let second_ready = || {
+        app.attr("[data-testid=second-state]", "data-state")
+            .as_deref()
+            == Some("ready")
+    };
+    app.wait("the second model to be ready", secs(120), || {
+        second_ready().then_some(())
+    });
+    let second_url = app.wait_text("[data-testid=second-api-url]", secs(10));
+    assert_eq!(second_url, format!("http://127.0.0.1:{second_port}/v1"));
+    for base in [&url, &second_url] {
+        let r = reqwest::blocking::get(format!("{base}/models")).unwrap();
+        assert!(r.status().is_success(), "{base}: {}", r.status());
+    }
+    let servers: Vec<Vec<String>> = support::tree(app.app_pid().unwrap())
+        .into_iter()
+        .map(support::cmdline)
+        .filter(|a| a.iter().any(|x| x == "--model"))
+        .collect();
+    let on_port = |p: u16| {
+        servers
+            .iter()
+            .find(|a| {
+                a.windows(2)
+                    .any(|w| w[0] == "--port" && w[1] == p.to_string())
+            })
+            .unwrap_or_else(|| panic!("no server on port {p}: {servers:?}"))
+    };
+    let has_device_none = |a: &[String]| a.windows(2).any(|w| w[0] == "--device" && w[1] == "none");
+    assert!(has_device_none(on_port(second_port)), "{servers:?}");
+    assert!(!has_device_none(on_port(port)), "{servers:?}");
+    app.screenshot("server-two-models");
+
+    // "Benchmark my Mac" while both servers run: they step aside (the benchmark has the
+    // machine to itself) and come back; the tray and the Server screen
     // follow the served model, not the benchmark's server.
     app.click("button[data-screen=home]");
     app.click("[data-testid=bench-quality]");
@@ -145,8 +186,24 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     app.wait_text("[data-testid=bench-result]", secs(600));
     app.click("button[data-screen=server]");
     app.wait_server("ready", secs(120));
-    let back = reqwest::blocking::get(format!("{url}/models")).unwrap();
-    assert!(back.status().is_success(), "{}", back.status());
+    app.wait("the second model to be back", secs(120), || {
+        second_ready().then_some(())
+    });
+    for base in [&url, &second_url] {
+        let back = reqwest::blocking::get(format!("{base}/models")).unwrap();
+        assert!(back.status().is_success(), "{base}: {}", back.status());
+    }
+    app.click("[data-testid=second-toggle]");
+    app.wait("the second model to stop", secs(30), || {
+        (app.attr("[data-testid=second-state]", "data-state")
+            .as_deref()
+            == Some("stopped"))
+        .then_some(())
+    });
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", second_port)).is_err(),
+        "the second port still answers after Stop"
+    );
     app.click("[data-testid=server-toggle]");
     app.wait_server("stopped", secs(30));
     assert!(

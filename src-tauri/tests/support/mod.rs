@@ -50,10 +50,35 @@ fn tauri_driver() -> PathBuf {
 
 /// Makes `home` a Kindling home whose server listens on a free port; returns the port.
 pub fn home_with_free_port(home: &Path) -> u16 {
+    home_with_free_ports(home).0
+}
+
+/// [`home_with_free_port`], with the second server's port free too: `(first, second)`.
+pub fn home_with_free_ports(home: &Path) -> (u16, u16) {
     let port = kindling_core::server::free_port().unwrap();
+    let second = loop {
+        let p = kindling_core::server::free_port().unwrap();
+        if p != port {
+            break p;
+        }
+    };
     std::fs::create_dir_all(home).unwrap();
-    std::fs::write(home.join("settings.toml"), format!("port = {port}\n")).unwrap();
-    port
+    std::fs::write(
+        home.join("settings.toml"),
+        format!("port = {port}\nsecond_port = {second}\n"),
+    )
+    .unwrap();
+    (port, second)
+}
+
+/// The command line of the running process `pid` (what it really got).
+pub fn cmdline(pid: u32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .unwrap_or_default()
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
 }
 
 /// Xvfb on a display of its own, unless one is already set.

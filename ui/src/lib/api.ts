@@ -15,6 +15,7 @@ import type { Event } from "./bindings/Event";
 import type { Goal } from "./bindings/Goal";
 import type { GpuCheck } from "./bindings/GpuCheck";
 import type { Inventory } from "./bindings/Inventory";
+import type { InstalledModel } from "./bindings/InstalledModel";
 import type { MachineChoice } from "./bindings/MachineChoice";
 import type { Pulled } from "./bindings/Pulled";
 import type { Recommendation } from "./bindings/Recommendation";
@@ -67,6 +68,7 @@ export const api = {
   exportRun: (id: number) => invoke<string | null>("export_run", { id }),
   importRun: () => invoke<number | null>("import_run"),
   models: () => invoke<Inventory>("models"),
+  servableModels: () => invoke<InstalledModel[]>("servable_models"),
   pullModel: (id: string) => invoke<Pulled>("pull_model", { id }),
   pullControl: (id: string, pause: boolean) => invoke<boolean>("pull_control", { id, pause }),
   removeModel: (id: number, apply: boolean) => invoke<string>("remove_model", { id, apply }),
@@ -76,6 +78,9 @@ export const api = {
   serverStatus: () => invoke<ServerStatus>("server_status"),
   serverStart: (model?: string) => invoke<ServerStatus>("server_start", { model }),
   serverStop: () => invoke<ServerStatus>("server_stop"),
+  secondStatus: () => invoke<ServerStatus>("second_status"),
+  secondStart: (model?: string) => invoke<ServerStatus>("second_start", { model }),
+  secondStop: () => invoke<ServerStatus>("second_stop"),
   copyApiAddress: () => invoke<boolean>("copy_api_address"),
   openChat: () => invoke<boolean>("open_chat"),
   settingsGet: () => invoke<Settings>("settings_get"),

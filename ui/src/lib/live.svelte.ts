@@ -14,6 +14,9 @@ type Download = Extract<Event, { type: "download" }>;
 class Live {
   server = $state<ServerStatus | null>(null);
   serverError = $state<ErrorReport | null>(null);
+  /** The second server: a model on the processor beside the first, on its own port. */
+  second = $state<ServerStatus | null>(null);
+  secondError = $state<ErrorReport | null>(null);
   benchRunning = $state(false);
   /** A showdown runs: its test progress is the Showdown screen's, not a benchmark's. */
   showdownRunning = $state(false);
@@ -32,8 +35,14 @@ class Live {
       this.progress = null;
       this.finished = f;
     });
-    const [server, bench, showdown] = await Promise.all([api.serverStatus(), api.benchStatus(), api.showdownStatus().catch(() => null)]);
+    const [server, second, bench, showdown] = await Promise.all([
+      api.serverStatus(),
+      api.secondStatus(),
+      api.benchStatus(),
+      api.showdownStatus().catch(() => null),
+    ]);
     this.server = server;
+    this.second = second;
     this.showdownRunning = showdown?.running ?? false;
     this.benchRunning = bench.running;
     if (bench.running) this.benchStartedAt = Date.now();
@@ -45,6 +54,7 @@ class Live {
     if (e.type === "server_state") {
       // A benchmark's own server is not the one the Server screen and tray show.
       if (e.server.purpose === "serving") this.refreshServer();
+      else if (e.server.purpose === "second") this.refreshSecond();
     } else if (e.type === "bench_progress") {
       if (this.showdownRunning) return;
       // Progress travels a different path from the end-of-run message and can arrive
@@ -81,6 +91,22 @@ class Live {
 
   async refreshServer() {
     this.server = await api.serverStatus();
+  }
+
+  async refreshSecond() {
+    this.second = await api.secondStatus();
+  }
+
+  /** Starts the second model (`model`, or the one chosen before), or stops it. */
+  async toggleSecond(model?: string) {
+    this.secondError = null;
+    const s = this.second?.state.state;
+    try {
+      this.second = s === "ready" || s === "starting" ? await api.secondStop() : await api.secondStart(model);
+    } catch (e) {
+      this.secondError = asError(e);
+      await this.refreshSecond();
+    }
   }
 
   async startBench(quality: boolean) {

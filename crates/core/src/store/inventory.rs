@@ -139,6 +139,32 @@ impl Core {
         Ok(inv)
     }
 
+    /// Every model a server can start with: the installed ones, then the models Kindling
+    /// uses when none is named (the sample beside the app) that are not among them.
+    pub async fn servable_models(&self) -> Result<Vec<InstalledModel>> {
+        let mut out = self.inventory(&self.model_roots()).await?.installed;
+        for path in self.default_models() {
+            if out.iter().any(|m| m.path == path) {
+                continue;
+            }
+            if let Ok(m) = super::register(self.db(), &path).await {
+                out.push(InstalledModel {
+                    id: m.id,
+                    source: "folder".into(),
+                    name: m.info.name.clone().unwrap_or_else(|| {
+                        path.file_name()
+                            .map_or_else(String::new, |f| f.to_string_lossy().into_owned())
+                    }),
+                    bytes: m.info.file_size,
+                    quant: m.info.file_type,
+                    architecture: m.info.architecture,
+                    path,
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// What removing model `id` would do: a download of Kindling's own goes to the Trash;
     /// a model another tool keeps is only forgotten (its file is theirs).
     pub async fn removal(&self, id: i64) -> Result<Removal> {
