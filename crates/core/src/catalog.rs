@@ -251,6 +251,34 @@ impl Catalog {
                 .map(|v| (f, v))
         })
     }
+
+    /// The catalog file a model file is, byte for byte, by its sha256 (an Ollama blob is
+    /// named by its digest, not the file's name).
+    pub fn by_sha256(&self, sha256: &str) -> Option<(&Family, &Variant)> {
+        self.families.iter().find_map(|f| {
+            f.variants
+                .iter()
+                .find(|v| {
+                    v.sha256
+                        .as_deref()
+                        .is_some_and(|h| h.eq_ignore_ascii_case(sha256))
+                })
+                .map(|v| (f, v))
+        })
+    }
+
+    /// The name a known model file goes by in the catalog: its own, or the catalog
+    /// file's whose bytes it has.
+    pub fn file_name_of(&self, path: &std::path::Path, sha256: Option<&str>) -> String {
+        sha256
+            .and_then(|h| self.by_sha256(h))
+            .map(|(_, v)| v.file.clone())
+            .unwrap_or_else(|| {
+                path.file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            })
+    }
 }
 
 #[derive(Debug, Deserialize)]

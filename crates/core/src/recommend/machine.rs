@@ -242,15 +242,14 @@ impl Core {
     /// The model files Kindling knows that are on disk, with their shapes.
     async fn installed(&self) -> Result<Vec<Installed>> {
         let mut out = Vec::new();
+        let catalog = self.catalog();
         for m in self.db().models().await? {
             let path = std::path::Path::new(&m.path);
             let Ok(info) = crate::gguf::inspect(path) else {
                 continue;
             };
-            let file_name = path
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            // A copy under another name (an Ollama blob) is the catalog file it matches.
+            let file_name = catalog.file_name_of(path, m.sha256.as_deref());
             out.push(Installed {
                 name: info.name.clone().unwrap_or_else(|| file_name.clone()),
                 quant: info.file_type.clone().unwrap_or_else(|| "unknown".into()),
@@ -340,19 +339,22 @@ impl Core {
     }
 
     /// Where a model file named `file` (a catalog file name, any case) is on disk among
-    /// the models Kindling knows, if it is.
+    /// the models Kindling knows, if it is: under that name, or under another with the
+    /// same bytes (an Ollama blob whose digest is the catalog's sha256).
     pub async fn installed_file(&self, file: &str) -> Result<Option<std::path::PathBuf>> {
+        let catalog = self.catalog();
         Ok(self
             .db()
             .models()
             .await?
             .into_iter()
+            .filter(|m| {
+                catalog
+                    .file_name_of(std::path::Path::new(&m.path), m.sha256.as_deref())
+                    .eq_ignore_ascii_case(file)
+            })
             .map(|m| std::path::PathBuf::from(m.path))
-            .find(|p| {
-                p.is_file()
-                    && p.file_name()
-                        .is_some_and(|f| f.to_string_lossy().eq_ignore_ascii_case(file))
-            }))
+            .find(|p| p.is_file()))
     }
 }
 

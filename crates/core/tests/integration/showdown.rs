@@ -124,3 +124,68 @@ async fn a_showdown_measures_each_candidate_and_resumes_where_it_stopped() {
     assert_eq!(report.losers.len(), 1);
     assert_ne!(report.losers[0], report.ranked[0].path);
 }
+
+/// A catalog file the owner already has as an Ollama blob (named by its digest, not the
+/// file's name) is proposed in place: not downloaded twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_candidate_kept_as_an_ollama_blob_is_used_in_place() {
+    let t = tempfile::tempdir().unwrap();
+    let sample = super::sample_model();
+    let sha = kindling_core::store::sha256_file(&sample).unwrap();
+    let bytes = std::fs::metadata(&sample).unwrap().len();
+    let ollama = t.path().join("ollama");
+    let blob = ollama.join("blobs").join(format!("sha256-{sha}"));
+    std::fs::create_dir_all(blob.parent().unwrap()).unwrap();
+    if std::fs::hard_link(&sample, &blob).is_err() {
+        std::fs::copy(&sample, &blob).unwrap();
+    }
+    let manifest = ollama.join("manifests/registry.ollama.ai/library/gemma3/270m");
+    std::fs::create_dir_all(manifest.parent().unwrap()).unwrap();
+    std::fs::write(
+        &manifest,
+        serde_json::json!({"layers": [{"mediaType": "application/vnd.ollama.image.model",
+            "digest": format!("sha256:{sha}"), "size": bytes}]})
+        .to_string(),
+    )
+    .unwrap();
+    let home = t.path().join("kindling");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(
+        home.join("catalog.toml"),
+        format!(
+            "[[family]]\nid = \"sample\"\nname = \"Sample\"\nlicense = \"gemma\"\n\
+             architecture = \"dense\"\nparams_b = 0.27\ncontext = 32768\ninstruct = false\n\
+             thinking = \"none\"\nvariants = [\n  {{ quant = \"Q4_K_M\", repo = \"example/sample\", \
+             file = \"sample-Q4_K_M.gguf\", size_gb = {}, bytes = {bytes}, sha256 = \"{sha}\", revision = \"0123456789abcdef0123456789abcdef01234567\" }},\n]\n",
+            bytes as f64 / 1e9
+        ),
+    )
+    .unwrap();
+    let core = super::core_in(&home).await;
+    let text = std::fs::read_to_string(home.join("catalog.toml")).unwrap();
+    kindling_core::catalog::Catalog::builtin()
+        .with_additions(&text)
+        .unwrap();
+    let roots = kindling_core::store::found::Roots {
+        ollama: Some(ollama.clone()),
+        ..Default::default()
+    };
+    core.inventory(&roots).await.unwrap();
+
+    let proposal = core.showdown_proposal(Goal::Patient, true).await.unwrap();
+    let sample_contender = proposal
+        .contenders
+        .iter()
+        .chain(&proposal.more)
+        .find(|c| c.catalog_id.as_deref() == Some("sample:Q4_K_M"))
+        .unwrap_or_else(|| panic!("the sample is not proposed: {proposal:?}"));
+    assert_eq!(
+        sample_contender.path.as_deref(),
+        Some(blob.as_path()),
+        "used where Ollama keeps it"
+    );
+    assert_eq!(
+        core.installed_file("sample-Q4_K_M.gguf").await.unwrap(),
+        Some(blob)
+    );
+}
