@@ -151,6 +151,8 @@ impl Core {
         {
             more.extend(self.contenders_of(c, &catalog, quick).await?);
         }
+        let listed: Vec<Contender> = contenders.iter().chain(&more).cloned().collect();
+        more.extend(self.models_on_disk_not_in(&listed, &catalog).await?);
         let mut downloads: Vec<(&str, u64)> = contenders
             .iter()
             .filter(|c| c.path.is_none())
@@ -165,6 +167,55 @@ impl Core {
             contenders,
             more,
         })
+    }
+
+    /// The owner's models on disk that `listed` does not already name (an Ollama library
+    /// model, a file from a folder): candidates to add by hand, used where they are. Their
+    /// time is the listed ones' estimates scaled by size (generation reads the whole
+    /// model per token, so time grows with it).
+    async fn models_on_disk_not_in(
+        &self,
+        listed: &[Contender],
+        catalog: &crate::catalog::Catalog,
+    ) -> Result<Vec<Contender>> {
+        let mut per_byte: Vec<f64> = listed
+            .iter()
+            .filter(|c| c.estimated_seconds > 0.0 && c.bytes > 0)
+            .map(|c| c.estimated_seconds / c.bytes as f64)
+            .collect();
+        per_byte.sort_by(f64::total_cmp);
+        let seconds_per_byte = per_byte.get(per_byte.len() / 2).copied().unwrap_or(0.0);
+        let mut out: Vec<Contender> = Vec::new();
+        for m in self.db().models().await? {
+            let path = PathBuf::from(&m.path);
+            let file = catalog.file_name_of(&path, m.sha256.as_deref());
+            let known = listed.iter().chain(&out).any(|c| {
+                c.path.as_deref() == Some(path.as_path())
+                    || c.catalog_id
+                        .as_deref()
+                        .and_then(|id| catalog.find(id))
+                        .is_some_and(|(_, v)| v.file.eq_ignore_ascii_case(&file))
+            });
+            if known || !path.is_file() {
+                continue;
+            }
+            let Ok(info) = crate::gguf::inspect(&path) else {
+                continue;
+            };
+            let name = info.name.clone().unwrap_or_else(|| file.clone());
+            out.push(Contender {
+                label: match &info.file_type {
+                    Some(q) if !name.contains(q.as_str()) => format!("{name} {q}"),
+                    _ => name,
+                },
+                catalog_id: None,
+                bytes: info.file_size,
+                path: Some(path),
+                think: None,
+                estimated_seconds: seconds_per_byte * info.file_size as f64,
+            });
+        }
+        Ok(out)
     }
 
     /// A recommended model as showdown candidates: one, or thinking off and on for a

@@ -125,10 +125,12 @@ async fn a_showdown_measures_each_candidate_and_resumes_where_it_stopped() {
     assert_ne!(report.losers[0], report.ranked[0].path);
 }
 
-/// A catalog file the owner already has as an Ollama blob (named by its digest, not the
-/// file's name) is proposed in place: not downloaded twice.
+/// A model the owner already has as an Ollama blob (named by its digest, not the file's
+/// name) is offered in place: as a model to add while the catalog does not know it, and as
+/// the catalog candidate itself once the catalog pins its bytes — never downloaded twice,
+/// never listed twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_candidate_kept_as_an_ollama_blob_is_used_in_place() {
+async fn a_model_kept_as_an_ollama_blob_is_used_in_place() {
     let t = tempfile::tempdir().unwrap();
     let sample = super::sample_model();
     let sha = kindling_core::store::sha256_file(&sample).unwrap();
@@ -150,6 +152,27 @@ async fn a_candidate_kept_as_an_ollama_blob_is_used_in_place() {
     .unwrap();
     let home = t.path().join("kindling");
     std::fs::create_dir_all(&home).unwrap();
+    let core = super::core_in(&home).await;
+    let roots = kindling_core::store::found::Roots {
+        ollama: Some(ollama.clone()),
+        ..Default::default()
+    };
+    core.inventory(&roots).await.unwrap();
+
+    // Not in the catalog: offered to add by hand, where it is.
+    let proposal = core.showdown_proposal(Goal::Patient, true).await.unwrap();
+    let on_disk: Vec<_> = proposal
+        .more
+        .iter()
+        .filter(|c| c.path.as_deref() == Some(blob.as_path()))
+        .collect();
+    assert_eq!(on_disk.len(), 1, "{:?}", proposal.more);
+    assert_eq!(on_disk[0].catalog_id, None);
+    assert!(on_disk[0].label.contains("Q4_K_M"), "{}", on_disk[0].label);
+    assert!(on_disk[0].estimated_seconds > 0.0, "{:?}", on_disk[0]);
+
+    // The catalog pins its bytes under another file name: the same file, the catalog's
+    // candidate now, still where Ollama keeps it.
     std::fs::write(
         home.join("catalog.toml"),
         format!(
@@ -161,16 +184,10 @@ async fn a_candidate_kept_as_an_ollama_blob_is_used_in_place() {
         ),
     )
     .unwrap();
-    let core = super::core_in(&home).await;
     let text = std::fs::read_to_string(home.join("catalog.toml")).unwrap();
     kindling_core::catalog::Catalog::builtin()
         .with_additions(&text)
         .unwrap();
-    let roots = kindling_core::store::found::Roots {
-        ollama: Some(ollama.clone()),
-        ..Default::default()
-    };
-    core.inventory(&roots).await.unwrap();
 
     let proposal = core.showdown_proposal(Goal::Patient, true).await.unwrap();
     let sample_contender = proposal
@@ -183,6 +200,16 @@ async fn a_candidate_kept_as_an_ollama_blob_is_used_in_place() {
         sample_contender.path.as_deref(),
         Some(blob.as_path()),
         "used where Ollama keeps it"
+    );
+    assert_eq!(
+        proposal
+            .contenders
+            .iter()
+            .chain(&proposal.more)
+            .filter(|c| c.path.as_deref() == Some(blob.as_path()))
+            .count(),
+        1,
+        "listed once"
     );
     assert_eq!(
         core.installed_file("sample-Q4_K_M.gguf").await.unwrap(),
