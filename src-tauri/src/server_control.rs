@@ -91,8 +91,25 @@ async fn start_in(app: &AppHandle, which: Which, model: PathBuf) -> Result<(), E
     let settings = core.settings();
     let started = match which {
         Which::Served => {
-            core.start_serving(&model, Some(settings.port), &cancel)
+            let second = state
+                .second
+                .running
+                .lock()
                 .await
+                .as_ref()
+                .map(|r| r.server.config().clone());
+            // The second one runs on the processor: refused here when both cannot fit.
+            let fits = match &second {
+                Some(c) => core.check_beside_second(&model, c).await,
+                None => Ok(()),
+            };
+            match fits {
+                Ok(()) => {
+                    core.start_serving(&model, Some(settings.port), &cancel)
+                        .await
+                }
+                Err(e) => Err(e),
+            }
         }
         Which::Second => {
             let served = state

@@ -173,8 +173,12 @@ pub enum Error {
         path: std::path::PathBuf,
         detail: String,
     },
-    #[error("{model} {why}. Stop the server's model first, or pick a smaller second model.")]
-    PairDoesNotFit { model: String, why: String },
+    #[error("{model} {why}. {advice}")]
+    PairDoesNotFit {
+        model: String,
+        why: String,
+        advice: &'static str,
+    },
     /// Not a file or folder of the owner's: a port, the random source.
     #[error("Kindling could not {what} ({source}). Try again; if it keeps happening, restart the computer.")]
     System {

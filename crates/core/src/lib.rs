@@ -384,20 +384,38 @@ impl Core {
     ) -> Result<(Server, store::RegisteredModel)> {
         let fit = self.second_fit(model, served).await?;
         if !fit.fits {
-            let info = gguf::inspect(model)?;
             return Err(Error::PairDoesNotFit {
-                model: info.name.unwrap_or_else(|| {
-                    model.file_name().map_or_else(
-                        || model.display().to_string(),
-                        |f| f.to_string_lossy().into_owned(),
-                    )
-                }),
+                model: model_name(model)?,
                 why: fit.why,
+                advice: "Stop the server's model first, or pick a smaller second model.",
             });
         }
         let context = u32::try_from(fit.context).unwrap_or(u32::MAX);
         self.serve_as(model, port, Some(context), server::Purpose::Second, cancel)
             .await
+    }
+
+    /// Refuses `model` as the menu-bar server while the second server (`second`, its
+    /// configuration) runs, when the two do not fit in memory together.
+    pub async fn check_beside_second(&self, model: &Path, second: &ServerConfig) -> Result<()> {
+        use recommend::fit::{fit_first_beside, ModelShape};
+        let shape = ModelShape::from_gguf(&gguf::inspect(model)?);
+        let other = ModelShape::from_gguf(&gguf::inspect(&second.model)?);
+        let (machine, _, _) = recommend::machine::profile(&self.detect().await.hardware, None);
+        let fit = fit_first_beside(
+            &shape,
+            &machine,
+            u64::from(self.settings().ctx_size),
+            (&other, u64::from(second.ctx_size)),
+        );
+        if fit.fits {
+            return Ok(());
+        }
+        Err(Error::PairDoesNotFit {
+            model: model_name(model)?,
+            why: fit.why,
+            advice: "Stop the second model first, or serve a smaller model.",
+        })
     }
 
     /// Where `model` would run as the second server beside `served`, and with how much
@@ -508,6 +526,16 @@ impl Core {
         )
         .await
     }
+}
+
+/// How a model names itself (its header), else its file's name.
+fn model_name(model: &Path) -> Result<String> {
+    Ok(gguf::inspect(model)?.name.unwrap_or_else(|| {
+        model.file_name().map_or_else(
+            || model.display().to_string(),
+            |f| f.to_string_lossy().into_owned(),
+        )
+    }))
 }
 
 /// Settings files from before the key had a file of its own hold it in plain text,

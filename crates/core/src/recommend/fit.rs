@@ -296,13 +296,31 @@ pub fn fit_beside(
         gpu: None,
         ..mach.clone()
     };
-    let mut f = fit_with(second, &cpu, desired, taken);
+    let f = fit_with(second, &cpu, desired, taken);
+    said_beside(f, second, mach, taken, "the model the server runs")
+}
+
+/// The menu-bar model `first` (placed where Kindling plans it) beside a second model
+/// already running on the processor: `second`, its shape and context.
+pub fn fit_first_beside(
+    first: &ModelShape,
+    mach: &MachineProfile,
+    desired: u64,
+    second: (&ModelShape, u64),
+) -> Fit {
+    let taken = ram_held(second.0, mach, Some(0), second.1);
+    let f = fit_with(first, mach, desired, taken);
+    said_beside(f, first, mach, taken, "the second model")
+}
+
+/// A refusal's reason names the model already running and what each needs.
+fn said_beside(mut f: Fit, m: &ModelShape, mach: &MachineProfile, taken: u64, other: &str) -> Fit {
     if !f.fits && taken > 0 {
         f.why = format!(
-            "does not fit beside the model the server runs: that one holds about {:.1} GB of memory, \
+            "does not fit beside {other}: that one holds about {:.1} GB of memory, \
              and this one needs about {:.1} GB more even with a 2048-token context, with {:.1} GB left for models",
             taken as f64 / GB,
-            (second.file_bytes + compute_bytes(second.file_bytes) + second.kv_bytes_per_token * 2048) as f64 / GB,
+            (m.file_bytes + compute_bytes(m.file_bytes) + m.kv_bytes_per_token * 2048) as f64 / GB,
             ram_usable(mach, taken) as f64 / GB,
         );
     }
@@ -505,6 +523,17 @@ mod tests {
             "{}",
             pair.why
         );
+    }
+
+    #[test]
+    fn the_first_model_is_refused_beside_a_second_that_leaves_no_room() {
+        let mach = air_8gb();
+        let first = shape("qwen3-4b:Q4_K_M");
+        let second = shape("gemma4-e2b:Q4_K_M");
+        assert!(fit(&first, &mach, 4096).fits);
+        let f = fit_first_beside(&first, &mach, 4096, (&second, 4096));
+        assert!(!f.fits, "{f:?}");
+        assert!(f.why.contains("beside the second model"), "{}", f.why);
     }
 
     #[test]

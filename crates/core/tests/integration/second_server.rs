@@ -149,3 +149,30 @@ async fn a_pair_that_does_not_fit_together_is_refused_before_anything_starts() {
     );
     first.stop().await;
 }
+
+/// The other order: the second model already runs on the processor, and the owner starts
+/// the menu-bar model. On the 4 GB Mac the pair is refused the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_model_is_refused_beside_a_second_that_leaves_no_room() {
+    let _guard = SERVER_LOCK.lock().await;
+    let home = tempfile::tempdir().unwrap();
+    let core = core_in(home.path()).await;
+    core.update_settings(|s| s.ctx_size = 16384).unwrap();
+    core.assume_hardware(mac_with_4gb());
+    let (second, _) = core
+        .start_second(&sample_model(), None, None, &Cancel::new())
+        .await
+        .unwrap();
+    let refused = core
+        .check_beside_second(&sample_model(), second.config())
+        .await
+        .expect_err("the pair does not fit in 4 GB");
+    assert_eq!(refused.code(), ErrorCode::DoesNotFit);
+    let message = refused.to_string();
+    assert!(
+        message.contains("does not fit beside the second model")
+            && message.contains("Stop the second model first"),
+        "{message}"
+    );
+    second.stop().await;
+}
