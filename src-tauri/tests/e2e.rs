@@ -159,7 +159,7 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     }
     let servers: Vec<Vec<String>> = support::tree(app.app_pid().unwrap())
         .into_iter()
-        .map(support::cmdline)
+        .map(kindling_testsupport::process::cmdline)
         .filter(|a| a.iter().any(|x| x == "--model"))
         .collect();
     let on_port = |p: u16| {

@@ -71,16 +71,6 @@ pub fn home_with_free_ports(home: &Path) -> (u16, u16) {
     (port, second)
 }
 
-/// The command line of the running process `pid` (what it really got).
-pub fn cmdline(pid: u32) -> Vec<String> {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .unwrap_or_default()
-        .split(|b| *b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect()
-}
-
 /// Xvfb on a display of its own, unless one is already set.
 pub struct Display {
     child: Option<Child>,

@@ -6,18 +6,9 @@ use kindling_core::hardware::HardwareProfile;
 use kindling_core::server::{Purpose, ServerState};
 use kindling_core::{Cancel, ErrorCode};
 
-use super::{core_in, sample_model, say_hi, server_pids, SERVER_LOCK};
+use kindling_testsupport::process::cmdline;
 
-/// The command line the running process `pid` was started with (what the server really
-/// got, not what Kindling meant to give it).
-fn cmdline(pid: u32) -> Vec<String> {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .unwrap()
-        .split(|b| *b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect()
-}
+use super::{core_in, sample_model, say_hi, server_pids, SERVER_LOCK};
 
 fn has_pair(args: &[String], flag: &str, value: &str) -> bool {
     args.windows(2).any(|w| w[0] == flag && w[1] == value)
