@@ -237,7 +237,7 @@ pub async fn showdown_use(app: AppHandle, id: i64) -> Reply<ServerStatus> {
         .core
         .update_settings(|s| s.server_model = Some(path.clone()))
         .map_err(report)?;
-    server_control::restart_if_running(&app, Some(path)).await
+    server_control::restart_with(&app, path).await
 }
 
 /// The losers' cleanup plan of showdown `id`; with `apply`, carries it out.
@@ -513,6 +513,9 @@ pub fn settings_get(state: State<'_, AppState>) -> Settings {
 #[derive(Debug, serde::Deserialize, ts_rs::TS)]
 pub struct SettingsChange {
     pub port: Option<u16>,
+    /// The second model's port.
+    #[serde(default)]
+    pub second_port: Option<u16>,
     pub goal: Option<Goal>,
     pub server_model: Option<PathBuf>,
     /// The one web site allowed to use the server from a browser ("" clears it).
@@ -525,15 +528,28 @@ pub struct SettingsChange {
 
 #[tauri::command]
 pub fn settings_set(state: State<'_, AppState>, change: SettingsChange) -> Reply<Settings> {
-    if let Some(p) = change.port.filter(|p| *p < 1024) {
-        return Err(ErrorReport {
-            code: ErrorCode::Settings,
-            hint: None,
-            message: format!(
-                "Port {p} is reserved for the system. Choose a port between 1024 and 65535; \
-                 the setting was not changed."
-            ),
-        });
+    let refuse = |message: String| ErrorReport {
+        code: ErrorCode::Settings,
+        hint: None,
+        message,
+    };
+    if let Some(p) = [change.port, change.second_port]
+        .into_iter()
+        .flatten()
+        .find(|p| *p < 1024)
+    {
+        return Err(refuse(format!(
+            "Port {p} is reserved for the system. Choose a port between 1024 and 65535; \
+             the setting was not changed."
+        )));
+    }
+    let current = state.core.settings();
+    if change.port.unwrap_or(current.port) == change.second_port.unwrap_or(current.second_port) {
+        return Err(refuse(
+            "The server and the second model cannot share a port. Choose two different \
+             ports; the setting was not changed."
+                .into(),
+        ));
     }
     let origin = match change.cors_origin.as_deref().map(access::parse_origin) {
         Some(Err(why)) => {
@@ -555,6 +571,9 @@ pub fn settings_set(state: State<'_, AppState>, change: SettingsChange) -> Reply
             if let Some(p) = change.port {
                 s.port = p;
             }
+            if let Some(p) = change.second_port {
+                s.second_port = p;
+            }
             if let Some(g) = change.goal {
                 s.goal = g;
             }
@@ -569,12 +588,13 @@ pub fn settings_set(state: State<'_, AppState>, change: SettingsChange) -> Reply
 }
 
 /// Turns "allow other devices on my network" on (with a new API key) or off, and
-/// restarts a running server so that what it does is what the switch says.
+/// restarts the running servers (both, when a second runs) so that what they do is what
+/// the switch says.
 #[tauri::command]
 pub async fn set_network_access(app: AppHandle, allow: bool) -> Reply<ServerStatus> {
     let state = tauri::Manager::state::<AppState>(&app);
     state.core.set_network_access(allow).map_err(report)?;
-    crate::server_control::restart_if_running(&app, None).await
+    crate::server_control::restart_running(&app).await
 }
 
 /// Saves the Hugging Face token in the keychain (`None` forgets it).

@@ -91,16 +91,9 @@ async fn start_in(app: &AppHandle, which: Which, model: PathBuf) -> Result<(), E
     let settings = core.settings();
     let started = match which {
         Which::Served => {
-            let second = state
-                .second
-                .running
-                .lock()
-                .await
-                .as_ref()
-                .map(|r| r.server.config().clone());
             // The second one runs on the processor: refused here when both cannot fit.
-            let fits = match &second {
-                Some(c) => core.check_beside_second(&model, c).await,
+            let fits = match state.second.config().await {
+                Some(c) => core.check_beside_second(&model, &c).await,
                 None => Ok(()),
             };
             match fits {
@@ -112,13 +105,7 @@ async fn start_in(app: &AppHandle, which: Which, model: PathBuf) -> Result<(), E
             }
         }
         Which::Second => {
-            let served = state
-                .server
-                .running
-                .lock()
-                .await
-                .as_ref()
-                .map(|r| r.server.config().clone());
+            let served = state.server.config().await;
             core.start_second(&model, Some(settings.second_port), served.as_ref(), &cancel)
                 .await
         }
@@ -192,34 +179,68 @@ async fn pause(app: &AppHandle, which: Which) -> Option<PathBuf> {
     Some(model)
 }
 
-/// Runs `work` with both servers stopped (a benchmark or a showdown needs the machine
-/// to itself, and an 8 GB Mac cannot hold two copies of a model), then starts them again
-/// with the models they served, the menu-bar one first (the second's fit is planned
-/// beside it).
-pub async fn set_aside<T>(app: &AppHandle, work: impl std::future::Future<Output = T>) -> T {
+/// Stops both servers; returns the models they served `(menu-bar, second)`.
+async fn pause_both(app: &AppHandle) -> (Option<PathBuf>, Option<PathBuf>) {
     let second = pause(app, Which::Second).await;
-    let served = pause(app, Which::Served).await;
-    let out = work.await;
-    for (which, model) in [(Which::Served, served), (Which::Second, second)] {
+    (pause(app, Which::Served).await, second)
+}
+
+/// Starts again what [`pause_both`] stopped: the menu-bar server first (the second's fit
+/// is planned beside it). The first error, if any, after trying both.
+async fn resume(
+    app: &AppHandle,
+    paused: (Option<PathBuf>, Option<PathBuf>),
+) -> Result<(), ErrorReport> {
+    let mut first_error = None;
+    for (which, model) in [(Which::Served, paused.0), (Which::Second, paused.1)] {
         if let Some(model) = model {
             if let Err(e) = start_in(app, which, model).await {
-                tracing::warn!(?which, error = %e.message, "could not start a server again after the work it stepped aside for");
+                first_error.get_or_insert(e);
             }
         }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Runs `work` with both servers stopped (a benchmark or a showdown needs the machine
+/// to itself, and an 8 GB Mac cannot hold two copies of a model), then starts them again
+/// with the models they served.
+pub async fn set_aside<T>(app: &AppHandle, work: impl std::future::Future<Output = T>) -> T {
+    let paused = pause_both(app).await;
+    let out = work.await;
+    if let Err(e) = resume(app, paused).await {
+        tracing::warn!(error = %e.message, "could not start a server again after the work it stepped aside for");
     }
     out
 }
 
-/// Starts the running menu-bar server again — with `model`, or the one it served — so
-/// that what the screens say is what it does (after a change of how it may be reached,
-/// or of the served model). Harmless when none runs.
-pub async fn restart_if_running(
-    app: &AppHandle,
-    model: Option<PathBuf>,
-) -> Result<ServerStatus, ErrorReport> {
+/// Starts the running servers again so that what the screens say is what they do (after
+/// a change of how they may be reached). Harmless when none runs.
+pub async fn restart_running(app: &AppHandle) -> Result<ServerStatus, ErrorReport> {
+    let paused = pause_both(app).await;
+    resume(app, paused).await?;
+    Ok(status(app).await)
+}
+
+/// Starts the running menu-bar server again with `model` (a new served model). Harmless
+/// when none runs.
+pub async fn restart_with(app: &AppHandle, model: PathBuf) -> Result<ServerStatus, ErrorReport> {
     match pause(app, Which::Served).await {
-        Some(served) => start(app, Some(model.unwrap_or(served))).await,
+        Some(_) => start(app, Some(model)).await,
         None => Ok(status(app).await),
+    }
+}
+
+/// Starts `which` (with the model chosen for it) or stops it, as the tray's items do.
+pub async fn toggle(app: &AppHandle, which: Which) -> Result<ServerStatus, ErrorReport> {
+    let state = app.state::<AppState>();
+    if is_active(&which.slot(&state).state()) {
+        stop_in(app, which).await;
+        return Ok(status_of(app, which).await);
+    }
+    match which {
+        Which::Served => start(app, None).await,
+        Which::Second => start_second(app, None).await,
     }
 }
 
@@ -233,7 +254,7 @@ pub async fn second_status(app: &AppHandle) -> ServerStatus {
     status_of(app, Which::Second).await
 }
 
-async fn status_of(app: &AppHandle, which: Which) -> ServerStatus {
+pub async fn status_of(app: &AppHandle, which: Which) -> ServerStatus {
     let state = app.state::<AppState>();
     let settings = state.core.settings();
     let slot = which.slot(&state);
@@ -286,7 +307,8 @@ async fn watch(app: AppHandle, which: Which, server: Arc<Server>, stop: Cancel) 
     }
 }
 
-fn file_name(p: &std::path::Path) -> String {
+/// A file's name, for a model that has none of its own.
+pub fn file_name(p: &std::path::Path) -> String {
     p.file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_else(|| p.display().to_string())

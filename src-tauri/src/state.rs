@@ -36,6 +36,15 @@ impl ServerSlot {
         self.state.lock().expect("lock").clone()
     }
 
+    /// The running server's configuration, if one runs.
+    pub async fn config(&self) -> Option<kindling_core::server::ServerConfig> {
+        self.running
+            .lock()
+            .await
+            .as_ref()
+            .map(|r| r.server.config().clone())
+    }
+
     /// Running, or on its way (a window closing then keeps the app as it is).
     pub fn busy(&self) -> bool {
         self.running.try_lock().map_or(true, |s| s.is_some())

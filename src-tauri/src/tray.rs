@@ -11,6 +11,7 @@ use tauri_plugin_notification::NotificationExt;
 use tauri_plugin_opener::OpenerExt;
 
 use crate::dto::ServerStatus;
+use crate::server_control::Which;
 use crate::{bench_job, server_control, window};
 
 const ID: &str = "kindling";
@@ -79,11 +80,9 @@ fn icon(state: &ServerState) -> Image<'static> {
 /// only says something. Empty while no second model was ever chosen.
 pub fn second_entries(s: &ServerStatus) -> Vec<(Option<&'static str>, String)> {
     let name = s.model_name.clone().or_else(|| {
-        s.model_path.as_deref().map(|p| {
-            std::path::Path::new(p)
-                .file_name()
-                .map_or_else(|| p.to_string(), |f| f.to_string_lossy().into_owned())
-        })
+        s.model_path
+            .as_deref()
+            .map(|p| server_control::file_name(std::path::Path::new(p)))
     });
     let Some(name) = name else {
         return Vec::new();
@@ -230,41 +229,35 @@ async fn install_update(app: &AppHandle) {
 fn on_menu(app: &AppHandle, event: MenuEvent) {
     let app = app.clone();
     match event.id().as_ref() {
-        "toggle" => {
+        id @ ("toggle" | "second-toggle") => {
+            let which = if id == "toggle" {
+                Which::Served
+            } else {
+                Which::Second
+            };
             tauri::async_runtime::spawn(async move {
-                let state = app.state::<crate::state::AppState>().server.state();
-                if server_control::is_active(&state) {
-                    server_control::stop(&app).await;
-                } else if let Err(e) = server_control::start(&app, None).await {
-                    notify(&app, "The server did not start", &e.message);
+                if let Err(e) = server_control::toggle(&app, which).await {
+                    let (title, screen) = match which {
+                        Which::Served => ("The server did not start", "models"),
+                        Which::Second => ("The second model did not start", "server"),
+                    };
+                    notify(&app, title, &e.message);
                     if e.code == kindling_core::ErrorCode::ModelNotFound {
-                        // Nothing installed: offer one, on the Models screen.
+                        // Nothing installed (or no second model chosen): where to get one.
                         window::show(&app);
-                        let _ = app.emit(crate::NAVIGATE_EVENT, "models");
+                        let _ = app.emit(crate::NAVIGATE_EVENT, screen);
                     }
                 }
             });
         }
-        "second-toggle" => {
+        id @ ("copy" | "second-copy") => {
+            let which = if id == "copy" {
+                Which::Served
+            } else {
+                Which::Second
+            };
             tauri::async_runtime::spawn(async move {
-                let state = app.state::<crate::state::AppState>().second.state();
-                if server_control::is_active(&state) {
-                    server_control::stop_second(&app).await;
-                } else if let Err(e) = server_control::start_second(&app, None).await {
-                    notify(&app, "The second model did not start", &e.message);
-                }
-            });
-        }
-        "second-copy" => {
-            tauri::async_runtime::spawn(async move {
-                if let Some(url) = server_control::second_status(&app).await.api_url {
-                    let _ = app.clipboard().write_text(url);
-                }
-            });
-        }
-        "copy" => {
-            tauri::async_runtime::spawn(async move {
-                if let Some(url) = server_control::status(&app).await.api_url {
+                if let Some(url) = server_control::status_of(&app, which).await.api_url {
                     let _ = app.clipboard().write_text(url);
                 }
             });

@@ -121,20 +121,6 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     let models = reqwest::blocking::get(format!("{url}/models")).unwrap();
     assert!(models.status().is_success(), "{}", models.status());
     app.screenshot("server-running");
-    let wait_network = |words: &str| {
-        app.wait(words, secs(120), || {
-            let now = app.text("[data-testid=network-now]")?;
-            (now.contains(words) && app.server_is("ready")).then_some(now)
-        })
-    };
-    // Network access on: the running server restarts listening beyond this computer.
-    app.click("[data-testid=network-switch]");
-    wait_network("accepts other devices");
-    app.wait_text("[data-testid=api-key]", secs(10));
-    app.screenshot("server-network");
-    app.click("[data-testid=network-switch]");
-    wait_network("only apps on this computer");
-
     // A second model beside it, on the processor only, on its own port: both answer.
     let sample = support::repo().join(".runtime/models/gemma-3-270m-q4_k_m.gguf");
     app.js(&format!(
@@ -157,12 +143,14 @@ fn a_user_benchmarks_serves_and_cleans_up() {
         let r = reqwest::blocking::get(format!("{base}/models")).unwrap();
         assert!(r.status().is_success(), "{base}: {}", r.status());
     }
-    let servers: Vec<Vec<String>> = support::tree(app.app_pid().unwrap())
-        .into_iter()
-        .map(kindling_testsupport::process::cmdline)
-        .filter(|a| a.iter().any(|x| x == "--model"))
-        .collect();
-    let on_port = |p: u16| {
+    let servers = || -> Vec<Vec<String>> {
+        support::tree(app.app_pid().unwrap())
+            .into_iter()
+            .map(kindling_testsupport::process::cmdline)
+            .filter(|a| a.iter().any(|x| x == "--model"))
+            .collect()
+    };
+    let on_port = |servers: &[Vec<String>], p: u16| {
         servers
             .iter()
             .find(|a| {
@@ -170,11 +158,47 @@ fn a_user_benchmarks_serves_and_cleans_up() {
                     .any(|w| w[0] == "--port" && w[1] == p.to_string())
             })
             .unwrap_or_else(|| panic!("no server on port {p}: {servers:?}"))
+            .clone()
     };
     let has_device_none = |a: &[String]| a.windows(2).any(|w| w[0] == "--device" && w[1] == "none");
-    assert!(has_device_none(on_port(second_port)), "{servers:?}");
-    assert!(!has_device_none(on_port(port)), "{servers:?}");
+    let running = servers();
+    assert!(
+        has_device_none(&on_port(&running, second_port)),
+        "{running:?}"
+    );
+    assert!(!has_device_none(&on_port(&running, port)), "{running:?}");
     app.screenshot("server-two-models");
+    let host = |p: u16| {
+        on_port(&servers(), p)
+            .windows(2)
+            .find(|w| w[0] == "--host")
+            .map(|w| w[1].clone())
+    };
+    let wait_network = |words: &str| {
+        app.wait(words, secs(120), || {
+            let now = app.text("[data-testid=network-now]")?;
+            (now.contains(words) && app.server_is("ready")).then_some(now)
+        })
+    };
+    // Network access on: the running servers (both) restart listening beyond this computer.
+    app.click("[data-testid=network-switch]");
+    wait_network("accepts other devices");
+    app.wait_text("[data-testid=api-key]", secs(10));
+    app.wait("the second model to be back", secs(120), || {
+        second_ready().then_some(())
+    });
+    assert_eq!(
+        host(second_port).as_deref(),
+        Some("0.0.0.0"),
+        "the second one follows the switch too"
+    );
+    app.screenshot("server-network");
+    app.click("[data-testid=network-switch]");
+    wait_network("only apps on this computer");
+    app.wait("the second model to be back", secs(120), || {
+        second_ready().then_some(())
+    });
+    assert_eq!(host(second_port).as_deref(), Some("127.0.0.1"));
 
     // "Benchmark my Mac" while both servers run: they step aside (the benchmark has the
     // machine to itself) and come back; the tray and the Server screen
@@ -243,6 +267,22 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     assert!(refused.contains("Port 80 is reserved"), "{refused}");
     let saved = std::fs::read_to_string(home.join("settings.toml")).unwrap();
     assert!(saved.contains(&format!("port = {port}")), "{saved}");
+    // The second model cannot take the server's port: refused, both ports kept.
+    app.js(&format!(
+        "for (const [id, v] of [['#port', '{port}'], ['#second-port', '{port}']]) {{ \
+           const e = document.querySelector(id); e.value = v; \
+           e.dispatchEvent(new Event('input', {{ bubbles: true }})); }}"
+    ));
+    app.click("[data-testid=port-save]");
+    app.wait("the shared port to be refused", secs(10), || {
+        app.text(".error[data-code=settings]")
+            .filter(|t| t.contains("cannot share a port"))
+    });
+    let saved = std::fs::read_to_string(home.join("settings.toml")).unwrap();
+    assert!(
+        saved.contains(&format!("second_port = {second_port}")),
+        "{saved}"
+    );
     // One web site may be allowed to use the server; a list is refused with a reason.
     let set_origin = |v: &str| {
         app.js(&format!(

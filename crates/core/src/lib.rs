@@ -382,13 +382,9 @@ impl Core {
         served: Option<&ServerConfig>,
         cancel: &CancellationToken,
     ) -> Result<(Server, store::RegisteredModel)> {
-        let fit = self.second_fit(model, served).await?;
+        let fit = self.fit_beside(model, served, true).await?;
         if !fit.fits {
-            return Err(Error::PairDoesNotFit {
-                model: model_name(model)?,
-                why: fit.why,
-                advice: "Stop the server's model first, or pick a smaller second model.",
-            });
+            return Err(pair_refused(model, fit, true)?);
         }
         let context = u32::try_from(fit.context).unwrap_or(u32::MAX);
         self.serve_as(model, port, Some(context), server::Purpose::Second, cancel)
@@ -398,38 +394,26 @@ impl Core {
     /// Refuses `model` as the menu-bar server while the second server (`second`, its
     /// configuration) runs, when the two do not fit in memory together.
     pub async fn check_beside_second(&self, model: &Path, second: &ServerConfig) -> Result<()> {
-        use recommend::fit::{fit_first_beside, ModelShape};
-        let shape = ModelShape::from_gguf(&gguf::inspect(model)?);
-        let other = ModelShape::from_gguf(&gguf::inspect(&second.model)?);
-        let (machine, _, _) = recommend::machine::profile(&self.detect().await.hardware, None);
-        let fit = fit_first_beside(
-            &shape,
-            &machine,
-            u64::from(self.settings().ctx_size),
-            (&other, u64::from(second.ctx_size)),
-        );
+        let fit = self.fit_beside(model, Some(second), false).await?;
         if fit.fits {
             return Ok(());
         }
-        Err(Error::PairDoesNotFit {
-            model: model_name(model)?,
-            why: fit.why,
-            advice: "Stop the second model first, or serve a smaller model.",
-        })
+        Err(pair_refused(model, fit, false)?)
     }
 
-    /// Where `model` would run as the second server beside `served`, and with how much
-    /// context: the fit estimator over the pair.
-    pub async fn second_fit(
+    /// Where `model` would run beside the server `running` describes (`None`: alone), and
+    /// with how much context: as the second model (on the processor) when `as_second`,
+    /// else as the menu-bar one. See [`recommend::fit::fit_beside`].
+    pub async fn fit_beside(
         &self,
         model: &Path,
-        served: Option<&ServerConfig>,
+        running: Option<&ServerConfig>,
+        as_second: bool,
     ) -> Result<recommend::fit::Fit> {
-        use recommend::fit::{fit_beside, ModelShape};
+        use recommend::fit::ModelShape;
         let shape = ModelShape::from_gguf(&gguf::inspect(model)?);
-        let hardware = self.detect().await.hardware;
-        let (machine, _, _) = recommend::machine::profile(&hardware, None);
-        let served = match served {
+        let (machine, _, _) = recommend::machine::profile(&self.detect().await.hardware, None);
+        let running = match running {
             Some(c) => Some((
                 ModelShape::from_gguf(&gguf::inspect(&c.model)?),
                 if c.cpu_only { Some(0) } else { c.gpu_layers },
@@ -437,11 +421,12 @@ impl Core {
             )),
             None => None,
         };
-        Ok(fit_beside(
+        Ok(recommend::fit::fit_beside(
             &shape,
             &machine,
             u64::from(self.settings().ctx_size),
-            served.as_ref().map(|(m, l, c)| (m, *l, *c)),
+            running.as_ref().map(|(m, l, c)| (m, *l, *c)),
+            as_second,
         ))
     }
 
@@ -469,6 +454,7 @@ impl Core {
             c.sleep_idle_seconds = (sleep_after > 0).then(|| sleep_after.saturating_mul(60));
             if purpose == server::Purpose::Second {
                 c.cpu_only = true;
+                // Also what the GPU check reads: nothing on the GPU, nothing to check.
                 c.gpu_layers = Some(0);
             }
             if let Some(key_file) = network {
@@ -528,14 +514,24 @@ impl Core {
     }
 }
 
-/// How a model names itself (its header), else its file's name.
-fn model_name(model: &Path) -> Result<String> {
-    Ok(gguf::inspect(model)?.name.unwrap_or_else(|| {
+/// The refusal of `model` beside a running server, with what to do: the second model's
+/// (`as_second`) or the menu-bar one's.
+fn pair_refused(model: &Path, fit: recommend::fit::Fit, as_second: bool) -> Result<Error> {
+    let name = gguf::inspect(model)?.name.unwrap_or_else(|| {
         model.file_name().map_or_else(
             || model.display().to_string(),
             |f| f.to_string_lossy().into_owned(),
         )
-    }))
+    });
+    Ok(Error::PairDoesNotFit {
+        model: name,
+        why: fit.why,
+        advice: if as_second {
+            "Stop the server's model first, or pick a smaller second model."
+        } else {
+            "Stop the second model first, or serve a smaller model."
+        },
+    })
 }
 
 /// Settings files from before the key had a file of its own hold it in plain text,

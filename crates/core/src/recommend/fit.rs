@@ -281,41 +281,30 @@ pub fn ram_held(m: &ModelShape, mach: &MachineProfile, gpu_layers: Option<u32>, 
     }
 }
 
-/// A second model on the processor beside one already running (the field report's
-/// pair: the everyday model on the GPU, a large one on the processor on its own port).
-/// `served`: the running model's shape, its GPU layers and context. The estimate says
-/// why when the two do not fit in memory together.
+/// `m` beside a model already running (`running`: its shape, GPU layers and context), as
+/// the field report's owner ran them: on the processor only when `on_processor` (the
+/// second model, a large one on its own port), else where Kindling plans it (the menu-bar
+/// model beside a second one). Says why when the two do not fit in memory together.
 pub fn fit_beside(
-    second: &ModelShape,
+    m: &ModelShape,
     mach: &MachineProfile,
     desired: u64,
-    served: Option<(&ModelShape, Option<u32>, u64)>,
+    running: Option<(&ModelShape, Option<u32>, u64)>,
+    on_processor: bool,
 ) -> Fit {
-    let taken = served.map_or(0, |(m, layers, ctx)| ram_held(m, mach, layers, ctx));
-    let cpu = MachineProfile {
+    let taken = running.map_or(0, |(r, layers, ctx)| ram_held(r, mach, layers, ctx));
+    let processor_only = MachineProfile {
         gpu: None,
         ..mach.clone()
     };
-    let f = fit_with(second, &cpu, desired, taken);
-    said_beside(f, second, mach, taken, "the model the server runs")
-}
-
-/// The menu-bar model `first` (placed where Kindling plans it) beside a second model
-/// already running on the processor: `second`, its shape and context.
-pub fn fit_first_beside(
-    first: &ModelShape,
-    mach: &MachineProfile,
-    desired: u64,
-    second: (&ModelShape, u64),
-) -> Fit {
-    let taken = ram_held(second.0, mach, Some(0), second.1);
-    let f = fit_with(first, mach, desired, taken);
-    said_beside(f, first, mach, taken, "the second model")
-}
-
-/// A refusal's reason names the model already running and what each needs.
-fn said_beside(mut f: Fit, m: &ModelShape, mach: &MachineProfile, taken: u64, other: &str) -> Fit {
+    let place = if on_processor { &processor_only } else { mach };
+    let mut f = fit_with(m, place, desired, taken);
     if !f.fits && taken > 0 {
+        let other = if on_processor {
+            "the model the server runs"
+        } else {
+            "the second model"
+        };
         f.why = format!(
             "does not fit beside {other}: that one holds about {:.1} GB of memory, \
              and this one needs about {:.1} GB more even with a 2048-token context, with {:.1} GB left for models",
@@ -500,7 +489,7 @@ mod tests {
         let mach = imac_2017();
         let served = shape("gemma4-e4b:Q4_K_M");
         let second = shape("gemma4-31b:Q4_K_M");
-        let f = fit_beside(&second, &mach, 8192, Some((&served, None, 8192)));
+        let f = fit_beside(&second, &mach, 8192, Some((&served, None, 8192)), true);
         assert!(f.fits, "{}", f.why);
         assert_eq!(
             f.placement,
@@ -514,9 +503,9 @@ mod tests {
         let mach = air_8gb();
         let served = shape("gemma4-e2b:Q4_K_M");
         let second = shape("qwen3-4b:Q4_K_M");
-        let alone = fit_beside(&second, &mach, 4096, None);
+        let alone = fit_beside(&second, &mach, 4096, None, true);
         assert!(alone.fits, "alone it fits: {}", alone.why);
-        let pair = fit_beside(&second, &mach, 4096, Some((&served, None, 4096)));
+        let pair = fit_beside(&second, &mach, 4096, Some((&served, None, 4096)), true);
         assert!(!pair.fits, "{pair:?}");
         assert!(
             pair.why.contains("beside the model the server runs") && pair.why.contains("GB"),
@@ -531,7 +520,7 @@ mod tests {
         let first = shape("qwen3-4b:Q4_K_M");
         let second = shape("gemma4-e2b:Q4_K_M");
         assert!(fit(&first, &mach, 4096).fits);
-        let f = fit_first_beside(&first, &mach, 4096, (&second, 4096));
+        let f = fit_beside(&first, &mach, 4096, Some((&second, Some(0), 4096)), false);
         assert!(!f.fits, "{f:?}");
         assert!(f.why.contains("beside the second model"), "{}", f.why);
     }

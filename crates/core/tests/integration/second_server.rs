@@ -94,15 +94,21 @@ fn mac_with_4gb() -> HardwareProfile {
     }
 }
 
+/// A Kindling in `home` that plans for [`mac_with_4gb`], where the owner serves with a
+/// long context (the sample's cache alone takes ~300 MB): one sample fits, two do not.
+async fn planned_for_a_4gb_mac(home: &std::path::Path) -> kindling_core::Core {
+    let core = core_in(home).await;
+    core.update_settings(|s| s.ctx_size = 16384).unwrap();
+    core.assume_hardware(mac_with_4gb());
+    core
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pair_that_does_not_fit_together_is_refused_before_anything_starts() {
     let _guard = SERVER_LOCK.lock().await;
     let home = tempfile::tempdir().unwrap();
-    let core = core_in(home.path()).await;
-    // The owner serves with a long context: the cache alone takes ~300 MB.
-    core.update_settings(|s| s.ctx_size = 16384).unwrap();
-    core.assume_hardware(mac_with_4gb());
-    let alone = core.second_fit(&sample_model(), None).await.unwrap();
+    let core = planned_for_a_4gb_mac(home.path()).await;
+    let alone = core.fit_beside(&sample_model(), None, true).await.unwrap();
     assert!(alone.fits, "alone it fits: {}", alone.why);
 
     let (first, _) = core
@@ -147,9 +153,7 @@ async fn a_pair_that_does_not_fit_together_is_refused_before_anything_starts() {
 async fn the_first_model_is_refused_beside_a_second_that_leaves_no_room() {
     let _guard = SERVER_LOCK.lock().await;
     let home = tempfile::tempdir().unwrap();
-    let core = core_in(home.path()).await;
-    core.update_settings(|s| s.ctx_size = 16384).unwrap();
-    core.assume_hardware(mac_with_4gb());
+    let core = planned_for_a_4gb_mac(home.path()).await;
     let (second, _) = core
         .start_second(&sample_model(), None, None, &Cancel::new())
         .await

@@ -4,7 +4,11 @@ import type { Goal } from "./Goal";
 /**
  * The settings the Settings screen edits; fields left out stay as they are.
  */
-export type SettingsChange = { port: number | null, goal: Goal | null, server_model: string | null, 
+export type SettingsChange = { port: number | null, 
+/**
+ * The second model's port.
+ */
+second_port: number | null, goal: Goal | null, server_model: string | null, 
 /**
  * The one web site allowed to use the server from a browser ("" clears it).
  */
