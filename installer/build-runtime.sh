@@ -15,10 +15,19 @@
 # Khronos release (KINDLING_MOLTENVK_DIR: libMoltenVK.dylib; KINDLING_MOLTENVK_VERSION).
 # Only linux-x86_64 can be built and tested on Linux; --print-flags TARGET prints any
 # target's flags.
+#
+# --quick (what `make bench` needs, on Linux): when the full runtime is not built yet,
+# llama-server alone from the same pin, for this machine's processor only (native CPU
+# code, no Vulkan, no chat page) into .runtime/quick/ — minutes instead of the full
+# build's ten. The full build (`make runtime`, `make test`, `make package`) replaces it:
+# setup-dev.sh links .runtime/bin/llama-server to the full runtime whenever it exists
+# and removes the quick one, so the two never drift apart.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 work="$root/.runtime/build"
 out="$root/.runtime/built"
+quick=false
+[ "${1:-}" = "--quick" ] && quick=true
 say() { printf '==> %s\n' "$*"; }
 pin() { python3 -c "import tomllib,sys; d=tomllib.load(open('$root/installer/runtime.toml','rb')); print(eval('d'+sys.argv[1]))" "$1"; }
 
@@ -35,6 +44,9 @@ flags_for() {
     *) echo "unknown target $1" >&2; return 1 ;;
   esac
 }
+# This machine only: its own processor's instructions (GGML_NATIVE), one CPU backend;
+# without AMX (see the AMX variant below: -mno-amx-tile takes its int8/bf16 parts too).
+quick_flags="-DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=ON -DCMAKE_C_FLAGS=-mno-amx-tile -DCMAKE_CXX_FLAGS=-mno-amx-tile -DBUILD_SHARED_LIBS=ON -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DGGML_VULKAN=OFF -DGGML_BACKEND_DL=OFF -DCMAKE_INSTALL_RPATH=\$ORIGIN -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON"
 if [ "${1:-}" = "--print-flags" ]; then flags_for "$2"; exit 0; fi
 
 case "$(uname -s)-$(uname -m)" in
@@ -43,6 +55,7 @@ case "$(uname -s)-$(uname -m)" in
   Darwin-arm64) target=macos-arm64 ;;
   *) say "Kindling has no runtime target for $(uname -sm)."; exit 1 ;;
 esac
+[ "$target" = linux-x86_64 ] || quick=false # a Mac builds the runtime it ships
 sha256() { if command -v sha256sum >/dev/null; then sha256sum "$1"; else shasum -a 256 "$1"; fi | cut -d' ' -f1; }
 cpus() { nproc 2>/dev/null || sysctl -n hw.ncpu; }
 version="$(pin "['source']['version']")"
@@ -50,8 +63,21 @@ build="$(pin "['source']['build']")"
 stamp="$out/runtime.json"
 flags="$(flags_for "$target")"
 if [ -x "$out/llama-server" ] && [ -x "$out/llama-quantize" ] && grep -q "\"llama_cpp_build\": $build" "$stamp" 2>/dev/null \
-  && [ "$(cat "$out/.flags" 2>/dev/null)" = "$flags" ]; then
+  && [ "$(cat "$out/.flags" 2>/dev/null)" = "$flags" ] && [ ! -e "$out/libggml-cpu-sapphirerapids.so" ]; then
   say "Already built: $out/llama-server (llama.cpp b$build)"; exit 0
+fi
+targets=(llama-server llama-bench llama-quantize)
+builddir="$work/cmake-$target"
+if $quick; then
+  out="$root/.runtime/quick"
+  stamp="$out/runtime.json"
+  flags="$quick_flags"
+  if [ -x "$out/llama-server" ] && grep -q "\"llama_cpp_build\": $build" "$stamp" 2>/dev/null \
+    && [ "$(cat "$out/.flags" 2>/dev/null)" = "$flags" ]; then
+    say "Already built for this machine: $out/llama-server (llama.cpp b$build)"; exit 0
+  fi
+  targets=(llama-server)
+  builddir="$work/cmake-$target-quick"
 fi
 
 # 1. Build tools from Debian (cmake; glslc and SPIR-V headers for the Vulkan shaders).
@@ -103,9 +129,9 @@ if [ ! -f "$src/llama.cpp/CMakeLists.txt" ]; then
 fi
 
 # 3. Vulkan: headers new enough for ggml-vulkan and the loader to link against.
-command -v npm >/dev/null 2>&1 || { say "npm is missing (the server's chat page is built with it): install Node.js 20 or newer"; exit 1; }
+$quick || command -v npm >/dev/null 2>&1 || { say "npm is missing (the server's chat page is built with it): install Node.js 20 or newer"; exit 1; }
 vulkan=()
-case "$target" in
+$quick || case "$target" in
   linux-x86_64)
     # Debian 13's headers, unpacked here, not installed; Debian 12's loader.
     sdk="$work/vulkan-headers"
@@ -123,13 +149,17 @@ case "$target" in
 esac
 
 # 4. Configure and build (GIT_CEILING_DIRECTORIES keeps cmake from reading Kindling's git).
-say "Building llama-server, llama-bench and llama-quantize for $target (a long step: about 10 minutes on 2 cores)"
+if $quick; then
+  say "Building llama-server for this machine's processor (a few minutes; the full runtime comes with make test)"
+else
+  say "Building ${targets[*]} for $target (a long step: about 10 minutes on 2 cores)"
+fi
 start=$(date +%s)
 # shellcheck disable=SC2046
-GIT_CEILING_DIRECTORIES="$work" cmake -S "$src/llama.cpp" -B "$work/cmake-$target" $flags \
+GIT_CEILING_DIRECTORIES="$work" cmake -S "$src/llama.cpp" -B "$builddir" $flags \
   ${vulkan[@]+"${vulkan[@]}"} >"$work/configure.log" 2>&1 \
   || { tail -30 "$work/configure.log"; exit 1; }
-GIT_CEILING_DIRECTORIES="$work" cmake --build "$work/cmake-$target" --target llama-server llama-bench llama-quantize -j "$(cpus)" >"$work/build.log" 2>&1 \
+GIT_CEILING_DIRECTORIES="$work" cmake --build "$builddir" --target "${targets[@]}" -j "$(cpus)" >"$work/build.log" 2>&1 \
   || { tail -40 "$work/build.log"; exit 1; }
 took=$(( $(date +%s) - start ))
 
@@ -138,8 +168,13 @@ took=$(( $(date +%s) - start ))
 rm -rf "$out" && mkdir -p "$out"
 # llama-quantize is for the tests (the showdown's quant ladder of the sample model); the
 # package ships only llama-server.
-cp "$work/cmake-$target/bin/llama-server" "$work/cmake-$target/bin/llama-bench" "$work/cmake-$target/bin/llama-quantize" "$out/"
-find "$work/cmake-$target" \( -name '*.so*' -o -name '*.dylib' \) \( -path '*/bin/*' -o -path '*/src/*' -o -path '*/ggml/src/*' \) -exec cp -P {} "$out/" \; 2>/dev/null || true
+for t in "${targets[@]}"; do cp "$builddir/bin/$t" "$out/"; done
+find "$builddir" \( -name '*.so*' -o -name '*.dylib' \) \( -path '*/bin/*' -o -path '*/src/*' -o -path '*/ggml/src/*' \) -exec cp -P {} "$out/" \; 2>/dev/null || true
+# The AMX variant is left out: on virtual machines that report AMX but do not enable it
+# (this project's CI kind, seen in dmesg as "invalid opcode ... tilezero" in
+# libggml-cpu-sapphirerapids.so) ggml picks it and every server dies with SIGILL. No
+# Mac has AMX, so no owner loses anything; ggml takes the next variant the CPU runs.
+rm -f "$out/libggml-cpu-sapphirerapids.so"
 moltenvk=null
 if [ "$target" = macos-x86_64 ]; then
   # The loader and MoltenVK travel with the runtime; the driver manifest names the
@@ -152,7 +187,9 @@ ICD
   moltenvk="\"${KINDLING_MOLTENVK_VERSION:-unknown}\""
 fi
 case "$target" in
-  linux-*) backends="$(cd "$out" && ls libggml-*.so 2>/dev/null | sed 's/libggml-\(.*\)\.so/\1/' | grep -v '^base$' | paste -sd, -)" ;;
+  linux-*)
+    if $quick; then backends="cpu-native"; target="linux-x86_64-this-machine"
+    else backends="$(cd "$out" && ls libggml-*.so 2>/dev/null | sed 's/libggml-\(.*\)\.so/\1/' | grep -v '^base$' | paste -sd, -)"; fi ;;
   macos-x86_64) backends="cpu,vulkan" ;;
   macos-arm64) backends="cpu,metal" ;;
 esac

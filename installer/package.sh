@@ -116,6 +116,9 @@ tauri="$root/ui/node_modules/.bin/tauri"
 say "Building the release app and its bundle (a long step the first time: about 10 minutes on 2 cores)"
 start=$(date +%s)
 (cd "$root/src-tauri" && "$tauri" build --ci --bundles "$bundles" --config "$overlay") >&2
+# tauri build leaves the sidecar, without its libraries, beside target/release/kindling,
+# where it cannot start; the bundle has its own copy.
+rm -f "$target_dir/release/llama-server"
 case "$bundles" in
   deb) made="$(ls -t "$target_dir"/release/bundle/deb/*.deb | head -1)" ;;
   *) made="$(ls -t "$target_dir"/release/bundle/dmg/*.dmg | head -1)" ;;

