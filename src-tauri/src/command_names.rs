@@ -9,6 +9,7 @@ pub const COMMANDS: &[&str] = &[
     "pick_machine_file",
     "save_machine_profile",
     "gpu_checks",
+    "gpu_checks_forget",
     "bench_start",
     "bench_cancel",
     "bench_status",

@@ -44,6 +44,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         pick_machine_file,
         save_machine_profile,
         gpu_checks,
+        gpu_checks_forget,
         bench_start,
         bench_cancel,
         bench_status,
@@ -152,6 +153,12 @@ pub async fn gpu_checks(
     state.core.gpu_checks().await.map_err(report)
 }
 
+/// "Check the graphics card again": forgets every verdict; returns how many.
+#[tauri::command]
+pub async fn gpu_checks_forget(state: State<'_, AppState>) -> Reply<u64> {
+    state.core.forget_gpu_checks().await.map_err(report)
+}
+
 #[tauri::command]
 pub fn bench_start(app: AppHandle, model: Option<PathBuf>, quality: bool) -> Reply<()> {
     bench_job::start(&app, model, quality)
@@ -211,13 +218,11 @@ pub fn showdown_stop(app: AppHandle) -> bool {
 pub async fn showdown_use(app: AppHandle, id: i64) -> Reply<ServerStatus> {
     let state = tauri::Manager::state::<AppState>(&app);
     let sd = state.core.showdown_report(id).await.map_err(report)?;
-    let Some(winner) = sd.ranked.first().filter(|r| r.meets_goal) else {
+    let Some(winner) = sd.winner() else {
         return Err(ErrorReport {
             code: ErrorCode::ModelNotFound,
             hint: None,
-            message: "This showdown has no winner to use: no candidate was fast enough for \
-                      the goal. Try smaller models, or the patient goal."
-                .into(),
+            message: format!("This showdown has no winner to use. {}", sd.verdict),
         });
     };
     if !winner.path.is_file() {
@@ -233,6 +238,15 @@ pub async fn showdown_use(app: AppHandle, id: i64) -> Reply<ServerStatus> {
         });
     }
     let path = winner.path.clone();
+    // Checked before anything is saved: a winner that does not fit beside the second
+    // model would be the setting the next start fails on.
+    if let Some(second) = state.second.config().await {
+        state
+            .core
+            .check_beside_second(&path, &second)
+            .await
+            .map_err(report)?;
+    }
     state
         .core
         .update_settings(|s| s.server_model = Some(path.clone()))

@@ -29,8 +29,8 @@ pub struct ServerStatus {
     /// The web origin the running server lets browsers call it from ("localhost":
     /// pages on this computer only).
     pub cors_origins: Option<String>,
-    /// Endpoints that answer other devices even without the key.
-    pub open_without_key: Vec<String>,
+    /// What answers other devices even without the key, as one sentence.
+    pub open_without_key: String,
     /// The key other devices must send, shown while network access is on.
     pub api_key: Option<String>,
     pub log_tail: Vec<String>,
@@ -50,10 +50,7 @@ impl Default for ServerStatus {
             network: false,
             listening_on_network: false,
             cors_origins: None,
-            open_without_key: kindling_core::server::access::OPEN_WITHOUT_KEY
-                .iter()
-                .map(|e| e.to_string())
-                .collect(),
+            open_without_key: kindling_core::server::access::open_without_key_sentence(),
             api_key: None,
             log_tail: Vec::new(),
         }

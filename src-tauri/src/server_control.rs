@@ -42,6 +42,7 @@ impl Which {
 /// Starts the chosen model (or the preferred one) unless the menu-bar server already runs.
 pub async fn start(app: &AppHandle, model: Option<PathBuf>) -> Result<ServerStatus, ErrorReport> {
     let state = app.state::<AppState>();
+    refuse_while_measuring(&state)?;
     if state.server.running.lock().await.is_none() {
         let model = state.model_or_preferred(model, "serve").await?;
         start_in(app, Which::Served, model).await?;
@@ -56,6 +57,7 @@ pub async fn start_second(
     model: Option<PathBuf>,
 ) -> Result<ServerStatus, ErrorReport> {
     let state = app.state::<AppState>();
+    refuse_while_measuring(&state)?;
     if state.second.running.lock().await.is_none() {
         let model = model
             .or_else(|| state.core.settings().second_model)
@@ -78,11 +80,46 @@ pub async fn start_second(
     Ok(second_status(app).await)
 }
 
+/// A benchmark or a showdown has the machine to itself: a server started beside it
+/// would slow its measurements (and they feed this Mac's calibration).
+fn refuse_while_measuring(state: &AppState) -> Result<(), ErrorReport> {
+    let job = if state.bench.lock().expect("lock").is_some() {
+        "a benchmark"
+    } else if state.showdown.lock().expect("lock").is_some() {
+        "the search for the best model"
+    } else {
+        return Ok(());
+    };
+    Err(ErrorReport {
+        code: ErrorCode::Busy,
+        hint: None,
+        message: format!(
+            "Kindling is running {job}, which needs this computer to itself. The servers that were running come back by themselves when it ends; start this one then, or stop {job} first."
+        ),
+    })
+}
+
 async fn start_in(app: &AppHandle, which: Which, model: PathBuf) -> Result<(), ErrorReport> {
     let state = app.state::<AppState>();
     let core = state.core.clone();
+    // Both slots' locks are taken in one order, the menu-bar server's first: a start of
+    // each at once, each holding its own lock and waiting for the other's, would hang
+    // both, and Quit after them.
+    let served_lock = state.server.running.lock().await;
+    let second_lock = state.second.running.lock().await;
+    let (mut running, other) = match which {
+        Which::Served => {
+            let other = second_lock.as_ref().map(|r| r.server.config().clone());
+            drop(second_lock);
+            (served_lock, other)
+        }
+        Which::Second => {
+            let other = served_lock.as_ref().map(|r| r.server.config().clone());
+            drop(served_lock);
+            (second_lock, other)
+        }
+    };
     let slot = which.slot(&state);
-    let mut running = slot.running.lock().await;
     if running.is_some() {
         return Ok(());
     }
@@ -92,8 +129,8 @@ async fn start_in(app: &AppHandle, which: Which, model: PathBuf) -> Result<(), E
     let started = match which {
         Which::Served => {
             // The second one runs on the processor: refused here when both cannot fit.
-            let fits = match state.second.config().await {
-                Some(c) => core.check_beside_second(&model, &c).await,
+            let fits = match &other {
+                Some(c) => core.check_beside_second(&model, c).await,
                 None => Ok(()),
             };
             match fits {
@@ -105,8 +142,7 @@ async fn start_in(app: &AppHandle, which: Which, model: PathBuf) -> Result<(), E
             }
         }
         Which::Second => {
-            let served = state.server.config().await;
-            core.start_second(&model, Some(settings.second_port), served.as_ref(), &cancel)
+            core.start_second(&model, Some(settings.second_port), other.as_ref(), &cancel)
                 .await
         }
     }
@@ -141,10 +177,46 @@ pub async fn stop_second(app: &AppHandle) -> ServerStatus {
     second_status(app).await
 }
 
-/// Stops both (quitting, installing an update).
+/// Everything this app runs stops (Quit, installing an update, the app's exit): a running
+/// benchmark or showdown (as interrupted, not stopped by the owner), both servers, and any
+/// other server this process started.
 pub async fn stop_all(app: &AppHandle) {
+    let state = app.state::<AppState>();
+    state
+        .quitting
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    // A benchmark or a showdown stops its own server in order and records where it
+    // stopped (the showdown resumes at the next launch); give it a moment to.
+    let jobs: Vec<kindling_core::Cancel> = [
+        state.bench.lock().expect("lock").clone(),
+        state
+            .showdown
+            .lock()
+            .expect("lock")
+            .as_ref()
+            .map(|(_, c)| c.clone()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    for job in &jobs {
+        job.cancel();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while (state.bench.lock().expect("lock").is_some()
+        || state.showdown.lock().expect("lock").is_some())
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     stop_in(app, Which::Second).await;
     stop_in(app, Which::Served).await;
+    // Whatever is left that this process started (a job that did not end in time): macOS
+    // has no pdeathsig to take it down with the app.
+    let left = kindling_core::server::owners::stop_own(&state.core.paths().servers());
+    if !left.is_empty() {
+        tracing::warn!(?left, "stopped servers left running on the way out");
+    }
 }
 
 async fn stop_in(app: &AppHandle, which: Which) {
@@ -208,6 +280,9 @@ async fn resume(
 pub async fn set_aside<T>(app: &AppHandle, work: impl std::future::Future<Output = T>) -> T {
     let paused = pause_both(app).await;
     let out = work.await;
+    if app.state::<AppState>().is_quitting() {
+        return out;
+    }
     if let Err(e) = resume(app, paused).await {
         tracing::warn!(error = %e.message, "could not start a server again after the work it stepped aside for");
     }
@@ -258,9 +333,21 @@ pub async fn status_of(app: &AppHandle, which: Which) -> ServerStatus {
     let state = app.state::<AppState>();
     let settings = state.core.settings();
     let slot = which.slot(&state);
-    let running = slot.running.lock().await;
+    // A start holds the slot's lock while the model loads (seconds to minutes): what is
+    // known is said now, never after the load (the tray kept "Start server" meanwhile).
+    let running = slot.running.try_lock().ok();
+    let mut state_now = slot.state();
+    if running.is_none() && slot.starting.lock().expect("lock").is_some() && !is_active(&state_now)
+    {
+        state_now = ServerState::Starting {
+            port: match which {
+                Which::Served => settings.port,
+                Which::Second => settings.second_port,
+            },
+        };
+    }
     let mut s = ServerStatus {
-        state: slot.state(),
+        state: state_now,
         network: settings.allow_network,
         api_key: state.core.network_key(),
         ..ServerStatus::default()
@@ -268,7 +355,7 @@ pub async fn status_of(app: &AppHandle, which: Which) -> ServerStatus {
     if which == Which::Second {
         s.model_path = settings.second_model.map(|p| p.display().to_string());
     }
-    if let Some(r) = running.as_ref() {
+    if let Some(r) = running.as_ref().and_then(|g| g.as_ref()) {
         let c = r.server.config();
         let local = format!("http://127.0.0.1:{}", c.port);
         s.model_name = Some(r.model_name.clone());

@@ -93,7 +93,8 @@ fn run(app: &AppHandle, id: i64) -> Result<(), ErrorReport> {
         let state = app.state::<AppState>();
         let outcome =
             crate::server_control::set_aside(&app, state.core.showdown_run(id, &cancel)).await;
-        let stopped_by_owner = matches!(outcome, Err(Error::Cancelled));
+        // Quit is not Stop: a showdown the app quit in the middle of resumes at launch.
+        let stopped_by_owner = matches!(outcome, Err(Error::Cancelled)) && !state.is_quitting();
         if stopped_by_owner {
             // Stopped on purpose: what was measured stays, and it does not resume.
             let now = kindling_core::history::now();

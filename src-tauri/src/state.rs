@@ -74,6 +74,10 @@ pub struct AppState {
     pub update: Mutex<Option<tauri_plugin_updater::Update>>,
     /// When the process started (for launch-to-interactive timing).
     pub started: Instant,
+    /// Set on the way out (Quit, an update's restart): a job cancelled then was not
+    /// stopped by the owner, so a showdown resumes at the next launch, and no server
+    /// set aside for a job comes back.
+    pub quitting: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {
@@ -90,6 +94,7 @@ impl AppState {
             downloads: Mutex::new(HashMap::new()),
             update: Mutex::new(None),
             started,
+            quitting: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -110,6 +115,11 @@ impl AppState {
             }
             Event::Download { .. } => {}
         }
+    }
+
+    /// Whether the app is on its way out.
+    pub fn is_quitting(&self) -> bool {
+        self.quitting.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// `model`, or the preferred one (see `Core::preferred_model`); with none, an error

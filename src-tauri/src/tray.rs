@@ -76,6 +76,30 @@ fn icon(state: &ServerState) -> Image<'static> {
     Image::from_bytes(bytes).expect("tray icons are valid PNGs")
 }
 
+/// The menu-bar server's part of the menu, under the tooltip line: `(id, text)`, with no
+/// id for a line that only says something. While a model loads it says so, and the one
+/// item cancels the start by name (a second click on "Start server" used to cancel it
+/// without a word).
+pub fn served_entries(s: &ServerStatus) -> Vec<(Option<&'static str>, String)> {
+    match &s.state {
+        ServerState::Ready { .. } => vec![
+            (Some("toggle"), "Stop server".into()),
+            (
+                None,
+                format!("Model: {}", s.model_name.as_deref().unwrap_or("?")),
+            ),
+            (None, s.api_url.clone().unwrap_or_default()),
+            (Some("copy"), "Copy API address".into()),
+            (Some("chat"), "Open chat".into()),
+        ],
+        ServerState::Starting { .. } => vec![(Some("toggle"), "Cancel starting the server".into())],
+        ServerState::Stopping => vec![],
+        ServerState::Stopped | ServerState::Failed { .. } => {
+            vec![(Some("toggle"), "Start server".into())]
+        }
+    }
+}
+
 /// The second server's part of the menu: `(id, text)`, with no id for a line that
 /// only says something. Empty while no second model was ever chosen.
 pub fn second_entries(s: &ServerStatus) -> Vec<(Option<&'static str>, String)> {
@@ -100,10 +124,14 @@ pub fn second_entries(s: &ServerStatus) -> Vec<(Option<&'static str>, String)> {
             (Some("second-copy"), "Copy second model's address".into()),
             (Some("second-toggle"), "Stop second model".into()),
         ],
-        ServerState::Starting { .. } | ServerState::Stopping => vec![
+        ServerState::Starting { .. } => vec![
             (None, format!("Second model: {name}, starting…")),
-            (Some("second-toggle"), "Stop second model".into()),
+            (
+                Some("second-toggle"),
+                "Cancel starting the second model".into(),
+            ),
         ],
+        ServerState::Stopping => vec![(None, format!("Second model: {name}, stopping…"))],
         ServerState::Failed { .. } => vec![
             (
                 None,
@@ -125,31 +153,13 @@ fn menu(app: &AppHandle, s: &ServerStatus, second: &ServerStatus) -> tauri::Resu
     let label = |id: &str, text: &str| MenuItemBuilder::with_id(id, text).build(app);
     let note = |text: &str| MenuItemBuilder::new(text).enabled(false).build(app);
     let mut m = MenuBuilder::new(app).item(&note(&tooltip(s))?);
-    m = match &s.state {
-        ServerState::Ready { .. } => m
-            .item(&label("toggle", "Stop server")?)
-            .item(&note(&format!(
-                "Model: {}",
-                s.model_name.as_deref().unwrap_or("?")
-            ))?)
-            .item(&note(s.api_url.as_deref().unwrap_or(""))?)
-            .item(&label("copy", "Copy API address")?)
-            .item(&label("chat", "Open chat")?),
-        ServerState::Starting { .. } | ServerState::Stopping => {
-            m.item(&label("toggle", "Stop server")?)
-        }
-        ServerState::Stopped | ServerState::Failed { .. } => {
-            m.item(&label("toggle", "Start server")?)
-        }
-    };
     let second = second_entries(second);
-    if !second.is_empty() {
-        m = m.separator();
-    }
-    for (id, text) in &second {
-        m = match id {
-            Some(id) => m.item(&label(id, text)?),
-            None => m.item(&note(text)?),
+    let separator = (!second.is_empty()).then_some((None, String::new()));
+    for (id, text) in served_entries(s).into_iter().chain(separator).chain(second) {
+        m = match (id, text.is_empty()) {
+            (Some(id), _) => m.item(&label(id, &text)?),
+            (None, true) => m.separator(),
+            (None, false) => m.item(&note(&text)?),
         };
     }
     m = m.separator();
@@ -347,6 +357,33 @@ mod tests {
             false,
         ));
         assert!(failed[0].contains("open Kindling for why"), "{failed:?}");
+    }
+
+    #[test]
+    fn a_loading_server_says_starting_and_its_item_cancels_by_name() {
+        let starting = ServerStatus {
+            state: ServerState::Starting { port: 11480 },
+            ..ServerStatus::default()
+        };
+        assert_eq!(tooltip(&starting), "Kindling — server starting…");
+        let items: Vec<String> = served_entries(&starting)
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
+        assert_eq!(items, ["Cancel starting the server"]);
+        assert!(served_entries(&ServerStatus {
+            state: ServerState::Stopping,
+            ..ServerStatus::default()
+        })
+        .is_empty());
+        let second_starting = texts(&second(ServerState::Starting { port: 11481 }, false));
+        assert_eq!(
+            second_starting,
+            [
+                "Second model: qwen3-32b-Q4_K_M.gguf, starting…",
+                "Cancel starting the second model"
+            ]
+        );
     }
 
     #[test]

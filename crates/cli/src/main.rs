@@ -153,6 +153,8 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Cleanup(args) => cleanup::run(&core, args).await,
         Command::Showdown(args) => showdown::run(&core, args, &cancel).await,
     };
+    // Whatever path the command took out, no server it started outlives it.
+    kindling_core::server::owners::stop_own(&core.paths().servers());
     core.db().close().await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -160,7 +162,7 @@ async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// Ctrl-C (and SIGTERM) cancel the work in progress, which then stops the server and
+/// Ctrl-C (and SIGTERM, SIGHUP) cancel the work in progress, which then stops the server and
 /// records the run as interrupted. A second Ctrl-C is left to the default: exit now.
 fn spawn_stop_on_signal(cancel: Cancel) {
     tokio::spawn(async move {
@@ -168,9 +170,13 @@ fn spawn_stop_on_signal(cancel: Cancel) {
         {
             use tokio::signal::unix::{signal, SignalKind};
             let mut term = signal(SignalKind::terminate()).expect("signal handler installs");
+            // A closed Terminal sends SIGHUP: stop as for Ctrl-C, so the servers go too
+            // (macOS has no pdeathsig to take them down with Kindling).
+            let mut hangup = signal(SignalKind::hangup()).expect("signal handler installs");
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
+                _ = hangup.recv() => {}
             }
         }
         #[cfg(not(unix))]
@@ -203,8 +209,9 @@ fn hint_text(hint: &kindling_core::error::Hint) -> String {
         Hint::ReinstallRuntime => {
             "In a source checkout, run `make setup`; otherwise reinstall Kindling.".into()
         }
-        Hint::ChooseAnotherPort { suggested } => {
-            format!("Try another port, for example `--port {suggested}`.")
+        Hint::ChooseAnotherPort { suggested, second } => {
+            let flag = if *second { "--second-port" } else { "--port" };
+            format!("Try another port, for example `{flag} {suggested}` (that one is free now).")
         }
         Hint::ListRuns => "`kindling history` lists the runs there are.".into(),
         Hint::ListModels => "`kindling models list` shows the models there are.".into(),

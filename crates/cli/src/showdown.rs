@@ -85,7 +85,7 @@ pub async fn run(core: &Core, args: Args, cancel: &Cancel) -> Result<()> {
     let report = match report {
         Err(kindling_core::Error::Cancelled) => {
             eprintln!(
-                "Stopped. Nothing measured is lost; continue with: kindling showdown --resume"
+                "Stopped. Nothing measured or downloaded is lost: continue with `kindling showdown --resume`, or open Kindling, which continues it by itself."
             );
             return Err(kindling_core::Error::Cancelled);
         }
@@ -100,33 +100,28 @@ fn contender(core: &Core, m: &str) -> Result<Contender> {
     let path = PathBuf::from(m);
     if path.is_file() {
         let info = kindling_core::gguf::inspect(&path)?;
-        return Ok(Contender {
-            label: format!(
-                "{} {}",
-                info.name.clone().unwrap_or_else(|| m.to_string()),
-                info.file_type.clone().unwrap_or_default()
-            )
-            .trim()
-            .to_string(),
-            catalog_id: None,
-            bytes: info.file_size,
-            path: Some(path),
-            think: None,
-            estimated_seconds: 0.0,
-        });
+        let label = format!(
+            "{} {}",
+            info.name.clone().unwrap_or_else(|| m.to_string()),
+            info.file_type.clone().unwrap_or_default()
+        );
+        return Ok(Contender::new(
+            label.trim().to_string(),
+            None,
+            Some(path),
+            info.file_size,
+        ));
     }
     let catalog = core.catalog();
     let (f, v) = catalog
         .find(m)
         .ok_or_else(|| kindling_core::gguf::GgufError::NotFound { path: path.clone() })?;
-    Ok(Contender {
-        label: format!("{} {}", f.name, v.quant),
-        catalog_id: Some(m.to_string()),
-        path: None,
-        bytes: v.bytes(),
-        think: None,
-        estimated_seconds: 0.0,
-    })
+    Ok(Contender::new(
+        format!("{} {}", f.name, v.quant),
+        Some(m.to_string()),
+        None,
+        v.bytes(),
+    ))
 }
 
 fn show(r: &ShowdownReport, json: bool) {

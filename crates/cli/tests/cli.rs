@@ -365,6 +365,7 @@ fn an_orphan_whose_owner_died_is_stopped_by_the_next_command() {
             started: server_id.started,
         },
         port,
+        model: None,
     };
     let dir = home.path().join("servers");
     std::fs::create_dir_all(&dir).unwrap();
@@ -771,4 +772,79 @@ fn a_folder_the_user_adds_is_used_in_place_and_remembered() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
+}
+
+/// A showdown of files named relatively, in a Terminal that is then closed (SIGHUP), on
+/// a machine without pdeathsig (macOS): Kindling stops its server on the way out, and
+/// `kindling showdown --resume` from another folder measures every candidate (they were
+/// "gone" when the paths were kept as typed).
+#[test]
+fn a_closed_terminal_stops_the_showdown_and_its_server_and_it_resumes_from_elsewhere() {
+    let _g = SERVER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let home = tempfile::tempdir().unwrap();
+    let folder = home.path().join("my-models");
+    std::fs::create_dir_all(&folder).unwrap();
+    for name in ["tiny-a.gguf", "tiny-b.gguf"] {
+        std::fs::copy(sample_model(), folder.join(name)).unwrap();
+    }
+    let mut child = kindling(home.path())
+        .current_dir(&folder)
+        .env(kindling_core::server::process::NO_PDEATHSIG, "1")
+        .args([
+            "showdown",
+            "--quick",
+            "--goal",
+            "patient",
+            "tiny-a.gguf",
+            "tiny-b.gguf",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let mut server = None;
+    for line in err.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.trim_start().starts_with("[2/") {
+            server = server_pids(home.path()).first().copied();
+            if server.is_some() {
+                break;
+            }
+        }
+    }
+    let server = server.unwrap_or_else(|| panic!("no server while measuring: {seen:?}"));
+    signal(child.id(), "-HUP");
+    let rest: Vec<String> = err.map_while(|l| l.ok()).collect();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "a closed Terminal stops the showdown");
+    assert!(
+        wait_until(Duration::from_secs(5), || !alive(server)),
+        "llama-server {server} outlived the closed Terminal: {rest:?}"
+    );
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("kindling showdown --resume")),
+        "it says how to continue: {rest:?}"
+    );
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = kindling(home.path())
+        .current_dir(elsewhere.path())
+        .args(["showdown", "--resume", "--json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let statuses: Vec<&str> = report["showdown"]["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["done", "done"], "{report}");
+    assert!(server_pids(home.path()).is_empty(), "no server left behind");
 }

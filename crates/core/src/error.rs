@@ -188,6 +188,9 @@ pub enum Error {
     },
     #[error("Stopped because you asked. Nothing was lost; run it again when you are ready.")]
     Cancelled,
+    /// Another job holds what this one needs (`what` says which and when it is free).
+    #[error("{what}")]
+    Busy { what: String },
 }
 
 impl Error {
@@ -209,6 +212,7 @@ impl Error {
             Error::PairDoesNotFit { .. } => ErrorCode::DoesNotFit,
             Error::System { .. } => ErrorCode::System,
             Error::Cancelled => ErrorCode::Cancelled,
+            Error::Busy { .. } => ErrorCode::Busy,
         }
     }
 
@@ -220,8 +224,9 @@ impl Error {
         Some(match self {
             Error::Runtime(R::NotFound { .. } | R::Broken { .. })
             | Error::Server(S::Spawn { .. }) => Hint::ReinstallRuntime,
-            Error::Server(S::PortInUse { port }) => Hint::ChooseAnotherPort {
-                suggested: port.checked_add(1).unwrap_or(crate::settings::DEFAULT_PORT),
+            Error::Server(S::PortInUse { port, second }) => Hint::ChooseAnotherPort {
+                suggested: crate::server::suggest_port(*port),
+                second: *second,
             },
             Error::History(crate::history::HistoryError::RunNotFound(_)) => Hint::ListRuns,
             Error::History(crate::history::HistoryError::ModelNotFound(_)) => Hint::ListModels,
@@ -255,7 +260,11 @@ pub enum Hint {
     /// The runtime is missing or broken.
     ReinstallRuntime,
     /// Another program has the port.
-    ChooseAnotherPort { suggested: u16 },
+    ChooseAnotherPort {
+        suggested: u16,
+        /// The second server's port was busy (its own flag and setting).
+        second: bool,
+    },
     /// See which runs there are.
     ListRuns,
     /// See which models there are.
@@ -358,7 +367,11 @@ mod tests {
                 reason: "r".into(),
             }
             .into(),
-            ServerError::PortInUse { port: 11480 }.into(),
+            ServerError::PortInUse {
+                port: 11480,
+                second: false,
+            }
+            .into(),
             ServerError::Spawn {
                 path: "/x".into(),
                 source: io(),
@@ -396,9 +409,21 @@ mod tests {
                 assert!(!m.contains(banned), "{banned:?} in {m}");
             }
         }
-        assert_eq!(
-            Error::from(ServerError::PortInUse { port: 11480 }).hint(),
-            Some(Hint::ChooseAnotherPort { suggested: 11481 })
+        // The port after the first server's default is the second server's: never
+        // suggested (a busy 11480 used to suggest 11481).
+        let Some(Hint::ChooseAnotherPort { suggested, second }) =
+            Error::from(ServerError::PortInUse {
+                port: 11480,
+                second: true,
+            })
+            .hint()
+        else {
+            panic!("a busy port suggests another")
+        };
+        assert!(second);
+        assert!(
+            suggested > 11481 && !crate::server::port_is_busy("127.0.0.1", suggested),
+            "{suggested}"
         );
     }
 }

@@ -36,31 +36,61 @@ pub async fn ask(http: &reqwest::Client, base: &str) -> Probe {
     chat::complete(http, base, &messages, &[], MAX_TOKENS, None, DEADLINE).await
 }
 
-/// What went wrong with a probe, in plain words; `None` when the answer was sound.
-pub fn fault(p: &Probe) -> Option<String> {
+/// How one probe went.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Finding {
+    Sound,
+    /// The backend failed the model: garbage, an empty answer, a crash while answering.
+    /// What a verdict against the GPU rests on.
+    Fault(String),
+    /// Nothing learned about the backend's arithmetic: out of memory (fewer layers may
+    /// fit), a load or an answer slower than the deadline. Never a verdict.
+    Inconclusive(String),
+}
+
+/// What a probe found, in plain words.
+pub fn find(p: &Probe) -> Finding {
     match p {
-        Err(e) => Some(format!("the model server failed ({e})")),
+        Err(e @ (ServerError::OutOfMemory { .. } | ServerError::StartTimeout { .. })) => {
+            Finding::Inconclusive(format!("the model server could not start ({e})"))
+        }
+        Err(e) => Finding::Fault(format!("the model server failed ({e})")),
         Ok(a) => match &a.ending {
-            Ending::Degenerate(d) => Some(format!("the answer was garbage ({})", d.kind)),
-            Ending::Timeout { after_ms } => Some(format!(
+            Ending::Degenerate(d) => Finding::Fault(format!("the answer was garbage ({})", d.kind)),
+            Ending::Timeout { after_ms } => Finding::Inconclusive(format!(
                 "no answer came within {} s",
                 after_ms.div_ceil(1000)
             )),
-            Ending::Finished if a.content.trim().is_empty() => Some("the answer was empty".into()),
-            Ending::Finished => None,
+            Ending::Finished if a.content.trim().is_empty() => {
+                Finding::Fault("the answer was empty".into())
+            }
+            Ending::Finished => Finding::Sound,
         },
     }
 }
 
-/// The verdict from the GPU's probe and, when that one failed, the processor's.
-pub fn verdict(gpu: &Probe, cpu: Option<&Probe>) -> (bool, String) {
-    let Some(on_gpu) = fault(gpu) else {
-        return (
-            true,
-            "a short test answer was sound on the graphics card".into(),
-        );
+/// What went wrong with a probe, in plain words; `None` when the answer was sound.
+pub fn fault(p: &Probe) -> Option<String> {
+    match find(p) {
+        Finding::Sound => None,
+        Finding::Fault(why) | Finding::Inconclusive(why) => Some(why),
+    }
+}
+
+/// The verdict from the GPU's probe and, when that one failed, the processor's; `None`
+/// when the GPU's probe taught nothing (out of memory, too slow): no verdict is kept.
+pub fn verdict(gpu: &Probe, cpu: Option<&Probe>) -> Option<(bool, String)> {
+    let on_gpu = match find(gpu) {
+        Finding::Sound => {
+            return Some((
+                true,
+                "a short test answer was sound on the graphics card".into(),
+            ))
+        }
+        Finding::Inconclusive(_) => return None,
+        Finding::Fault(why) => why,
     };
-    match cpu.map(fault) {
+    Some(match cpu.map(fault) {
         Some(None) => (
             false,
             format!(
@@ -74,7 +104,16 @@ pub fn verdict(gpu: &Probe, cpu: Option<&Probe>) -> (bool, String) {
             ),
         ),
         None => (false, format!("{on_gpu} on the graphics card")),
-    }
+    })
+}
+
+/// The GPU layer counts to try after the GPU ran out of memory with `tried` (`None`:
+/// every layer) for a model of `layers` layers: half, then a quarter. Pure.
+pub fn fewer_layers(tried: Option<u32>, layers: Option<u64>) -> Vec<u32> {
+    let all = tried
+        .or_else(|| layers.and_then(|l| u32::try_from(l).ok()))
+        .unwrap_or(0);
+    [all / 2, all / 4].into_iter().filter(|l| *l > 0).collect()
 }
 
 /// What a verdict is about.
@@ -96,7 +135,7 @@ impl CheckKey {
     ) -> Option<CheckKey> {
         let (machine, _, _) = crate::recommend::machine::profile(hardware, None);
         let gpu = machine.gpu?;
-        if config.gpu_layers == Some(0) {
+        if config.gpu_layers == Some(0) || config.cpu_only {
             return None;
         }
         Some(CheckKey {
@@ -139,22 +178,54 @@ impl Core {
                     ?key,
                     "first use of the GPU for this kind of model: checking"
                 );
-                let gpu = self
+                let mut gpu = self
                     .gpu_probe(runtime, model, config.clone(), cancel)
                     .await?;
-                let cpu = match fault(&gpu) {
-                    Some(_) => {
+                // Out of memory says nothing about the arithmetic: try fewer layers.
+                if matches!(gpu, Err(ServerError::OutOfMemory { .. })) {
+                    for layers in fewer_layers(config.gpu_layers, model.info.block_count) {
+                        let mut fewer = config.clone();
+                        fewer.gpu_layers = Some(layers);
+                        gpu = self.gpu_probe(runtime, model, fewer, cancel).await?;
+                        if !matches!(gpu, Err(ServerError::OutOfMemory { .. })) {
+                            if find(&gpu) == Finding::Sound {
+                                config.gpu_layers = Some(layers);
+                            }
+                            break;
+                        }
+                    }
+                }
+                let cpu = match find(&gpu) {
+                    Finding::Fault(_) => {
                         let mut on_cpu = config.clone();
                         on_cpu.gpu_layers = Some(0);
+                        on_cpu.cpu_only = true;
                         Some(self.gpu_probe(runtime, model, on_cpu, cancel).await?)
                     }
-                    None => None,
+                    Finding::Sound | Finding::Inconclusive(_) => None,
                 };
-                self.judge_gpu(key, &gpu, cpu.as_ref()).await?
+                match self.judge_gpu(key, &gpu, cpu.as_ref()).await? {
+                    Some(check) => check,
+                    None => {
+                        // Nothing learned, nothing kept: this start runs on the processor
+                        // alone, and the next one checks again.
+                        config.gpu_layers = Some(0);
+                        config.cpu_only = true;
+                        tracing::warn!(
+                            model = %model.path.display(),
+                            "on the processor this time: the graphics card check was inconclusive ({})",
+                            fault(&gpu).unwrap_or_default()
+                        );
+                        return Ok(None);
+                    }
+                }
             }
         };
         if !check.usable {
+            // `--device none`, as the second server: layers, cache and llama.cpp's op
+            // offload all stay off the GPU that failed.
             config.gpu_layers = Some(0);
+            config.cpu_only = true;
             tracing::info!(
                 model = %model.path.display(),
                 "on the processor: {} failed Kindling's check with {} models ({})",
@@ -207,7 +278,7 @@ impl Core {
         };
         // A server that died mid-answer says how.
         let answer = match (answer, server.exit_cause()) {
-            (Err(_), Some(cause)) => Err(ServerError::from_exit(cause, server.port())),
+            (Err(_), Some(cause)) => Err(ServerError::from_exit(cause, server.config())),
             (a, _) => a,
         };
         server.stop().await;
@@ -220,8 +291,10 @@ impl Core {
         key: CheckKey,
         gpu: &Probe,
         cpu: Option<&Probe>,
-    ) -> Result<GpuCheck> {
-        let (usable, reason) = verdict(gpu, cpu);
+    ) -> Result<Option<GpuCheck>> {
+        let Some((usable, reason)) = verdict(gpu, cpu) else {
+            return Ok(None);
+        };
         let check = GpuCheck {
             runtime: key.runtime,
             architecture: key.architecture,
@@ -234,7 +307,14 @@ impl Core {
         if !usable {
             tracing::warn!(?check, "GPU unusable for this kind of model");
         }
-        Ok(check)
+        Ok(Some(check))
+    }
+
+    /// Forgets every verdict ("Check the graphics card again" in Settings): each kind of
+    /// model is checked again at its next start on the GPU (after a macOS or driver
+    /// update, say). Returns how many were forgotten.
+    pub async fn forget_gpu_checks(&self) -> Result<u64> {
+        Ok(self.db().forget_gpu_checks().await?)
     }
 
     /// Every stored verdict, newest first (Home shows the unusable ones).
@@ -276,28 +356,51 @@ mod tests {
 
     #[test]
     fn a_sound_gpu_answer_needs_no_comparison() {
-        let (usable, why) = verdict(&answered("Spring, summer, autumn, winter"), None);
+        let (usable, why) = verdict(&answered("Spring, summer, autumn, winter"), None).unwrap();
         assert!(usable, "{why}");
     }
 
     #[test]
     fn garbage_on_the_gpu_and_sense_on_the_processor_is_the_gpus_fault() {
-        let (usable, why) = verdict(&garbage(), Some(&answered("Spring, summer")));
+        let (usable, why) = verdict(&garbage(), Some(&answered("Spring, summer"))).unwrap();
         assert!(!usable);
         assert!(why.contains("garbage (special_tokens)"), "{why}");
     }
 
     #[test]
     fn garbage_on_both_is_the_models_fault() {
-        let (usable, why) = verdict(&garbage(), Some(&garbage()));
+        let (usable, why) = verdict(&garbage(), Some(&garbage())).unwrap();
         assert!(usable);
         assert!(why.contains("the model is at fault"), "{why}");
+    }
+
+    /// Out of memory and a load timeout were counted as garbage and turned the GPU off
+    /// for a whole architecture for good.
+    #[test]
+    fn out_of_memory_or_too_slow_is_no_verdict_against_the_gpu() {
+        let oom: Probe = Err(ServerError::OutOfMemory {
+            detail: "ggml_vulkan: Device memory allocation of size 2147483648 failed".into(),
+        });
+        assert_eq!(verdict(&oom, Some(&answered("Spring"))), None);
+        let slow: Probe = Err(ServerError::StartTimeout { seconds: 120 });
+        assert_eq!(verdict(&slow, None), None);
+        let no_answer = answer("", Ending::Timeout { after_ms: 120_000 });
+        assert_eq!(verdict(&no_answer, Some(&answered("Spring"))), None);
+        assert!(matches!(find(&oom), Finding::Inconclusive(_)));
+    }
+
+    #[test]
+    fn out_of_memory_retries_with_half_then_a_quarter_of_the_layers() {
+        assert_eq!(fewer_layers(None, Some(35)), [17, 8]);
+        assert_eq!(fewer_layers(Some(10), Some(35)), [5, 2]);
+        assert_eq!(fewer_layers(Some(1), None), Vec::<u32>::new());
+        assert_eq!(fewer_layers(None, None), Vec::<u32>::new());
     }
 
     #[test]
     fn a_crash_on_the_gpu_is_a_fault() {
         let crashed: Probe = Err(ServerError::Crashed { signal: 11 });
-        let (usable, why) = verdict(&crashed, Some(&answered("Spring")));
+        let (usable, why) = verdict(&crashed, Some(&answered("Spring"))).unwrap();
         assert!(!usable);
         assert!(why.contains("crashed"), "{why}");
         assert_eq!(

@@ -139,6 +139,32 @@ impl Settings {
 mod tests {
     use super::*;
 
+    /// The README gave Ollama's port (11434) as the server's address.
+    #[test]
+    fn the_readme_gives_the_servers_real_address() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+                .expect("the README is in the checkout");
+        let address = format!("http://127.0.0.1:{DEFAULT_PORT}/v1");
+        assert!(readme.contains(&address), "README names {address}");
+        let other = regex_free_ports(&readme);
+        assert!(
+            other.iter().all(|p| *p == DEFAULT_PORT),
+            "every http://127.0.0.1:PORT/v1 in the README is the default port: {other:?}"
+        );
+    }
+
+    /// The ports of every `http://127.0.0.1:PORT/v1` in `text`.
+    fn regex_free_ports(text: &str) -> Vec<u16> {
+        text.split("http://127.0.0.1:")
+            .skip(1)
+            .filter_map(|rest| {
+                let (port, tail) = rest.split_once('/')?;
+                tail.starts_with("v1").then(|| port.parse().ok())?
+            })
+            .collect()
+    }
+
     #[test]
     fn empty_file_gives_defaults() {
         assert_eq!(Settings::parse("").unwrap(), Settings::default());

@@ -35,6 +35,54 @@ pub struct Contender {
     pub think: Option<bool>,
     /// Measuring time from this machine's measured (or predicted) speed; 0 when unknown.
     pub estimated_seconds: f64,
+    /// Disk to keep free beyond the file while it downloads (the download refuses to
+    /// start without it); 0 when it is on disk.
+    #[serde(default)]
+    pub download_margin: u64,
+}
+
+impl Contender {
+    /// A candidate on disk at `path`, or to download when `path` is `None`.
+    pub fn new(
+        label: String,
+        catalog_id: Option<String>,
+        path: Option<PathBuf>,
+        bytes: u64,
+    ) -> Self {
+        Contender {
+            download_margin: if path.is_none() {
+                crate::download::resume::free_space_margin(bytes)
+            } else {
+                0
+            },
+            label,
+            catalog_id,
+            path,
+            bytes,
+            think: None,
+            estimated_seconds: 0.0,
+        }
+    }
+}
+
+/// The free disk a showdown over `contenders` needs: its downloads run one after another,
+/// and each needs its own margin on top of what the earlier ones already took. Pure.
+pub fn disk_needed(contenders: &[Contender]) -> u64 {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut taken = 0u64;
+    let mut needed = 0u64;
+    for c in contenders.iter().filter(|c| c.path.is_none()) {
+        let Some(id) = c.catalog_id.as_deref() else {
+            continue;
+        };
+        if seen.contains(&id) {
+            continue;
+        }
+        seen.push(id);
+        taken = taken.saturating_add(c.bytes);
+        needed = needed.max(taken.saturating_add(c.download_margin));
+    }
+    needed
 }
 
 /// What starting a showdown would take.
@@ -203,16 +251,13 @@ impl Core {
                 continue;
             };
             let name = info.name.clone().unwrap_or_else(|| file.clone());
+            let label = match &info.file_type {
+                Some(q) if !name.contains(q.as_str()) => format!("{name} {q}"),
+                _ => name,
+            };
             out.push(Contender {
-                label: match &info.file_type {
-                    Some(q) if !name.contains(q.as_str()) => format!("{name} {q}"),
-                    _ => name,
-                },
-                catalog_id: None,
-                bytes: info.file_size,
-                path: Some(path),
-                think: None,
                 estimated_seconds: seconds_per_byte * info.file_size as f64,
+                ..Contender::new(label, None, Some(path), info.file_size)
             });
         }
         Ok(out)
@@ -239,16 +284,18 @@ impl Core {
         Ok(thinks
             .into_iter()
             .map(|think| Contender {
-                label: match think {
-                    Some(true) => format!("{} {} (thinking on)", c.name, c.quant),
-                    Some(false) => format!("{} {} (thinking off)", c.name, c.quant),
-                    None => format!("{} {}", c.name, c.quant),
-                },
-                catalog_id: catalog.find(&c.id).map(|_| c.id.clone()),
-                path: path.clone(),
-                bytes: (c.size_gb * 1e9) as u64,
                 think,
                 estimated_seconds: tps.map_or(0.0, |t| suite_tokens(quick) / t.max(0.1)),
+                ..Contender::new(
+                    match think {
+                        Some(true) => format!("{} {} (thinking on)", c.name, c.quant),
+                        Some(false) => format!("{} {} (thinking off)", c.name, c.quant),
+                        None => format!("{} {}", c.name, c.quant),
+                    },
+                    catalog.find(&c.id).map(|_| c.id.clone()),
+                    path.clone(),
+                    (c.size_gb * 1e9) as u64,
+                )
             })
             .collect())
     }
@@ -260,12 +307,32 @@ impl Core {
         quick: bool,
         contenders: &[Contender],
     ) -> Result<i64> {
+        let needed = disk_needed(contenders);
+        if needed > 0 {
+            let free =
+                crate::download::disk::available_bytes(&self.paths().models()).unwrap_or(u64::MAX);
+            if free < needed {
+                return Err(crate::download::DownloadError::DiskFull {
+                    file: "the showdown's downloads".into(),
+                    needed,
+                    free,
+                }
+                .into());
+            }
+        }
         let entries: Vec<NewEntry> = contenders
             .iter()
             .map(|c| NewEntry {
                 label: c.label.clone(),
                 catalog_id: c.catalog_id.clone(),
-                model_path: c.path.as_ref().map(|p| p.display().to_string()),
+                // One form, resolved once: a relative path, a home or models folder
+                // behind a symlink, or macOS's /var -> /private/var would otherwise name
+                // the same file differently when the showdown resumes elsewhere.
+                model_path: c.path.as_ref().map(|p| {
+                    crate::cleanup::canonical(&std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+                        .display()
+                        .to_string()
+                }),
                 think: c.think,
             })
             .collect();
@@ -276,10 +343,34 @@ impl Core {
     }
 
     /// Runs (or resumes) showdown `id` to the end: each entry not done is downloaded if
-    /// needed and measured; an interrupted measurement continues where it stopped. A
-    /// candidate that cannot be had or measured is marked failed, with the reason, and the
-    /// night goes on. Cancelling leaves the showdown to resume later.
+    /// needed and measured; an interrupted measurement continues where it stopped (the
+    /// entry keeps its run's id from the moment the run is created). A candidate that
+    /// cannot be had or measured is marked failed, with the reason, and the night goes on.
+    /// Cancelling leaves the showdown, and a partial download, to resume later. One
+    /// process runs a showdown at a time: another Kindling's live claim is refused with
+    /// `busy`.
     pub async fn showdown_run(&self, id: i64, cancel: &crate::Cancel) -> Result<ShowdownReport> {
+        let me = crate::server::owners::ProcessId::current().ok_or_else(|| Error::System {
+            what: "find its own process",
+            source: std::io::Error::other("this process is not in the process table"),
+        })?;
+        if let Some(holder) = self.db().claim_showdown(id, me).await? {
+            return Err(Error::Busy {
+                what: format!(
+                    "Another Kindling (process {}) is running this showdown now, and it goes on there. Follow it in that window or Terminal, or stop it there and continue it here.",
+                    holder.pid
+                ),
+            });
+        }
+        let result = self.showdown_entries(id, cancel).await;
+        if let Err(e) = self.db().release_showdown(id, me).await {
+            tracing::warn!(error = %e, "could not give the showdown up");
+        }
+        result?;
+        self.showdown_report(id).await
+    }
+
+    async fn showdown_entries(&self, id: i64, cancel: &crate::Cancel) -> Result<()> {
         let sd = self.db().showdown(id).await?;
         let _awake = crate::awake::keep_awake("Kindling is finding the best model for this Mac");
         for entry in sd
@@ -290,42 +381,28 @@ impl Core {
             if cancel.is_cancelled() {
                 return Err(Error::Cancelled);
             }
-            // The file: on disk, or downloaded now (verified; resumed if partial).
-            let path = match entry
-                .model_path
-                .as_deref()
-                .filter(|p| Path::new(p).is_file())
-            {
-                Some(p) => PathBuf::from(p),
+            let path = match self.entry_file(entry, cancel).await? {
+                Ok(path) => path,
+                Err(why) => {
+                    self.fail_entry(entry.id, &why).await?;
+                    continue;
+                }
+            };
+            let path_s = path.display().to_string();
+            let run_id = match entry.run_id {
+                Some(run_id) => run_id,
                 None => {
-                    let Some(catalog_id) = entry.catalog_id.as_deref() else {
-                        self.fail_entry(
-                            entry.id,
-                            "its file is gone and it is not in Kindling's catalog",
-                        )
-                        .await?;
-                        continue;
-                    };
-                    self.db()
-                        .set_entry(entry.id, EntryStatus::Downloading, None, None, None)
-                        .await?;
-                    let control = crate::download::Control {
-                        cancel: cancel.child_token(),
-                        ..crate::download::Control::default()
-                    };
-                    match self
-                        .pull(
-                            &PullRequest::from_catalog(&self.catalog(), catalog_id)?,
-                            &control,
-                        )
-                        .await
-                    {
-                        Ok(p) => p.path,
-                        Err(e)
-                            if e.code() == crate::ErrorCode::Cancelled || cancel.is_cancelled() =>
-                        {
-                            return Err(Error::Cancelled)
-                        }
+                    let begun = self
+                        .begin_quality_run(&QualityRequest {
+                            model: path.clone(),
+                            quick: sd.quick,
+                            think: entry.think,
+                            resume: None,
+                            suite: None,
+                        })
+                        .await;
+                    match begun {
+                        Ok(run_id) => run_id,
                         Err(e) => {
                             self.fail_entry(entry.id, &e.to_string()).await?;
                             continue;
@@ -333,13 +410,14 @@ impl Core {
                     }
                 }
             };
-            let path_s = path.display().to_string();
             self.db()
-                .set_entry(entry.id, EntryStatus::Measuring, Some(&path_s), None, None)
-                .await?;
-            let resume = self
-                .db()
-                .resumable_quality_run(&path_s, entry.think, &sd.created_at)
+                .set_entry(
+                    entry.id,
+                    EntryStatus::Measuring,
+                    Some(&path_s),
+                    Some(run_id),
+                    None,
+                )
                 .await?;
             let measured = self
                 .bench_quality(
@@ -347,16 +425,16 @@ impl Core {
                         model: path,
                         quick: sd.quick,
                         think: entry.think,
-                        resume,
+                        resume: Some(run_id),
                         suite: None,
                     },
                     cancel,
                 )
                 .await;
             match measured {
-                Ok(report) => {
+                Ok(_) => {
                     self.db()
-                        .set_entry(entry.id, EntryStatus::Done, None, Some(report.run_id), None)
+                        .set_entry(entry.id, EntryStatus::Done, None, None, None)
                         .await?
                 }
                 Err(Error::Cancelled) => return Err(Error::Cancelled),
@@ -366,18 +444,68 @@ impl Core {
         self.db()
             .finish_showdown(id, "completed", &history::now())
             .await?;
-        self.showdown_report(id).await
+        Ok(())
+    }
+
+    /// The entry's model file: on disk, or downloaded now (verified; resumed if partial).
+    /// `Ok(Err(why))` fails this entry alone; a stop pauses the download, keeping what
+    /// arrived for the resume.
+    async fn entry_file(
+        &self,
+        entry: &history::ShowdownEntry,
+        cancel: &crate::Cancel,
+    ) -> Result<std::result::Result<PathBuf, String>> {
+        if let Some(p) = entry
+            .model_path
+            .as_deref()
+            .filter(|p| Path::new(p).is_file())
+        {
+            return Ok(Ok(PathBuf::from(p)));
+        }
+        let Some(catalog_id) = entry.catalog_id.as_deref() else {
+            return Ok(Err(match &entry.model_path {
+                Some(p) => format!("its file {p} is gone and it is not in Kindling's catalog"),
+                None => "it has no file and is not in Kindling's catalog".into(),
+            }));
+        };
+        let request = match PullRequest::from_catalog(&self.catalog(), catalog_id) {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        self.db()
+            .set_entry(entry.id, EntryStatus::Downloading, None, None, None)
+            .await?;
+        let control = crate::download::Control {
+            pause: cancel.child_token(),
+            ..crate::download::Control::default()
+        };
+        match self.pull(&request, &control).await {
+            Ok(p) => Ok(Ok(crate::cleanup::canonical(&p.path))),
+            Err(e)
+                if matches!(
+                    e.code(),
+                    crate::ErrorCode::Cancelled | crate::ErrorCode::Paused
+                ) || cancel.is_cancelled() =>
+            {
+                Err(Error::Cancelled)
+            }
+            Err(e) => Ok(Err(e.to_string())),
+        }
     }
 
     /// The cleanup plan for showdown `id`'s losers (every measured candidate's file but the
-    /// winner's, never the file the menu-bar server is set to use); with `apply`, carries
-    /// it out and returns what was done.
+    /// winner's); with `apply`, carries it out and returns what was done. Never planned:
+    /// a file a live server serves (the app's or the CLI's), the menu-bar and second
+    /// models' settings, the model the menu-bar server would pick by itself; refused
+    /// while the showdown still runs, and empty when it picked no winner.
     pub async fn showdown_cleanup(&self, id: i64, apply: bool) -> Result<LosersCleanup> {
         let report = self.showdown_report(id).await?;
-        let served = self
-            .settings()
-            .server_model
-            .map(|p| crate::cleanup::canonical(&p));
+        if report.showdown.status == "running" {
+            return Err(Error::Busy {
+                what: "The showdown is still running, so its losers are not known yet. Clean up when it has finished.".into(),
+            });
+        }
+        let in_use = self.models_in_use().await?;
         let models = self.db().models().await?;
         let mut out = LosersCleanup {
             removals: Vec::new(),
@@ -386,13 +514,15 @@ impl Core {
         };
         for loser in &report.losers {
             let name = loser.display();
-            if served.as_ref() == Some(&crate::cleanup::canonical(loser)) {
-                out.kept.push(format!(
-                    "{name}: kept, the menu-bar server is set to use it"
-                ));
+            let canonical = crate::cleanup::canonical(loser);
+            if let Some((_, why)) = in_use.iter().find(|(p, _)| *p == canonical) {
+                out.kept.push(format!("{name}: kept, {why}"));
                 continue;
             }
-            let Some(m) = models.iter().find(|m| Path::new(&m.path) == loser) else {
+            let Some(m) = models
+                .iter()
+                .find(|m| crate::cleanup::canonical(Path::new(&m.path)) == canonical)
+            else {
                 out.kept
                     .push(format!("{name}: kept, Kindling does not manage that file"));
                 continue;
@@ -405,6 +535,32 @@ impl Core {
             out.removals.push(removal);
         }
         Ok(out)
+    }
+
+    /// The model files in use or chosen, each with why (canonical paths): what a cleanup
+    /// must leave alone.
+    async fn models_in_use(&self) -> Result<Vec<(PathBuf, &'static str)>> {
+        let settings = self.settings();
+        let mut out: Vec<(PathBuf, &'static str)> =
+            crate::server::owners::models_in_use(&self.paths().servers())
+                .into_iter()
+                .map(|p| (p, "a running model server uses it"))
+                .collect();
+        if let Some(p) = &settings.server_model {
+            out.push((p.clone(), "the menu-bar server is set to use it"));
+        }
+        if let Some(p) = &settings.second_model {
+            out.push((p.clone(), "the second model server is set to use it"));
+        }
+        if settings.server_model.is_none() {
+            if let Some(p) = self.preferred_model().await? {
+                out.push((p, "the menu-bar server would serve it"));
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|(p, why)| (crate::cleanup::canonical(&p), why))
+            .collect())
     }
 
     async fn fail_entry(&self, entry_id: i64, why: &str) -> Result<()> {
@@ -440,15 +596,20 @@ impl Core {
             });
         }
         rank(&mut ranked);
-        let verdict = verdict(&ranked, showdown.goal);
-        let winner = ranked
-            .first()
-            .filter(|r| r.meets_goal)
-            .map(|r| r.path.clone());
+        let failed = showdown
+            .entries
+            .iter()
+            .filter(|e| e.status == EntryStatus::Failed)
+            .count();
+        let verdict = verdict(&ranked, showdown.goal, failed);
+        // No winner (none meets the goal, or most candidates could not be measured)
+        // means no losers: nothing is offered for the Trash on a night that decided
+        // nothing.
+        let winner = winner_of(&ranked, failed).map(|r| r.path.clone());
         let mut losers: Vec<PathBuf> = ranked
             .iter()
             .map(|r| r.path.clone())
-            .filter(|p| Some(p) != winner.as_ref())
+            .filter(|p| winner.as_ref().is_some_and(|w| w != p))
             .collect();
         losers.sort();
         losers.dedup();
@@ -471,8 +632,51 @@ pub fn rank(ranked: &mut [Ranked]) {
     });
 }
 
-/// "Use Gemma 4 E4B Q4_K_M: it answered as well as Q8_0 and is 40% smaller." Pure.
-pub fn verdict(ranked: &[Ranked], goal: Goal) -> String {
+impl ShowdownReport {
+    /// The candidate to use, if the night picked one.
+    pub fn winner(&self) -> Option<&Ranked> {
+        let failed = self
+            .showdown
+            .entries
+            .iter()
+            .filter(|e| e.status == EntryStatus::Failed)
+            .count();
+        winner_of(&self.ranked, failed)
+    }
+}
+
+/// The first of `ranked` (ranked already) when it meets the goal and most candidates
+/// were measured. Pure.
+fn winner_of(ranked: &[Ranked], failed: usize) -> Option<&Ranked> {
+    ranked
+        .first()
+        .filter(|r| r.meets_goal && !most_failed(ranked.len(), failed))
+}
+
+/// Whether more candidates failed than were measured: then the night picks no winner
+/// from what was left (the survivors may be the broken ones). Pure.
+pub fn most_failed(measured: usize, failed: usize) -> bool {
+    failed > measured
+}
+
+/// "Use Gemma 4 E4B Q4_K_M: it answered as well as Q8_0 and is 40% smaller." `failed`
+/// candidates could not be had or measured. Pure.
+pub fn verdict(ranked: &[Ranked], goal: Goal, failed: usize) -> String {
+    let total = ranked.len() + failed;
+    if most_failed(ranked.len(), failed) {
+        return format!(
+            "Only {} of {total} candidates could be measured ({failed} failed), so Kindling picks no winner from what was left. See why each one failed below, fix that, and run the showdown again.",
+            ranked.len()
+        );
+    }
+    let sentence = verdict_of_measured(ranked, goal);
+    if failed == 0 || ranked.is_empty() {
+        return sentence;
+    }
+    format!("{sentence} ({failed} of {total} candidates could not be measured; see why below.)")
+}
+
+fn verdict_of_measured(ranked: &[Ranked], goal: Goal) -> String {
     let Some(best) = ranked.first() else {
         return "Nothing was measured yet.".into();
     };
@@ -541,11 +745,56 @@ mod tests {
         rank(&mut r);
         let order: Vec<&str> = r.iter().map(|x| x.label.as_str()).collect();
         assert_eq!(order, ["tiny Q4_K_M", "tiny Q8_0", "tiny Q2_K"]);
-        let v = verdict(&r, Goal::Conversational);
+        let v = verdict(&r, Goal::Conversational, 0);
         assert_eq!(
             v,
             "Use tiny Q4_K_M: it answered as well as tiny Q8_0 and is 13% smaller."
         );
+    }
+
+    /// A night where three of four candidates failed recommended the broken Q2_K, the only
+    /// one measured ("Use Gemma 3 270m Q2_K: it scored 5%").
+    #[test]
+    fn a_night_where_most_candidates_failed_picks_no_winner() {
+        let r = vec![ranked("tiny Q2_K", 0.05, 0.23, 35.0)];
+        let v = verdict(&r, Goal::Conversational, 3);
+        assert!(
+            v.starts_with("Only 1 of 4 candidates could be measured (3 failed)")
+                && !v.contains("Use "),
+            "{v}"
+        );
+        assert!(most_failed(1, 3) && !most_failed(2, 2) && !most_failed(3, 0));
+        let two = vec![
+            ranked("tiny Q4_K_M", 0.14, 0.26, 32.0),
+            ranked("tiny Q2_K", 0.05, 0.23, 35.0),
+        ];
+        let v = verdict(&two, Goal::Conversational, 1);
+        assert!(
+            v.starts_with("Use tiny Q4_K_M")
+                && v.ends_with("(1 of 3 candidates could not be measured; see why below.)"),
+            "{v}"
+        );
+    }
+
+    /// The plan compared the downloads' sum with the free disk, but each download also
+    /// keeps a margin free (2%, at least 100 MB) and refuses to start without it.
+    #[test]
+    fn the_disk_a_showdown_needs_counts_each_downloads_margin() {
+        let get =
+            |id: &str, gb: f64| Contender::new(id.into(), Some(id.into()), None, (gb * 1e9) as u64);
+        let on_disk = Contender::new("here".into(), None, Some("/m/a.gguf".into()), 9_000_000_000);
+        assert_eq!(disk_needed(std::slice::from_ref(&on_disk)), 0);
+        let q4 = get("f:Q4", 5.0);
+        let q8 = get("f:Q8", 9.0);
+        let mut thinking = q4.clone();
+        thinking.think = Some(true);
+        // 5 + 9 GB downloaded, and the second keeps 180 MB (2% of 9 GB) free on top.
+        assert_eq!(
+            disk_needed(&[q4.clone(), thinking, on_disk, q8.clone()]),
+            14_000_000_000 + 180_000_000
+        );
+        // A small file still keeps 100 MB.
+        assert_eq!(disk_needed(&[get("tiny", 0.25)]), 350_000_000);
     }
 
     #[test]
@@ -556,11 +805,11 @@ mod tests {
         ];
         rank(&mut r);
         assert_eq!(r[0].label, "small");
-        let v = verdict(&r, Goal::Conversational);
+        let v = verdict(&r, Goal::Conversational, 0);
         assert!(v.starts_with("Use small: it scored 60%"), "{v}");
         let mut slow = vec![ranked("big", 0.9, 18.0, 1.1)];
         rank(&mut slow);
-        assert!(verdict(&slow, Goal::Conversational).starts_with("No candidate reached"));
-        assert_eq!(verdict(&[], Goal::Patient), "Nothing was measured yet.");
+        assert!(verdict(&slow, Goal::Conversational, 0).starts_with("No candidate reached"));
+        assert_eq!(verdict(&[], Goal::Patient, 0), "Nothing was measured yet.");
     }
 }

@@ -37,6 +37,18 @@ async fn core_in(dir: &Path) -> Core {
         .expect("core opens in a temp home")
 }
 
+/// Runs `statement` on the database of the Kindling home at `home`, as another program
+/// (or an older build) would have left it.
+async fn sql(home: &Path, statement: &str) {
+    use sqlx::ConnectOptions;
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(Paths::new(home).database())
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query(statement).execute(&mut conn).await.unwrap();
+}
+
 fn quick() -> SpeedOptions {
     SpeedOptions {
         prompt_tokens: 128,

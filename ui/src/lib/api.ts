@@ -47,6 +47,8 @@ export const api = {
   /** Saves this Mac's profile where the owner chooses; the path, or null when cancelled. */
   saveMachineProfile: () => invoke<string | null>("save_machine_profile"),
   gpuChecks: () => invoke<GpuCheck[]>("gpu_checks"),
+  /** Forgets the graphics card checks' verdicts; how many there were. */
+  gpuChecksForget: () => invoke<number>("gpu_checks_forget"),
   benchStart: (quality: boolean, model?: string) => invoke<null>("bench_start", { model, quality }),
   benchCancel: () => invoke<boolean>("bench_cancel"),
   benchStatus: () => invoke<BenchStatus>("bench_status"),

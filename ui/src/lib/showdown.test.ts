@@ -10,6 +10,7 @@ const c = (over: Partial<Contender>): Contender => ({
   bytes: 0,
   think: null,
   estimated_seconds: 0,
+  download_margin: 0,
   ...over,
 });
 
@@ -31,11 +32,18 @@ const r = (over: Partial<Ranked>): Ranked => ({
 describe("totals", () => {
   it("downloads each missing file once, and nothing already on disk", () => {
     const t = totals([
-      c({ catalog_id: "f:Q4", bytes: 5e9, think: false, estimated_seconds: 600 }),
-      c({ catalog_id: "f:Q4", bytes: 5e9, think: true, estimated_seconds: 900 }),
+      c({ catalog_id: "f:Q4", bytes: 5e9, think: false, estimated_seconds: 600, download_margin: 1e8 }),
+      c({ catalog_id: "f:Q4", bytes: 5e9, think: true, estimated_seconds: 900, download_margin: 1e8 }),
       c({ catalog_id: "f:Q8", bytes: 9e9, path: "/here/f-q8.gguf", estimated_seconds: 1200 }),
     ]);
-    expect(t).toEqual({ download: 5e9, seconds: 2700, unknownTime: false });
+    expect(t).toEqual({ download: 5e9, needed: 5.1e9, seconds: 2700, unknownTime: false });
+  });
+  it("needs each download's margin on top of what the earlier ones took", () => {
+    const t = totals([
+      c({ catalog_id: "f:Q4", bytes: 5e9, download_margin: 1e8 }),
+      c({ catalog_id: "f:Q8", bytes: 9e9, download_margin: 1.8e8 }),
+    ]);
+    expect(t.needed).toBe(14.18e9);
   });
   it("says when a candidate's time is unknown", () => {
     expect(totals([c({ estimated_seconds: 0 })]).unknownTime).toBe(true);

@@ -4,16 +4,23 @@ import type { Contender } from "./bindings/Contender";
 import type { EntryStatus } from "./bindings/EntryStatus";
 import type { Ranked } from "./bindings/Ranked";
 
-/** What the chosen candidates take: bytes to download (each file once), measuring time. */
-export function totals(chosen: Contender[]): { download: number; seconds: number; unknownTime: boolean } {
-  const files = new Map<string, number>();
+/** What the chosen candidates take: bytes to download (each file once), the free disk
+ *  that needs (downloads run one after another, each keeping its own margin free, as
+ *  `showdown::disk_needed` counts it), measuring time. */
+export function totals(chosen: Contender[]): { download: number; needed: number; seconds: number; unknownTime: boolean } {
+  const files = new Map<string, Contender>();
   for (const c of chosen) {
-    if (c.path == null && c.catalog_id != null) files.set(c.catalog_id, c.bytes);
+    if (c.path == null && c.catalog_id != null && !files.has(c.catalog_id)) files.set(c.catalog_id, c);
   }
   let download = 0;
-  for (const b of files.values()) download += b;
+  let needed = 0;
+  for (const f of files.values()) {
+    download += f.bytes;
+    needed = Math.max(needed, download + f.download_margin);
+  }
   return {
     download,
+    needed,
     seconds: chosen.reduce((s, c) => s + c.estimated_seconds, 0),
     unknownTime: chosen.some((c) => c.estimated_seconds <= 0),
   };

@@ -1,7 +1,8 @@
 //! The quality runner: the suite against a served model, one test at a time, each raw
-//! answer saved before it is graded. Resumable (completed tests are skipped), tolerant of
-//! slow models (deadlines derived from this machine's measured speed), and of crashes
-//! (the server is restarted; three in a row end the run with the reason).
+//! answer saved with its grade in one write (the raw answer stays, to rescore).
+//! Resumable (completed tests are skipped), tolerant of slow models (deadlines derived
+//! from this machine's measured speed), and of crashes (the server is restarted; three
+//! in a row end the run with the reason).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -427,6 +428,17 @@ pub fn summarize(
 
 const CRASHES_IN_A_ROW: u32 = 3;
 
+/// A stored answer as the graders take it; one that cannot be read is graded as empty.
+fn stored_answer(r: &StoredResult) -> TestAnswer {
+    serde_json::from_str(&r.answer_json).unwrap_or_else(|e| {
+        tracing::warn!(test = %r.test_id, error = %e, "a stored answer cannot be read; grading it as empty");
+        TestAnswer {
+            error: Some(format!("stored answer unreadable: {e}")),
+            ..TestAnswer::default()
+        }
+    })
+}
+
 /// The measurement holding the speed limit a quality run's server ran under.
 const LIMIT_PER_SECOND: &str = "limit_per_second";
 
@@ -454,49 +466,20 @@ impl Core {
         let info = runtime.info().await?;
         let (run_id, config) = match req.resume {
             Some(id) => {
-                let cfg: RunConfig = self
-                    .db()
-                    .run_config(id)
-                    .await?
-                    .and_then(|v| serde_json::from_value(v).ok())
-                    .ok_or(crate::history::HistoryError::RunNotFound(id))?;
+                let cfg = self.quality_run_config(id).await?;
                 let detail = self.db().run_detail(id).await?;
                 if detail.run.status == RunStatus::Completed {
                     return self.quality_report(id, Some(&suite)).await;
                 }
                 self.db().reopen_run(id).await?;
+                self.grade_ungraded(id, &suite).await?;
                 (id, cfg)
             }
             None => {
-                let registered = crate::store::register(self.db(), &req.model).await?;
-                let hw = self.machine_now(&info).await;
-                let cfg = RunConfig {
-                    model: registered.path.clone(),
-                    quick: req.quick,
-                    think: req.think,
-                    suite_id: suite.suite.id.clone(),
-                    suite_version: suite.suite.version,
-                };
-                // What the server will be started with; the exact arguments (its port
-                // too) replace these once it runs.
-                let args = match &loaded {
-                    Some(server) => server.config().to_args(),
-                    None => self.launch_config(&registered, &hw, 0).0.to_args(),
-                };
                 let id = self
-                    .begin_run(super::runner::RunStart {
-                        kind: super::RunKind::Quality,
-                        model_id: registered.id,
-                        runtime: &runtime,
-                        info: &info,
-                        hardware: &hw,
-                        bandwidth: None,
-                        server_args: &args,
-                    })
+                    .create_quality_run(&req, &suite, loaded.as_ref(), &runtime, &info)
                     .await?;
-                self.db()
-                    .set_run_config(id, &serde_json::to_value(&cfg).expect("serializes"))
-                    .await?;
+                let cfg = self.quality_run_config(id).await?;
                 (id, cfg)
             }
         };
@@ -538,6 +521,66 @@ impl Core {
                 Err(e)
             }
         }
+    }
+
+    /// Stores a new quality run of `req.model`, not started: a job that must know the
+    /// run before it measures (the showdown keeps it on its entry, and resumes it by id)
+    /// then runs it with `resume: Some(id)`.
+    pub async fn begin_quality_run(&self, req: &QualityRequest) -> Result<i64> {
+        let suite = req.suite.clone().unwrap_or_else(Suite::core);
+        let runtime = self.locate_runtime()?;
+        let info = runtime.info().await?;
+        self.create_quality_run(req, &suite, None, &runtime, &info)
+            .await
+    }
+
+    async fn quality_run_config(&self, id: i64) -> Result<RunConfig> {
+        Ok(self
+            .db()
+            .run_config(id)
+            .await?
+            .and_then(|v| serde_json::from_value(v).ok())
+            .ok_or(crate::history::HistoryError::RunNotFound(id))?)
+    }
+
+    async fn create_quality_run(
+        &self,
+        req: &QualityRequest,
+        suite: &Suite,
+        loaded: Option<&Server>,
+        runtime: &crate::runtime::Runtime,
+        info: &crate::runtime::RuntimeInfo,
+    ) -> Result<i64> {
+        let registered = crate::store::register(self.db(), &req.model).await?;
+        let hw = self.machine_now(info).await;
+        let cfg = RunConfig {
+            model: registered.path.clone(),
+            quick: req.quick,
+            think: req.think,
+            suite_id: suite.suite.id.clone(),
+            suite_version: suite.suite.version,
+        };
+        // What the server will be started with; the exact arguments (its port too)
+        // replace these once it runs.
+        let args = match loaded {
+            Some(server) => server.config().to_args(),
+            None => self.launch_config(&registered, &hw, 0).0.to_args(),
+        };
+        let id = self
+            .begin_run(super::runner::RunStart {
+                kind: super::RunKind::Quality,
+                model_id: registered.id,
+                runtime,
+                info,
+                hardware: &hw,
+                bandwidth: None,
+                server_args: &args,
+            })
+            .await?;
+        self.db()
+            .set_run_config(id, &serde_json::to_value(&cfg).expect("serializes"))
+            .await?;
+        Ok(id)
     }
 
     async fn start_for_quality(
@@ -896,9 +939,9 @@ impl Core {
         outcome: Outcome,
         answer: &TestAnswer,
     ) -> Result<()> {
-        let now = history::now();
+        let g = grade(test, outcome, answer).await;
         self.db()
-            .add_result(
+            .add_graded_result(
                 run_id,
                 &StoredResult {
                     test_id: test.id.clone(),
@@ -906,22 +949,40 @@ impl Core {
                     outcome: outcome.as_str().into(),
                     answer_json: serde_json::to_string(answer).expect("serializes"),
                 },
-                &now,
-            )
-            .await?;
-        let g = grade(test, outcome, answer).await;
-        self.db()
-            .set_score(
-                run_id,
                 &StoredScore {
                     test_id: test.id.clone(),
                     score: g.score,
                     detail: Some(g.detail),
                     grader_version: i64::from(GRADER_VERSION),
                 },
-                &now,
+                &history::now(),
             )
             .await?;
+        Ok(())
+    }
+
+    /// Grades the stored answers of `run_id` that have none (see
+    /// [`crate::history::Database::ungraded_results`]).
+    async fn grade_ungraded(&self, run_id: i64, suite: &Suite) -> Result<()> {
+        let now = history::now();
+        for r in self.db().ungraded_results(run_id).await? {
+            let Some(test) = suite.tests.iter().find(|t| t.id == r.test_id) else {
+                continue;
+            };
+            let g = grade(test, Outcome::parse(&r.outcome), &stored_answer(&r)).await;
+            self.db()
+                .set_score(
+                    run_id,
+                    &StoredScore {
+                        test_id: r.test_id,
+                        score: g.score,
+                        detail: Some(g.detail),
+                        grader_version: i64::from(GRADER_VERSION),
+                    },
+                    &now,
+                )
+                .await?;
+        }
         Ok(())
     }
 
@@ -1049,17 +1110,7 @@ impl Core {
             let Some(test) = suite.tests.iter().find(|t| t.id == r.test_id) else {
                 continue;
             };
-            let answer: TestAnswer = match serde_json::from_str(&r.answer_json) {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(test = %r.test_id, error = %e, "a stored answer cannot be read; grading it as empty");
-                    TestAnswer {
-                        error: Some(format!("stored answer unreadable: {e}")),
-                        ..TestAnswer::default()
-                    }
-                }
-            };
-            let g = grade(test, Outcome::parse(&r.outcome), &answer).await;
+            let g = grade(test, Outcome::parse(&r.outcome), &stored_answer(&r)).await;
             self.db()
                 .set_score(
                     run_id,

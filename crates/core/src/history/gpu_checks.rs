@@ -58,6 +58,14 @@ impl Database {
         Ok(())
     }
 
+    /// Forgets every verdict; returns how many there were.
+    pub async fn forget_gpu_checks(&self) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM gpu_checks")
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
     /// Every verdict, newest first.
     pub async fn gpu_checks(&self) -> Result<Vec<GpuCheck>> {
         Ok(sqlx::query_as(

@@ -100,14 +100,14 @@ impl Database {
 
     /// Runs left `running` by a Kindling that is no longer alive become `interrupted`.
     async fn mark_orphaned_runs_interrupted(&self) -> Result<()> {
-        let running: Vec<(i64, Option<i64>)> =
-            sqlx::query_as("SELECT id, owner_pid FROM runs WHERE status = 'running'")
-                .fetch_all(&self.pool)
-                .await?;
+        let running: Vec<(i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT id, owner_pid, owner_started FROM runs WHERE status = 'running'",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         let me = i64::from(std::process::id());
-        for (id, owner) in running {
-            let alive =
-                owner.is_some_and(|pid| pid != me && crate::server::process::signal(pid as u32, 0));
+        for (id, owner, started) in running {
+            let alive = owner.is_some_and(|pid| pid != me && owner_lives(pid, started));
             if !alive {
                 self.finish_run(
                     id,
@@ -124,6 +124,25 @@ impl Database {
             }
         }
         Ok(())
+    }
+}
+
+/// This process's start time, as owner records keep it (see `server::owners`).
+pub(crate) fn this_process_started() -> Option<i64> {
+    crate::server::owners::ProcessId::current().and_then(|p| i64::try_from(p.started).ok())
+}
+
+/// Whether the owner recorded as `pid` (started at `started`, when recorded) still runs.
+/// A row from before start times were kept has only the pid to go by.
+pub(crate) fn owner_lives(pid: i64, started: Option<i64>) -> bool {
+    let Ok(pid) = u32::try_from(pid) else {
+        return false;
+    };
+    match started.and_then(|s| u64::try_from(s).ok()) {
+        Some(started) => {
+            crate::server::owners::is_alive(crate::server::owners::ProcessId { pid, started })
+        }
+        None => crate::server::process::signal(pid, 0),
     }
 }
 

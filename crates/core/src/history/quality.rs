@@ -37,6 +37,54 @@ impl Database {
         Ok(())
     }
 
+    /// Saves a test's raw result and its score together: a kill between two writes would
+    /// leave an answer scored 0 for ever.
+    pub async fn add_graded_result(
+        &self,
+        run_id: i64,
+        r: &StoredResult,
+        s: &StoredScore,
+        now: &str,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO quality_results (run_id, test_id, category, outcome, answer_json, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(run_id)
+            .bind(&r.test_id)
+            .bind(&r.category)
+            .bind(&r.outcome)
+            .bind(&r.answer_json)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO quality_scores (run_id, test_id, score, detail, grader_version, graded_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(run_id)
+        .bind(&s.test_id)
+        .bind(s.score)
+        .bind(&s.detail)
+        .bind(s.grader_version)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The stored answers of `run_id` that have no score (an older build saved the answer
+    /// and its grade apart, and could be killed between the two).
+    pub async fn ungraded_results(&self, run_id: i64) -> Result<Vec<StoredResult>> {
+        Ok(sqlx::query_as(
+            "SELECT r.test_id, r.category, r.outcome, r.answer_json FROM quality_results r
+             WHERE r.run_id = ?1 AND NOT EXISTS
+               (SELECT 1 FROM quality_scores s WHERE s.run_id = ?1 AND s.test_id = r.test_id)
+             ORDER BY r.id",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     pub async fn results(&self, run_id: i64) -> Result<Vec<StoredResult>> {
         Ok(sqlx::query_as("SELECT test_id, category, outcome, answer_json FROM quality_results WHERE run_id = ? ORDER BY id")
             .bind(run_id)
@@ -100,8 +148,9 @@ impl Database {
 
     /// Takes a run back up after an interruption: `running`, owned by this process.
     pub async fn reopen_run(&self, run_id: i64) -> Result<()> {
-        sqlx::query("UPDATE runs SET status = 'running', owner_pid = ?, finished_at = NULL, error_code = NULL, error_message = NULL WHERE id = ?")
+        sqlx::query("UPDATE runs SET status = 'running', owner_pid = ?, owner_started = ?, finished_at = NULL, error_code = NULL, error_message = NULL WHERE id = ?")
             .bind(i64::from(std::process::id()))
+            .bind(super::this_process_started())
             .bind(run_id)
             .execute(&self.pool)
             .await?;

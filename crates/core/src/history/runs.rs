@@ -178,8 +178,8 @@ impl Database {
     pub async fn create_run(&self, run: &NewRun<'_>) -> Result<i64> {
         let args = serde_json::to_string(run.server_args).expect("strings serialize");
         Ok(sqlx::query(
-            "INSERT INTO runs (kind, status, model_id, hardware_id, runtime_path, runtime_version, devices_json, server_args_json, started_at, owner_pid)
-             VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO runs (kind, status, model_id, hardware_id, runtime_path, runtime_version, devices_json, server_args_json, started_at, owner_pid, owner_started)
+             VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(run.kind.as_str())
         .bind(run.model_id)
@@ -190,6 +190,7 @@ impl Database {
         .bind(args)
         .bind(run.started_at)
         .bind(i64::from(std::process::id()))
+        .bind(super::this_process_started())
         .execute(&self.pool)
         .await?
         .last_insert_rowid())

@@ -211,6 +211,89 @@ impl Database {
         Ok(())
     }
 
+    /// Claims showdown `id` for process `me`. While another live process holds it, it is
+    /// not claimed and that owner is returned; an owner that is gone (quit, crash,
+    /// reboot) is replaced. Compare-and-swap, so of two Kindlings claiming at once one
+    /// wins.
+    pub async fn claim_showdown(
+        &self,
+        id: i64,
+        me: crate::server::owners::ProcessId,
+    ) -> Result<Option<crate::server::owners::ProcessId>> {
+        use crate::server::owners::{is_alive, ProcessId};
+        loop {
+            let (pid, started): (Option<i64>, Option<i64>) =
+                sqlx::query_as("SELECT owner_pid, owner_started FROM showdowns WHERE id = ?")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or(HistoryError::RunNotFound(id))?;
+            let holder = match (pid, started) {
+                (Some(p), Some(s)) => Some(ProcessId {
+                    pid: u32::try_from(p).unwrap_or(0),
+                    started: u64::try_from(s).unwrap_or(0),
+                }),
+                _ => None,
+            };
+            if let Some(h) = holder.filter(|h| *h != me && is_alive(*h)) {
+                return Ok(Some(h));
+            }
+            let swapped = sqlx::query(
+                "UPDATE showdowns SET owner_pid = ?, owner_started = ?
+                 WHERE id = ? AND owner_pid IS ? AND owner_started IS ?",
+            )
+            .bind(i64::from(me.pid))
+            .bind(i64::try_from(me.started).unwrap_or(i64::MAX))
+            .bind(id)
+            .bind(pid)
+            .bind(started)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            if swapped == 1 {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Gives showdown `id` up, if `me` holds it.
+    pub async fn release_showdown(
+        &self,
+        id: i64,
+        me: crate::server::owners::ProcessId,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE showdowns SET owner_pid = NULL, owner_started = NULL
+             WHERE id = ? AND owner_pid = ? AND owner_started = ?",
+        )
+        .bind(id)
+        .bind(i64::from(me.pid))
+        .bind(i64::try_from(me.started).unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The live process running showdown `id`, if any.
+    pub async fn showdown_owner(
+        &self,
+        id: i64,
+    ) -> Result<Option<crate::server::owners::ProcessId>> {
+        let row: Option<(Option<i64>, Option<i64>)> =
+            sqlx::query_as("SELECT owner_pid, owner_started FROM showdowns WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(match row {
+            Some((Some(p), Some(s))) => Some(crate::server::owners::ProcessId {
+                pid: u32::try_from(p).unwrap_or(0),
+                started: u64::try_from(s).unwrap_or(0),
+            })
+            .filter(|o| crate::server::owners::is_alive(*o)),
+            _ => None,
+        })
+    }
+
     pub async fn finish_showdown(&self, id: i64, status: &str, now: &str) -> Result<()> {
         sqlx::query("UPDATE showdowns SET status = ?, finished_at = ? WHERE id = ?")
             .bind(status)
@@ -219,35 +302,5 @@ impl Database {
             .execute(&self.pool)
             .await?;
         Ok(())
-    }
-
-    /// The newest quality run of `model_path` started at or after `since` that did not
-    /// complete: a showdown continues it instead of starting over.
-    pub async fn resumable_quality_run(
-        &self,
-        model_path: &str,
-        think: Option<bool>,
-        since: &str,
-    ) -> Result<Option<i64>> {
-        let rows: Vec<(i64, Option<String>)> = sqlx::query_as(
-            "SELECT r.id, r.config_json FROM runs r JOIN models m ON m.id = r.model_id
-             WHERE m.path = ? AND r.kind = 'quality' AND r.status IN ('interrupted', 'running')
-               AND r.started_at >= ? ORDER BY r.id DESC",
-        )
-        .bind(model_path)
-        .bind(since)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .find(|(_, cfg)| {
-                let think_of = |c: &str| {
-                    serde_json::from_str::<serde_json::Value>(c)
-                        .ok()
-                        .and_then(|v| v.get("think").and_then(|t| t.as_bool()))
-                };
-                cfg.as_deref().map(think_of).unwrap_or(None) == think
-            })
-            .map(|(id, _)| id))
     }
 }

@@ -24,6 +24,20 @@ pub const LOOPBACK_ORIGINS: &str = "localhost";
 /// owners before they allow other devices).
 pub const OPEN_WITHOUT_KEY: [&str; 2] = ["/health", "/v1/health"];
 
+/// What other devices reach without the key, in the owner's words: the one sentence the
+/// Server screen and docs/ARCHITECTURE.md give, made from [`OPEN_WITHOUT_KEY`].
+pub fn open_without_key_sentence() -> String {
+    let (last, first) = OPEN_WITHOUT_KEY.split_last().expect("the list has entries");
+    let list = if first.is_empty() {
+        last.to_string()
+    } else {
+        format!("{} and {last}", first.join(", "))
+    };
+    format!(
+        "Without the key, other devices reach only {list} (whether the server is up) and the server's chat page, which cannot answer without the key either."
+    )
+}
+
 /// Keys shorter than this are refused: a guessable key is no lock.
 pub const MIN_KEY_LEN: usize = 32;
 
@@ -154,6 +168,27 @@ pub fn new_key() -> std::io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// docs/ARCHITECTURE.md said `/models` and `/v1/models` answer without the key, and
+    /// the Server screen that the model's name does; the pinned build keeps both closed.
+    #[test]
+    fn the_architecture_doc_gives_the_one_sentence() {
+        let doc = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/ARCHITECTURE.md"
+        ))
+        .unwrap();
+        let flat = doc.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            flat.contains(&open_without_key_sentence()),
+            "docs/ARCHITECTURE.md must say: {}",
+            open_without_key_sentence()
+        );
+        assert!(
+            !flat.contains("/v1/models` (and the chat"),
+            "the old list is gone"
+        );
+    }
 
     #[test]
     fn loopback_pages_only_unless_the_owner_names_one() {

@@ -53,7 +53,11 @@ pub enum ServerState {
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("Port {port} is already in use by another program, so the model server cannot listen there. Quit that program, or choose another port.")]
-    PortInUse { port: u16 },
+    PortInUse {
+        port: u16,
+        /// The second server's port (its own setting and flag), not the menu-bar one's.
+        second: bool,
+    },
     #[error("The model server could not load the model: {detail}. The file may be damaged or made for a newer llama.cpp; download it again or pick another model.")]
     LoadFailed { detail: String },
     #[error("The model server ran out of memory ({detail}). Pick a smaller model or quant, use a smaller context, or put fewer layers on the GPU.")]
@@ -97,9 +101,9 @@ impl ServerError {
 
 impl ServerError {
     /// The error for a server that stopped on its own, listening (or trying to) on `port`.
-    pub fn from_exit(cause: ExitCause, port: u16) -> Self {
+    pub fn from_exit(cause: ExitCause, config: &ServerConfig) -> Self {
         match cause {
-            ExitCause::PortInUse => ServerError::PortInUse { port },
+            ExitCause::PortInUse => ServerError::in_use(config),
             ExitCause::ModelLoadFailed { detail } => ServerError::LoadFailed { detail },
             ExitCause::OutOfMemory { detail } => ServerError::OutOfMemory { detail },
             ExitCause::Crashed { signal } => ServerError::Crashed { signal },
@@ -128,6 +132,28 @@ pub fn port_or_free(port: Option<u16>) -> crate::Result<u16> {
             source,
         }),
     }
+}
+
+impl ServerError {
+    /// `config`'s port is taken.
+    pub fn in_use(config: &ServerConfig) -> Self {
+        ServerError::PortInUse {
+            port: config.port,
+            second: config.purpose == Purpose::Second,
+        }
+    }
+}
+
+/// A free port to suggest instead of the busy `port`: the next free one above it that
+/// is neither server's default (a suggestion must not clash with the other server).
+pub fn suggest_port(port: u16) -> u16 {
+    use crate::settings::{DEFAULT_PORT, DEFAULT_SECOND_PORT};
+    (port.saturating_add(1)..=u16::MAX)
+        .chain(1024..port)
+        .find(|p| {
+            ![DEFAULT_PORT, DEFAULT_SECOND_PORT].contains(p) && !port_is_busy("127.0.0.1", *p)
+        })
+        .unwrap_or(DEFAULT_PORT)
 }
 
 /// Asks the OS for a free port on loopback.

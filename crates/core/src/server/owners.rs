@@ -38,6 +38,9 @@ pub struct ServerRecord {
     pub server: ProcessId,
     pub owner: ProcessId,
     pub port: u16,
+    /// The model file it serves (records written by older builds have none).
+    #[serde(default)]
+    pub model: Option<PathBuf>,
 }
 
 /// The name and start time of live process `pid`.
@@ -57,7 +60,7 @@ fn look_up(pid: u32) -> Option<(String, u64)> {
 }
 
 /// Whether `id` still names the same live process (not a later one given its pid).
-fn is_alive(id: ProcessId) -> bool {
+pub fn is_alive(id: ProcessId) -> bool {
     look_up(id.pid).is_some_and(|(_, started)| started == id.started)
 }
 
@@ -67,12 +70,13 @@ fn record_path(dir: &Path, server_pid: u32) -> PathBuf {
 
 /// Writes the record of a server this process just started (atomically: a reader never
 /// sees half of one).
-pub fn record(dir: &Path, server_pid: u32, port: u16) -> std::io::Result<PathBuf> {
+pub fn record(dir: &Path, server_pid: u32, port: u16, model: &Path) -> std::io::Result<PathBuf> {
     let missing = || std::io::Error::other("the process is already gone");
     let rec = ServerRecord {
         server: ProcessId::of(server_pid).ok_or_else(missing)?,
         owner: ProcessId::current().ok_or_else(missing)?,
         port,
+        model: Some(crate::cleanup::canonical(model)),
     };
     std::fs::create_dir_all(dir)?;
     let path = record_path(dir, server_pid);
@@ -163,6 +167,37 @@ pub fn reap_orphans(dir: &Path) -> Vec<u32> {
     stopped
 }
 
+/// The model files that live servers in `dir` serve, whoever owns them (a file in use
+/// is never cleaned up).
+pub fn models_in_use(dir: &Path) -> Vec<PathBuf> {
+    records(dir)
+        .into_iter()
+        .map(|(_, r)| r)
+        .filter(|r| is_alive(r.server))
+        .filter_map(|r| r.model)
+        .collect()
+}
+
+/// Stops every server in `dir` that this process started and is still running: what
+/// Quit, a closed Terminal (SIGHUP) or an update does on the way out, since macOS has no
+/// `PR_SET_PDEATHSIG` to take a server down with its owner. Returns the pids stopped.
+pub fn stop_own(dir: &Path) -> Vec<u32> {
+    let Some(me) = ProcessId::current() else {
+        return Vec::new();
+    };
+    let mut stopped = Vec::new();
+    for (path, rec) in records(dir) {
+        if rec.owner != me {
+            continue;
+        }
+        if is_alive(rec.server) && super::process::signal(rec.server.pid, super::process::SIGKILL) {
+            stopped.push(rec.server.pid);
+        }
+        let _ = std::fs::remove_file(path);
+    }
+    stopped
+}
+
 /// Servers in `dir` whose owners live, other than this process's own.
 pub fn others_running(dir: &Path) -> Vec<ServerRecord> {
     let me = std::process::id();
@@ -188,6 +223,7 @@ mod tests {
                 started: 90,
             },
             port: 8080,
+            model: None,
         }
     }
 
@@ -237,7 +273,7 @@ mod tests {
             .arg("30")
             .spawn()
             .unwrap();
-        let path = record(t.path(), child.id(), 1).unwrap();
+        let path = record(t.path(), child.id(), 1, Path::new("/m.gguf")).unwrap();
         assert_eq!(reap_orphans(t.path()), Vec::<u32>::new());
         assert!(path.exists(), "an owned server's record stays");
         assert!(

@@ -14,6 +14,12 @@
 ///   [`super::Server`] covers panics and normal exits.
 pub fn harden(cmd: &mut tokio::process::Command) {
     cmd.process_group(0);
+    // Tests play macOS's missing pdeathsig on Linux with this set: then only Kindling's
+    // own shutdown (`owners::stop_own`) and the reaper stand between a server and an orphan.
+    #[cfg(target_os = "linux")]
+    if std::env::var_os(NO_PDEATHSIG).is_some() {
+        return;
+    }
     #[cfg(target_os = "linux")]
     #[allow(unsafe_code)]
     // SAFETY: the closure runs between fork and exec and calls only prctl/getppid,
@@ -32,6 +38,10 @@ pub fn harden(cmd: &mut tokio::process::Command) {
         });
     }
 }
+
+/// Set in the environment, servers are started without `PR_SET_PDEATHSIG`, as on macOS
+/// (for the tests of what Kindling does on the way out).
+pub const NO_PDEATHSIG: &str = "KINDLING_TEST_NO_PDEATHSIG";
 
 /// Sends `signal` to process `pid`. Returns false when it no longer exists.
 pub fn signal(pid: u32, signal: i32) -> bool {

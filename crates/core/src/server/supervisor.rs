@@ -87,11 +87,7 @@ impl Server {
             purpose: config.purpose,
         };
         if super::port_is_busy(&config.host, config.port) {
-            return Err(failed(
-                events,
-                id,
-                ServerError::PortInUse { port: config.port }.into(),
-            ));
+            return Err(failed(events, id, ServerError::in_use(&config).into()));
         }
         events.emit(Event::ServerState {
             server: id,
@@ -111,13 +107,16 @@ impl Server {
             failed(events, id, e.into())
         })?;
         let pid = child.id().unwrap_or(0);
-        let record = records.and_then(|dir| match owners::record(dir, pid, config.port) {
-            Ok(path) => Some(path),
-            Err(e) => {
-                tracing::warn!(error = %e, "could not record who owns the server");
-                None
-            }
-        });
+        let record =
+            records.and_then(
+                |dir| match owners::record(dir, pid, config.port, &config.model) {
+                    Ok(path) => Some(path),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not record who owns the server");
+                        None
+                    }
+                },
+            );
         let shared = Arc::new(Shared {
             logs: Mutex::new(LogTail::new(LOG_TAIL_LINES)),
             listening_at: Mutex::new(None),
@@ -211,7 +210,7 @@ impl Server {
         let url = format!("{}/health", self.base_url());
         loop {
             if let Some(cause) = self.exit_cause() {
-                return Err(ServerError::from_exit(cause, self.config.port).into());
+                return Err(ServerError::from_exit(cause, &self.config).into());
             }
             if cancel.is_cancelled() {
                 return Err(crate::Error::Cancelled);
@@ -294,7 +293,7 @@ impl Server {
             code: -1,
             detail: "stopped".into(),
         });
-        let err = ServerError::from_exit(cause, self.config.port);
+        let err = ServerError::from_exit(cause, &self.config);
         self.events.emit(Event::ServerState {
             server: self.id,
             state: ServerState::Failed {

@@ -67,7 +67,11 @@ async fn garbage_on_the_gpu_sends_that_kind_of_model_to_the_processor() {
         .await
         .unwrap();
     assert_eq!(gpu_check::fault(&on_cpu), None, "{on_cpu:?}");
-    let verdict = core.judge_gpu(key, &on_gpu, Some(&on_cpu)).await.unwrap();
+    let verdict = core
+        .judge_gpu(key, &on_gpu, Some(&on_cpu))
+        .await
+        .unwrap()
+        .expect("garbage is a verdict");
     assert!(!verdict.usable);
     assert!(
         verdict.reason.contains("garbage") && verdict.reason.contains("processor answered"),
@@ -84,8 +88,15 @@ async fn garbage_on_the_gpu_sends_that_kind_of_model_to_the_processor() {
     server.stop().await;
     assert!(
         args.windows(2)
-            .any(|w| w[0] == "--n-gpu-layers" && w[1] == "0"),
-        "{args:?}"
+            .any(|w| w[0] == "--n-gpu-layers" && w[1] == "0")
+            && args
+                .windows(2)
+                .any(|w| w[0] == "--device" && w[1] == "none"),
+        "every layer and llama.cpp's op offload off the GPU: {args:?}"
     );
     assert_eq!(core.gpu_checks().await.unwrap(), vec![verdict]);
+
+    // "Check the graphics card again": the verdict is forgotten, and asked anew.
+    assert_eq!(core.forget_gpu_checks().await.unwrap(), 1);
+    assert!(core.gpu_checks().await.unwrap().is_empty());
 }

@@ -7,17 +7,28 @@ use kindling_core::events::{BenchPhase, Event};
 use kindling_core::history::EntryStatus;
 use kindling_core::recommend::Goal;
 use kindling_core::showdown::Contender;
-use kindling_core::{Cancel, Error};
+use kindling_core::{Cancel, Error, ErrorCode};
 
+/// The night's work is kept whatever the paths look like: Kindling's home is reached
+/// through a symlink (a models folder on an external disk, macOS's /var), one candidate
+/// is named by a relative path, and a catalog id that no longer resolves fails its entry
+/// alone. The interrupted candidate's run is kept on its entry from the moment it is
+/// created, and continued by id; an answer stored without its grade (a kill between two
+/// writes in older builds) is graded on resume.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_showdown_measures_each_candidate_and_resumes_where_it_stopped() {
     let _guard = super::SERVER_LOCK.lock().await;
-    let home = tempfile::tempdir().unwrap();
-    let core = super::core_in(home.path()).await;
-    // Two candidates on disk: the sample model and a copy of it under another name.
-    let dir = home.path().join("ladder");
+    let t = tempfile::tempdir_in(".").unwrap();
+    let real_home = t.path().join("real-home");
+    std::fs::create_dir_all(&real_home).unwrap();
+    let home = t.path().join("home-link");
+    std::os::unix::fs::symlink(&real_home, &home).unwrap();
+    let core = super::core_in(&home).await;
+    // Two candidates on disk: the sample model and a copy of it under another name,
+    // named through the link, the first one relatively.
+    let dir = home.join("ladder");
     std::fs::create_dir_all(&dir).unwrap();
-    let files: Vec<_> = ["tiny-a.gguf", "tiny-b.gguf"]
+    let mut files: Vec<_> = ["tiny-a.gguf", "tiny-b.gguf"]
         .iter()
         .map(|n| {
             let p = dir.join(n);
@@ -25,22 +36,39 @@ async fn a_showdown_measures_each_candidate_and_resumes_where_it_stopped() {
             p
         })
         .collect();
-    let contenders: Vec<Contender> = files
+    let cwd = std::env::current_dir().unwrap();
+    files[0] = std::path::Path::new(".").join(files[0].strip_prefix(&cwd).unwrap());
+    assert!(files[0].is_relative(), "{}", files[0].display());
+    let mut contenders: Vec<Contender> = files
         .iter()
-        .map(|p| Contender {
-            label: p.file_name().unwrap().to_string_lossy().into_owned(),
-            catalog_id: None,
-            path: Some(p.clone()),
-            bytes: std::fs::metadata(p).unwrap().len(),
-            think: None,
-            estimated_seconds: 0.0,
+        .map(|p| {
+            Contender::new(
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                None,
+                Some(p.clone()),
+                std::fs::metadata(p).unwrap().len(),
+            )
         })
         .collect();
+    contenders.push(Contender::new(
+        "Removed from catalog.toml".into(),
+        Some("no-such-family:Q4_K_M".into()),
+        None,
+        1,
+    ));
     let id = core
         .showdown_start(Goal::Patient, true, &contenders)
         .await
         .unwrap();
     assert_eq!(core.db().unfinished_showdown().await.unwrap(), Some(id));
+    let stored = core.db().showdown(id).await.unwrap();
+    for (e, f) in stored.entries.iter().zip(&files) {
+        assert_eq!(
+            e.model_path.as_deref(),
+            Some(std::fs::canonicalize(f).unwrap().to_str().unwrap()),
+            "stored in one form: absolute, links resolved"
+        );
+    }
 
     // Stop it two tests into the second candidate.
     let cancel = Cancel::new();
@@ -75,13 +103,15 @@ async fn a_showdown_measures_each_candidate_and_resumes_where_it_stopped() {
     );
     assert_eq!(sd.entries[0].status, EntryStatus::Done);
     assert_eq!(sd.entries[1].status, EntryStatus::Measuring);
-    let second = files[1].display().to_string();
-    let interrupted = core
-        .db()
-        .resumable_quality_run(&second, None, &sd.created_at)
-        .await
-        .unwrap()
-        .expect("the second candidate's run is there to continue");
+    let refused = core.showdown_cleanup(id, false).await.unwrap_err();
+    assert_eq!(
+        refused.code(),
+        ErrorCode::Busy,
+        "no losers while it runs: {refused}"
+    );
+    let interrupted = sd.entries[1]
+        .run_id
+        .expect("the second candidate's run is kept on its entry");
     let before = core.db().results(interrupted).await.unwrap();
     let quick = Suite::core().select(true).len();
     assert!(
@@ -89,19 +119,49 @@ async fn a_showdown_measures_each_candidate_and_resumes_where_it_stopped() {
         "{} of {quick} tests were answered before the stop",
         before.len()
     );
+    // Every answer was stored with its grade; take one grade away, as a kill between the
+    // two writes of an older build left it.
+    assert_eq!(
+        core.db().scores(interrupted).await.unwrap().len(),
+        before.len()
+    );
+    let ungraded = before[0].test_id.clone();
+    super::sql(
+        &real_home,
+        &format!(
+            "DELETE FROM quality_scores WHERE run_id = {interrupted} AND test_id = '{ungraded}'"
+        ),
+    )
+    .await;
     core.db().close().await;
     drop(core);
 
-    // Kindling starts again on the same home and continues the showdown.
-    let again = super::core_in(home.path()).await;
+    // Kindling starts again on the same home, reached another way (its real path), and
+    // continues the showdown.
+    let again = super::core_in(&real_home).await;
     assert_eq!(again.db().unfinished_showdown().await.unwrap(), Some(id));
+    let started = std::time::Instant::now();
     let report = again.showdown_run(id, &Cancel::new()).await.unwrap();
+    eprintln!(
+        "figure: the resumed showdown finished in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     assert_eq!(report.showdown.status, "completed");
     assert_eq!(again.db().unfinished_showdown().await.unwrap(), None);
     let entries = &report.showdown.entries;
-    assert!(
-        entries.iter().all(|e| e.status == EntryStatus::Done),
+    assert_eq!(
+        entries.iter().map(|e| e.status).collect::<Vec<_>>(),
+        [EntryStatus::Done, EntryStatus::Done, EntryStatus::Failed],
         "{entries:?}"
+    );
+    assert!(
+        entries[2]
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("no-such-family"),
+        "the entry says why: {:?}",
+        entries[2].error
     );
     assert_eq!(
         entries[1].run_id,
@@ -118,11 +178,100 @@ async fn a_showdown_measures_each_candidate_and_resumes_where_it_stopped() {
             r.test_id
         );
     }
-    // The morning report: both ranked, a sentence, and the loser's file to reclaim.
+    let scores = again.db().scores(interrupted).await.unwrap();
+    assert_eq!(scores.len(), quick, "every answer graded");
+    assert!(
+        scores.iter().any(|s| s.test_id == ungraded),
+        "the answer stored without a grade was graded on resume"
+    );
+    // The morning report: both ranked, a sentence that names the failure, and the
+    // loser's file to reclaim.
     assert_eq!(report.ranked.len(), 2);
     assert!(report.verdict.starts_with("Use "), "{}", report.verdict);
+    assert!(
+        report
+            .verdict
+            .contains("1 of 3 candidates could not be measured"),
+        "{}",
+        report.verdict
+    );
     assert_eq!(report.losers.len(), 1);
     assert_ne!(report.losers[0], report.ranked[0].path);
+
+    // The loser is the second model's now: the plan keeps it.
+    let loser = report.losers[0].clone();
+    again
+        .update_settings(|s| s.second_model = Some(loser.clone()))
+        .unwrap();
+    let plan = again.showdown_cleanup(id, false).await.unwrap();
+    assert!(plan.removals.is_empty(), "{:?}", plan.removals);
+    assert!(
+        plan.kept
+            .iter()
+            .any(|k| k.contains("the second model server is set to use it")),
+        "{:?}",
+        plan.kept
+    );
+}
+
+/// Two Kindlings never run one showdown at once: while another live process holds it,
+/// a run is refused with `busy` and measures nothing; once that process is gone (quit,
+/// crash, a reboot that reused its pid), the showdown is taken over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_showdown_held_by_another_live_kindling_is_refused() {
+    let home = tempfile::tempdir().unwrap();
+    let core = super::core_in(home.path()).await;
+    let file = home.path().join("gone-soon.gguf");
+    let id = core
+        .showdown_start(
+            Goal::Patient,
+            true,
+            &[Contender::new(
+                "a file that is not there".into(),
+                None,
+                Some(file.clone()),
+                1,
+            )],
+        )
+        .await
+        .unwrap();
+    // Another process holds it.
+    let mut other = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    let holder = kindling_core::server::owners::ProcessId::of(other.id()).unwrap();
+    assert_eq!(core.db().claim_showdown(id, holder).await.unwrap(), None);
+    let refused = core.showdown_run(id, &Cancel::new()).await.unwrap_err();
+    assert_eq!(refused.code(), ErrorCode::Busy, "{refused}");
+    assert!(
+        refused.to_string().contains(&holder.pid.to_string()),
+        "{refused}"
+    );
+    let sd = core.db().showdown(id).await.unwrap();
+    assert_eq!(
+        sd.entries[0].status,
+        EntryStatus::Pending,
+        "nothing was done"
+    );
+    assert_eq!(core.db().showdown_owner(id).await.unwrap(), Some(holder));
+    // That Kindling is gone: this one takes the showdown over.
+    other.kill().unwrap();
+    other.wait().unwrap();
+    let report = core.showdown_run(id, &Cancel::new()).await.unwrap();
+    assert_eq!(report.showdown.entries[0].status, EntryStatus::Failed);
+    assert_eq!(
+        core.db().showdown_owner(id).await.unwrap(),
+        None,
+        "given up when done"
+    );
+    // All failed: no winner is picked, so nothing is offered for the Trash.
+    assert!(
+        report.verdict.starts_with("Only 0 of 1 candidates"),
+        "{}",
+        report.verdict
+    );
+    assert!(report.losers.is_empty());
 }
 
 /// A model the owner already has as an Ollama blob (named by its digest, not the file's
