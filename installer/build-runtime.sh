@@ -7,11 +7,13 @@
 # Targets and their flags (one place):
 #   linux-x86_64   Vulkan + every CPU variant chosen at run time (GGML_NATIVE would die
 #                  with "Illegal instruction" on machines unlike the builder)
-#   macos-x86_64   Vulkan over MoltenVK >= 1.4.2, Metal off, deployment target 13.3
-#   macos-arm64    Metal, library embedded
+#   macos-x86_64   Vulkan over MoltenVK >= 1.4.2, Metal off, from macOS 12.0 (the
+#                  floor in installer/runtime.toml: every Intel Mac with AMD graphics
+#                  that macOS 12 or 13 still runs)
+#   macos-arm64    Metal, library embedded, from macOS 13.3
 # The macOS targets are built by the release workflow (.github/workflows/release.yml) on
 # macOS runners; it provides, for macos-x86_64, the Vulkan loader built for 13.3
-# (KINDLING_VULKAN_PREFIX: include/ and lib/libvulkan.1.dylib) and MoltenVK from the
+# (KINDLING_VULKAN_PREFIX: include/ and lib/libvulkan.1.dylib, built for the same floor) and MoltenVK from the
 # Khronos release (KINDLING_MOLTENVK_DIR: libMoltenVK.dylib; KINDLING_MOLTENVK_VERSION).
 # Only linux-x86_64 can be built and tested on Linux; --print-flags TARGET prints any
 # target's flags.
@@ -33,20 +35,26 @@ pin() { python3 -c "import tomllib,sys; d=tomllib.load(open('$root/installer/run
 
 # The server's chat page is built from its source with npm (the registry), never
 # downloaded prebuilt from Hugging Face (LLAMA_USE_PREBUILT_UI).
-common_flags=(-DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF
+# No OpenSSL: the server needs no TLS (Kindling downloads models itself), and with it on
+# (the pin's default) every build links the build machine's libssl — on the macOS runners
+# Homebrew's, by absolute path, which an owner's Mac does not have ("Library not loaded:
+# /usr/local/opt/openssl@3/lib/libssl.3.dylib"); on Linux an undeclared libssl3.
+common_flags=(-DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF
   -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=OFF -DBUILD_SHARED_LIBS=ON
   -DLLAMA_BUILD_UI=ON -DLLAMA_USE_PREBUILT_UI=OFF)
+# The oldest macOS each Mac build runs on (installer/runtime.toml [macos]).
+floor_of() { pin "['macos']['${1#macos-}']['minimum']"; }
 flags_for() {
   case "$1" in
     linux-x86_64) echo "${common_flags[*]} -DGGML_VULKAN=ON -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON -DCMAKE_INSTALL_RPATH=\$ORIGIN;\$ORIGIN/../lib/kindling -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON" ;;
-    macos-x86_64) echo "${common_flags[*]} -DGGML_VULKAN=ON -DGGML_METAL=OFF -DGGML_OPENMP=OFF -DCMAKE_OSX_DEPLOYMENT_TARGET=13.3 -DCMAKE_OSX_ARCHITECTURES=x86_64 -DCMAKE_INSTALL_RPATH=@executable_path;@executable_path/../Frameworks -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON" ;;
-    macos-arm64) echo "${common_flags[*]} -DGGML_METAL=ON -DGGML_METAL_EMBED_LIBRARY=ON -DCMAKE_OSX_DEPLOYMENT_TARGET=13.3 -DCMAKE_OSX_ARCHITECTURES=arm64 -DCMAKE_INSTALL_RPATH=@executable_path;@executable_path/../Frameworks -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON" ;;
+    macos-x86_64) echo "${common_flags[*]} -DGGML_VULKAN=ON -DGGML_METAL=OFF -DGGML_OPENMP=OFF -DCMAKE_OSX_DEPLOYMENT_TARGET=$(floor_of macos-x86_64) -DCMAKE_OSX_ARCHITECTURES=x86_64 -DCMAKE_INSTALL_RPATH=@executable_path;@executable_path/../Frameworks -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON" ;;
+    macos-arm64) echo "${common_flags[*]} -DGGML_METAL=ON -DGGML_METAL_EMBED_LIBRARY=ON -DGGML_OPENMP=OFF -DCMAKE_OSX_DEPLOYMENT_TARGET=$(floor_of macos-arm64) -DCMAKE_OSX_ARCHITECTURES=arm64 -DCMAKE_INSTALL_RPATH=@executable_path;@executable_path/../Frameworks -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON" ;;
     *) echo "unknown target $1" >&2; return 1 ;;
   esac
 }
 # This machine only: its own processor's instructions (GGML_NATIVE), one CPU backend;
 # without AMX (see the AMX variant below: -mno-amx-tile takes its int8/bf16 parts too).
-quick_flags="-DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=ON -DCMAKE_C_FLAGS=-mno-amx-tile -DCMAKE_CXX_FLAGS=-mno-amx-tile -DBUILD_SHARED_LIBS=ON -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DGGML_VULKAN=OFF -DGGML_BACKEND_DL=OFF -DCMAKE_INSTALL_RPATH=\$ORIGIN -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON"
+quick_flags="-DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=ON -DCMAKE_C_FLAGS=-mno-amx-tile -DCMAKE_CXX_FLAGS=-mno-amx-tile -DBUILD_SHARED_LIBS=ON -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DGGML_VULKAN=OFF -DGGML_BACKEND_DL=OFF -DCMAKE_INSTALL_RPATH=\$ORIGIN -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON"
 if [ "${1:-}" = "--print-flags" ]; then flags_for "$2"; exit 0; fi
 
 case "$(uname -s)-$(uname -m)" in

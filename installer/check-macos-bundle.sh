@@ -1,48 +1,72 @@
 #!/usr/bin/env bash
 # Checks a built Kindling.app the way an owner's Mac will meet it (the release workflow
-# runs it on each macOS runner): every Mach-O inside links nothing from Homebrew or
-# /usr/local and needs macOS 13.3 at most; the signature verifies; the bundled
-# llama-server runs and lists its devices; and `kindling bench` measures the sample model
-# with that llama-server (on the processor: hosted runners have no usable GPU).
+# runs it on each macOS runner, before anything is uploaded):
+#   1. every Mach-O inside links only the app's own libraries and the system's, and needs
+#      no macOS newer than the target's floor (installer/runtime.toml) — macho_check.py,
+#      which make test runs against recorded otool outputs;
+#   2. the signature verifies;
+#   3. Resources/runtime.json is there and says what the app carries (on Intel, the pinned
+#      MoltenVK: the app retires the workarounds that version fixed);
+#   4. the bundled llama-server runs, and on Intel the Vulkan loader really loads
+#      MoltenVK (ggml swallows a failed registration, so --list-devices alone passes
+#      without it): the loader's own log must show the bundled driver loaded;
+#   5. the bundled `kindling` command measures the sample model with the bundled
+#      llama-server, on the processor (a hosted runner's GPU comes and goes).
 set -euo pipefail
-app="${1:?usage: check-macos-bundle.sh PATH/Kindling.app}"
+target="${1:?usage: check-macos-bundle.sh macos-x86_64|macos-arm64 PATH/Kindling.app}"
+app="${2:?usage: check-macos-bundle.sh macos-x86_64|macos-arm64 PATH/Kindling.app}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-floor="13.3"
+pin() { python3 -c "import tomllib,sys; d=tomllib.load(open('$root/installer/runtime.toml','rb')); print(eval('d'+sys.argv[1]))" "$1"; }
+floor="$(pin "['macos']['${target#macos-}']['minimum']")"
 fail=0
 say() { printf '==> %s\n' "$*"; }
 bad() { printf '::error::%s\n' "$*"; fail=1; }
 
 # 1. Linkage and minimum OS of every Mach-O file.
+machos=()
 while IFS= read -r f; do
-  file -b "$f" | grep -q 'Mach-O' || continue
-  if otool -L "$f" | awk 'NR > 1 { print $1 }' | grep -E '^(/opt/homebrew|/usr/local)/'; then
-    bad "$f links a library outside the app and the system (above)"
-  fi
-  minos="$(otool -l "$f" | awk '/LC_BUILD_VERSION/ { b = 1 } b && $1 == "minos" { print $2; exit }
-                              /LC_VERSION_MIN_MACOSX/ { v = 1 } v && $1 == "version" { print $2; exit }')"
-  if [ -z "$minos" ]; then bad "$f has no minimum macOS version"
-  elif [ "$(printf '%s\n%s\n' "$minos" "$floor" | sort -V | tail -1)" != "$floor" ]; then
-    bad "$f needs macOS $minos, newer than $floor"
-  fi
+  if file -b "$f" | grep -q 'Mach-O'; then machos+=("$f"); fi
 done < <(find "$app" -type f)
-say "Linkage and minimum macOS checked"
+[ ${#machos[@]} -gt 0 ] || bad "no Mach-O file in $app"
+python3 "$root/installer/macho_check.py" "$floor" "${machos[@]}" || fail=1
+say "Linkage and minimum macOS ($floor) of ${#machos[@]} Mach-O files checked"
 
 # 2. The signature (ad hoc or the owner's identity).
 codesign --verify --deep --strict --verbose=2 "$app" || bad "codesign --verify failed"
 
-# 3. The bundled runtime runs.
+# 3. What the runtime is, where the app reads it.
+manifest="$app/Contents/Resources/runtime.json"
+if [ ! -f "$manifest" ]; then
+  bad "Contents/Resources/runtime.json is missing: the app cannot tell which MoltenVK it carries"
+elif [ "$target" = macos-x86_64 ]; then
+  want="$(pin "['macos']['x86_64']['moltenvk']")"
+  got="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["moltenvk"])' "$manifest")"
+  [ "$got" = "$want" ] || bad "runtime.json says MoltenVK $got, not the pinned $want"
+fi
+
+# 4. The bundled runtime runs; on Intel, the Vulkan loader loads the bundled MoltenVK.
 server="$app/Contents/MacOS/llama-server"
 icd="$app/Contents/Resources/MoltenVK_icd.json"
-run_server() { if [ -f "$icd" ]; then VK_DRIVER_FILES="$icd" "$server" "$@"; else "$server" "$@"; fi; }
-run_server --version || bad "llama-server --version failed"
-run_server --list-devices || bad "llama-server --list-devices failed"
+"$server" --version || bad "llama-server --version failed"
+if [ "$target" = macos-x86_64 ]; then
+  [ -f "$icd" ] || bad "Contents/Resources/MoltenVK_icd.json is missing"
+  log="$(VK_LOADER_DEBUG=driver VK_DRIVER_FILES="$icd" "$server" --list-devices 2>&1 || true)"
+  printf '%s\n' "$log" | tail -40
+  if ! printf '%s\n' "$log" | grep -q 'Frameworks/libMoltenVK.dylib'; then
+    bad "the Vulkan loader never loaded Contents/Frameworks/libMoltenVK.dylib (see its log above)"
+  fi
+else
+  "$server" --list-devices || bad "llama-server --list-devices failed"
+fi
 
-# 4. A benchmark through Kindling, with that runtime, of the sample model.
+# 5. The bundled command, with the bundled runtime, measures the sample model on the
+#    processor (GGML_VK_VISIBLE_DEVICES set but empty: ggml uses no Vulkan device).
+cli="$app/Contents/MacOS/kindling"
 model="$RUNNER_TEMP/gemma-3-270m-q4_k_m.gguf"
 bash "$root/installer/sample-model.sh" "$RUNNER_TEMP/sample" "$model"
-(cd "$root" && cargo build --release -p kindling-cli)
-KINDLING_HOME="$RUNNER_TEMP/kindling-home" KINDLING_LLAMA_SERVER="$server" \
-  "$root/target/release/kindling" bench --model "$model" --reps 2 || bad "kindling bench failed"
+"$cli" --help >/dev/null || bad "the bundled kindling command does not run"
+KINDLING_HOME="$RUNNER_TEMP/kindling-home" GGML_VK_VISIBLE_DEVICES="" \
+  "$cli" bench --model "$model" --reps 2 --no-bandwidth || bad "kindling bench with the bundled runtime failed"
 
 [ "$fail" -eq 0 ] && say "All checks passed: $app"
 exit "$fail"

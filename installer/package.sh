@@ -5,13 +5,16 @@
 #
 # Layout inside the .deb:
 #   /usr/bin/kindling-desktop    the app
+#   /usr/bin/kindling            the command (the README's CLI), a sidecar too
 #   /usr/bin/llama-server        the runtime, as the app's Tauri sidecar (externalBin)
 #   /usr/lib/kindling/           its libraries, ggml backends and runtime.json
 #                                (llama-server's RUNPATH has $ORIGIN/../lib/kindling; the
 #                                app starts it in that folder, where ggml finds backends)
-# Inside the .app: Contents/MacOS/llama-server (the sidecar), its dylibs in
-# Contents/Frameworks (bundle.macOS.frameworks: so they are signed), and for Intel Macs
-# Resources/MoltenVK_icd.json, which the app hands to the server as VK_DRIVER_FILES.
+# Inside the .app: Contents/MacOS/llama-server and Contents/MacOS/kindling (sidecars),
+# the runtime's dylibs in Contents/Frameworks (bundle.macOS.frameworks: so they are
+# signed), Resources/runtime.json (what the runtime is: MoltenVK's version retires the
+# workarounds it fixed), and for Intel Macs Resources/MoltenVK_icd.json, which the app
+# hands to the server as VK_DRIVER_FILES.
 # Prints the bundle's path last.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,10 +27,15 @@ stage="$target_dir/package"
 lib="$stage/lib"
 rm -rf "$stage" && mkdir -p "$lib"
 
-# 1. The sidecar, under the name Tauri wants (it strips the target triple when bundling).
+# 1. The sidecars, under the names Tauri wants (it strips the target triple when
+#    bundling): llama-server, and the `kindling` command from the same core as the app
+#    (the README's CLI section works on an installed Kindling too).
 triple="$(rustc -vV | sed -n 's/^host: //p')"
 mkdir -p "$root/src-tauri/binaries"
 cp "$built/llama-server" "$root/src-tauri/binaries/llama-server-$triple"
+say "Building the kindling command"
+(cd "$root" && cargo build --release --locked -p kindling-cli) >&2
+cp "$target_dir/release/kindling" "$root/src-tauri/binaries/kindling-$triple"
 
 # 2. Its libraries: what it needs from the build (by the name it asks for, links followed),
 #    every ggml backend (loaded by file name at run time), and the manifest.
@@ -56,61 +64,72 @@ say "Runtime staged: $(ls "$lib" | wc -l) files, $(du -sh "$lib" | cut -f1)"
 overlay="$stage/tauri.package.json"
 if [ "$(uname -s)" = Darwin ]; then
   bundles="app,dmg"
-  frameworks="$(ls "$lib"/*.dylib | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read().split()))')"
-  resources="{}"
   if [ -e "$lib/libMoltenVK.dylib" ]; then
     cat > "$stage/MoltenVK_icd.json" <<ICD
 { "file_format_version": "1.0.0",
   "ICD": { "library_path": "../Frameworks/libMoltenVK.dylib", "api_version": "1.4.0", "is_portability_driver": true } }
 ICD
-    resources="{\"$stage/MoltenVK_icd.json\": \"MoltenVK_icd.json\"}"
   fi
   # Signed with the owner's identity when the environment has one; else ad hoc, with the
-  # hardened runtime off (dyld refuses an ad-hoc app's own dylibs with it on).
-  if [ -n "${APPLE_SIGNING_IDENTITY:-}" ]; then identity="$APPLE_SIGNING_IDENTITY"; hardened=true
-  else identity="-"; hardened=false; say "No signing identity in the environment: signing ad hoc"; fi
-  # Updates: the release workflow passes the public key and the manifest's address
-  # (the private key signs the update archives: TAURI_SIGNING_PRIVATE_KEY). Without
-  # them the app says it does not update itself.
-  updater="false"; plugins="{}"
-  if [ -n "${KINDLING_UPDATER_PUBKEY:-}" ] && [ -n "${KINDLING_UPDATE_URL:-}" ] && [ -n "${TAURI_SIGNING_PRIVATE_KEY:-}" ]; then
-    updater="true"
-    plugins="{\"updater\": {\"pubkey\": \"$KINDLING_UPDATER_PUBKEY\", \"endpoints\": [\"$KINDLING_UPDATE_URL\"], \"requireSignedVersion\": true}}"
-  else
-    say "No updater key and address in the environment: this build will not update itself"
-  fi
-  cat > "$overlay" <<JSON
-{
-  "plugins": $plugins,
-  "bundle": {
-    "createUpdaterArtifacts": $updater,
-    "externalBin": ["binaries/llama-server"],
-    "resources": $resources,
-    "macOS": {
-      "frameworks": $frameworks,
-      "minimumSystemVersion": "13.3",
-      "signingIdentity": "$identity",
-      "hardenedRuntime": $hardened
-    }
-  }
-}
-JSON
+  # hardened runtime off (dyld refuses an ad-hoc app's own dylibs with it on). Empty
+  # secrets are unset and half-set groups refused there (see the script).
+  # shellcheck source=installer/macos-signing.sh
+  . "$root/installer/macos-signing.sh"
+  signing_setup || exit 1
+  say "Signing: $signing_mode"
+  # The oldest macOS this build runs on: the runtime's, from the flags it was built with.
+  floor="$(sed -n 's/.*-DCMAKE_OSX_DEPLOYMENT_TARGET=\([0-9.]*\).*/\1/p' "$built/.flags")"
+  [ -n "$floor" ] || { say "The runtime's flags name no deployment target"; exit 1; }
 else
   bundles="deb"
-  cat > "$overlay" <<JSON
-{
-  "bundle": {
-    "externalBin": ["binaries/llama-server"],
-    "linux": {
-      "deb": {
-        "depends": ["libvulkan1", "libgomp1"],
-        "files": { "/usr/lib/kindling": "$lib/" }
-      }
-    }
-  }
-}
-JSON
+  signing_identity="" signing_hardened=false floor=""
 fi
+# Updates: the release workflow passes the public key and the manifest's address (the
+# private key signs the update archives: TAURI_SIGNING_PRIVATE_KEY). Without them the
+# app says it does not update itself.
+if [ -z "${KINDLING_UPDATER_PUBKEY:-}" ] || [ -z "${KINDLING_UPDATE_URL:-}" ] || [ -z "${TAURI_SIGNING_PRIVATE_KEY:-}" ]; then
+  say "No updater key and address in the environment: this build will not update itself"
+  unset KINDLING_UPDATER_PUBKEY TAURI_SIGNING_PRIVATE_KEY
+fi
+# Written with a JSON library: a secret with a trailing newline or a quote stays a value.
+LIB="$lib" STAGE="$stage" IDENTITY="$signing_identity" HARDENED="$signing_hardened" FLOOR="$floor" \
+  python3 - "$(uname -s)" > "$overlay" <<'PY'
+import glob, json, os, sys
+system = sys.argv[1]
+lib, stage = os.environ["LIB"], os.environ["STAGE"]
+pubkey = os.environ.get("KINDLING_UPDATER_PUBKEY", "").strip()
+url = os.environ.get("KINDLING_UPDATE_URL", "").strip()
+bundle = {"externalBin": ["binaries/llama-server", "binaries/kindling"]}
+overlay = {"bundle": bundle}
+if system == "Darwin":
+    resources = {os.path.join(lib, "runtime.json"): "runtime.json"}
+    icd = os.path.join(stage, "MoltenVK_icd.json")
+    if os.path.exists(icd):
+        resources[icd] = "MoltenVK_icd.json"
+    bundle["resources"] = resources
+    bundle["macOS"] = {
+        "frameworks": sorted(glob.glob(os.path.join(lib, "*.dylib"))),
+        "minimumSystemVersion": os.environ["FLOOR"],
+        "signingIdentity": os.environ["IDENTITY"],
+        "hardenedRuntime": os.environ["HARDENED"] == "true",
+    }
+    updates = bool(pubkey and url)
+    bundle["createUpdaterArtifacts"] = updates
+    overlay["plugins"] = (
+        {"updater": {"pubkey": pubkey, "endpoints": [url], "requireSignedVersion": True}}
+        if updates else {}
+    )
+else:
+    # The app is the same on Linux, but a Linux machine is no Mac.
+    bundle["shortDescription"] = "Run AI models on the computer you already have"
+    bundle["linux"] = {"deb": {
+        # No libssl: the runtime is built without OpenSSL (Kindling downloads models
+        # itself; llama-server needs no TLS).
+        "depends": ["libvulkan1", "libgomp1"],
+        "files": {"/usr/lib/kindling": lib + "/"},
+    }}
+json.dump(overlay, sys.stdout, indent=2)
+PY
 tauri="$root/ui/node_modules/.bin/tauri"
 [ -x "$tauri" ] || { say "The Tauri CLI is missing: run make setup-desktop"; exit 1; }
 say "Building the release app and its bundle (a long step the first time: about 10 minutes on 2 cores)"

