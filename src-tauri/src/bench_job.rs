@@ -22,9 +22,10 @@ pub fn start(app: &AppHandle, model: Option<PathBuf>, quality: bool) -> Result<(
         return Err(ErrorReport {
             code: ErrorCode::Busy,
             hint: None,
-            message: "Kindling is finding the best model for this Mac. Benchmark when the \
-                      showdown has finished, or stop it first."
-                .into(),
+            message: format!(
+                "Kindling is finding {}. Benchmark when the showdown has finished, or stop it first.",
+                kindling_core::words::best_model_here()
+            ),
         });
     }
     let cancel = {

@@ -45,6 +45,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         save_machine_profile,
         gpu_checks,
         gpu_checks_forget,
+        cli_install,
         bench_start,
         bench_cancel,
         bench_status,
@@ -52,6 +53,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         showdown_start,
         showdown_status,
         showdown_stop,
+        showdown_continue,
         showdown_use,
         showdown_cleanup,
         runs,
@@ -94,6 +96,7 @@ pub fn app_info(app: AppHandle, state: State<'_, AppState>) -> AppInfo {
         since_launch_ms: state.started.elapsed().as_secs_f64() * 1e3,
         start_at_login: app.autolaunch().is_enabled().unwrap_or(false),
         grader_version: kindling_core::bench::graders::GRADER_VERSION,
+        machine: kindling_core::words::MACHINE.into(),
     }
 }
 
@@ -153,6 +156,27 @@ pub async fn gpu_checks(
     state.core.gpu_checks().await.map_err(report)
 }
 
+/// "Install the kindling command": links the command the app carries into the owner's
+/// PATH; the sentence says where and what to do next.
+#[tauri::command]
+pub fn cli_install() -> Reply<String> {
+    let command = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join("kindling")))
+        .unwrap_or_default();
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let path = std::env::var("PATH").unwrap_or_default();
+    crate::cli_link::install(&command, &home, &path)
+        .map(|l| l.sentence())
+        .map_err(|message| ErrorReport {
+            code: ErrorCode::Io,
+            hint: None,
+            message,
+        })
+}
+
 /// "Check the graphics card again": forgets every verdict; returns how many.
 #[tauri::command]
 pub async fn gpu_checks_forget(state: State<'_, AppState>) -> Reply<u64> {
@@ -210,6 +234,12 @@ pub async fn showdown_status(app: AppHandle) -> Reply<ShowdownStatus> {
 #[tauri::command]
 pub fn showdown_stop(app: AppHandle) -> bool {
     crate::showdown_job::stop(&app)
+}
+
+/// Continues showdown `id`, which the owner stopped: what was measured is kept.
+#[tauri::command]
+pub async fn showdown_continue(app: AppHandle, id: i64) -> Reply<()> {
+    crate::showdown_job::continue_stopped(&app, id).await
 }
 
 /// Makes showdown `id`'s winner the model the menu-bar server serves (restarting a

@@ -130,6 +130,8 @@ pub struct AppInfo {
     pub start_at_login: bool,
     /// The quality graders' version: runs scored by an older one can be rescored.
     pub grader_version: u32,
+    /// What this machine is called on screen: "Mac", or "computer" off macOS.
+    pub machine: String,
 }
 
 /// The showdown as the Showdown screen shows it: the running one, or else the newest.

@@ -3,6 +3,7 @@
 //! forward to the core, and core events forwarded to the webview.
 
 pub mod bench_job;
+pub mod cli_link;
 pub mod command_names;
 pub mod commands;
 mod dialogs;

@@ -55,6 +55,18 @@ pub async fn start(
     Ok(id)
 }
 
+/// Continues showdown `id`, which the owner stopped ("Continue the showdown").
+pub async fn continue_stopped(app: &AppHandle, id: i64) -> Result<(), ErrorReport> {
+    let state = app.state::<AppState>();
+    state
+        .core
+        .db()
+        .reopen_showdown(id)
+        .await
+        .map_err(|e| Error::from(e).to_report())?;
+    run(app, id)
+}
+
 /// Continues the showdown a quit or a crash left unfinished, if there is one.
 pub async fn resume_unfinished(app: &AppHandle) {
     let state = app.state::<AppState>();
@@ -97,8 +109,7 @@ fn run(app: &AppHandle, id: i64) -> Result<(), ErrorReport> {
         let stopped_by_owner = matches!(outcome, Err(Error::Cancelled)) && !state.is_quitting();
         if stopped_by_owner {
             // Stopped on purpose: what was measured stays, and it does not resume.
-            let now = kindling_core::history::now();
-            if let Err(e) = state.core.db().finish_showdown(id, "cancelled", &now).await {
+            if let Err(e) = state.core.showdown_stopped_by_owner(id).await {
                 tracing::warn!(error = %e, "could not mark the showdown stopped");
             }
         }
@@ -177,5 +188,5 @@ pub async fn status(app: &AppHandle) -> Result<ShowdownStatus, ErrorReport> {
 
 /// The tray's line while a showdown runs.
 pub fn tray_line(app: &AppHandle) -> Option<String> {
-    running(app).map(|_| "Finding the best model for this Mac…".to_string())
+    running(app).map(|_| format!("Finding {}…", kindling_core::words::best_model_here()))
 }

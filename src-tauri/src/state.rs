@@ -141,7 +141,8 @@ impl AppState {
                 hint: None,
                 message: format!(
                     "There is no model to {to} yet. Open Kindling and choose Models to get \
-                     the one recommended for this Mac."
+                     the one recommended for this {}.",
+                    kindling_core::words::MACHINE
                 ),
             })
     }

@@ -167,7 +167,7 @@ fn menu(app: &AppHandle, s: &ServerStatus, second: &ServerStatus) -> tauri::Resu
         m = m.item(&label("showdown", &line)?);
     }
     m = m
-        .item(&label("bench", "Benchmark my Mac")?)
+        .item(&label("bench", &kindling_core::words::benchmark_mine())?)
         .item(&label("open", "Open Kindling")?)
         .separator();
     m = match crate::updates::pending(app) {

@@ -61,9 +61,14 @@ fn a_user_benchmarks_serves_and_cleans_up() {
         ],
     );
 
-    // Home: the machine in plain words, then Benchmark my Mac.
+    // Home: the machine in plain words, then Benchmark my Mac — "my computer" here: a
+    // Linux machine is no Mac.
     app.wait_ready();
     app.wait_text("[data-testid=machine]", secs(60));
+    app.wait("the machine's word on the button", secs(10), || {
+        (app.text("[data-testid=bench-start]").as_deref() == Some("Benchmark my computer"))
+            .then_some(())
+    });
     app.screenshot("home");
     app.click("[data-testid=bench-start]");
     let progress = app.wait_text("[data-testid=bench-progress]", secs(30));

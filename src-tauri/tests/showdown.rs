@@ -1,9 +1,10 @@
 //! "Find the best model for this Mac", end to end: the real app (Xvfb, WebDriver) runs a
 //! showdown of a quant ladder of the sample model — Q2_K, Q3_K_M and Q8_0 made here with
 //! the pinned llama.cpp's llama-quantize from the sample's Q4_K_M (so Q8_0 cannot answer
-//! better) — downloaded from a loopback Hugging Face mirror as catalog additions. The app
-//! is killed in the middle of the second candidate, started again, and resumes without
-//! repeating a finished test; the report ranks Q4_K_M above Q8_0 on score per GB; the
+//! better) — downloaded from a loopback Hugging Face mirror as catalog additions. The
+//! owner quits the app in the middle of the second candidate, on a machine without
+//! pdeathsig (as macOS): no llama-server outlives it. Started again, it resumes without
+//! repeating a finished test (Quit is not Stop); the report ranks Q4_K_M above Q8_0 on score per GB; the
 //! losers' cleanup plan lists exactly the other three files and removes nothing until
 //! the second click. Screenshots: target/e2e-screenshots/showdown-*.png.
 
@@ -154,6 +155,7 @@ fn an_owner_finds_the_best_model_overnight_and_a_kill_loses_nothing() {
         ("OLLAMA_MODELS", &empty),
         ("HF_HUB_CACHE", &empty),
         ("XDG_DATA_HOME", &xdg),
+        (kindling_core::server::process::NO_PDEATHSIG, Path::new("1")),
     ];
 
     let display = Display::start();
@@ -202,7 +204,7 @@ fn an_owner_finds_the_best_model_overnight_and_a_kill_loses_nothing() {
     app.click("[data-testid=sd-start]");
     app.wait_text("[data-testid=sd-running]", secs(30));
 
-    // Kill the app three tests into the second candidate, as a crash would.
+    // Quit three tests into the second candidate.
     app.wait("the second candidate's third test", secs(900), || {
         let e = entries(&app);
         (e.len() == 4
@@ -212,6 +214,17 @@ fn an_owner_finds_the_best_model_overnight_and_a_kill_loses_nothing() {
         .then_some(())
     });
     app.screenshot("showdown-2-running");
+    let servers = kindling_core::server::owners::server_pids(&home.join("servers"));
+    assert!(!servers.is_empty(), "a server measures the candidate");
+    let app_pid = app.app_pid().expect("the app runs");
+    app.click("[data-testid=quit]");
+    app.wait("the app to quit", secs(60), || {
+        (!support::alive(app_pid)).then_some(())
+    });
+    assert!(
+        servers.iter().all(|p| !support::alive(*p)),
+        "a llama-server outlived Quit during the showdown: {servers:?}"
+    );
     drop(app);
 
     // What the night kept: the first candidate done, the second's answers so far.
@@ -233,7 +246,7 @@ fn an_owner_finds_the_best_model_overnight_and_a_kill_loses_nothing() {
         core.db().close().await;
         (run, before)
     });
-    assert!(!before.is_empty(), "tests were answered before the kill");
+    assert!(!before.is_empty(), "tests were answered before Quit");
 
     // Kindling starts again: the showdown resumes by itself, and the tray says so.
     let app = App::launch(&display, &env);
@@ -315,7 +328,7 @@ fn an_owner_finds_the_best_model_overnight_and_a_kill_loses_nothing() {
         let core = Core::open(Paths::new(home.clone())).await.unwrap();
         let id = core.db().latest_showdown().await.unwrap().unwrap();
         let sd = core.db().showdown(id).await.unwrap();
-        assert_eq!(sd.status, "completed");
+        assert_eq!(sd.status, kindling_core::kinds::ShowdownState::Completed);
         assert_eq!(sd.entries[1].run_id, Some(interrupted));
         let after = core.db().results(interrupted).await.unwrap();
         let quick = kindling_core::bench::suite::Suite::core()

@@ -204,7 +204,7 @@ pub async fn run(core: &Core, args: Args) -> Result<()> {
             r.kind.as_str(),
             model.chars().take(24).collect::<String>(),
             r.quant.as_deref().unwrap_or("—"),
-            r.backend.as_deref().unwrap_or("—"),
+            r.backend.map_or("—", |b| b.as_str()),
             r.status.as_str(),
             num(gen_speed(r), 1),
             r.result

@@ -125,7 +125,7 @@ async fn run(cli: Cli) -> ExitCode {
         Err(e) => return fail(&e, json),
     };
     let cancel = Cancel::new();
-    spawn_stop_on_signal(cancel.clone());
+    let stopped_by = spawn_stop_on_signal(cancel.clone());
     let result = match cli.command {
         Command::Detect { json } => detect::run(&core, json).await,
         Command::Bench(args) => bench::run(&core, args, &cancel).await,
@@ -151,7 +151,7 @@ async fn run(cli: Cli) -> ExitCode {
         }
         Command::Tune { model, json } => recommend::tune(&core, model, json, &cancel).await,
         Command::Cleanup(args) => cleanup::run(&core, args).await,
-        Command::Showdown(args) => showdown::run(&core, args, &cancel).await,
+        Command::Showdown(args) => showdown::run(&core, args, &cancel, &stopped_by).await,
     };
     // Whatever path the command took out, no server it started outlives it.
     kindling_core::server::owners::stop_own(&core.paths().servers());
@@ -162,9 +162,21 @@ async fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// How the work was stopped, once it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoppedBy {
+    /// Ctrl-C: the owner asked (as Stop in the app).
+    Owner,
+    /// A closed Terminal (SIGHUP) or the system (SIGTERM): like Quit in the app.
+    Session,
+}
+
 /// Ctrl-C (and SIGTERM, SIGHUP) cancel the work in progress, which then stops the server and
-/// records the run as interrupted. A second Ctrl-C is left to the default: exit now.
-fn spawn_stop_on_signal(cancel: Cancel) {
+/// records the run as interrupted; the cell says which. A second Ctrl-C is left to the
+/// default: exit now.
+fn spawn_stop_on_signal(cancel: Cancel) -> std::sync::Arc<std::sync::OnceLock<StoppedBy>> {
+    let stopped_by = std::sync::Arc::new(std::sync::OnceLock::new());
+    let cell = stopped_by.clone();
     tokio::spawn(async move {
         #[cfg(unix)]
         {
@@ -173,17 +185,22 @@ fn spawn_stop_on_signal(cancel: Cancel) {
             // A closed Terminal sends SIGHUP: stop as for Ctrl-C, so the servers go too
             // (macOS has no pdeathsig to take them down with Kindling).
             let mut hangup = signal(SignalKind::hangup()).expect("signal handler installs");
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-                _ = hangup.recv() => {}
-            }
+            let by = tokio::select! {
+                _ = tokio::signal::ctrl_c() => StoppedBy::Owner,
+                _ = term.recv() => StoppedBy::Session,
+                _ = hangup.recv() => StoppedBy::Session,
+            };
+            let _ = cell.set(by);
         }
         #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            let _ = cell.set(StoppedBy::Owner);
+        }
         eprintln!("\nStopping…");
         cancel.cancel();
     });
+    stopped_by
 }
 
 fn fail(e: &kindling_core::Error, json: bool) -> ExitCode {

@@ -19,7 +19,8 @@ pub struct Args {
     /// What the model is for (conversation needs about 10 tokens/s).
     #[arg(long, value_enum, default_value = "conversational")]
     goal: crate::recommend::GoalArg,
-    /// Continue the showdown that was stopped (the newest unfinished one).
+    /// Continue the showdown that was stopped (the newest one not finished: stopped with
+    /// Ctrl-C or in the app, or cut short by a quit, a crash or a closed Terminal).
     #[arg(long, conflicts_with = "models")]
     resume: bool,
     /// Show what removing the newest showdown's losers would do (every measured
@@ -34,12 +35,22 @@ pub struct Args {
     pub json: bool,
 }
 
-pub async fn run(core: &Core, args: Args, cancel: &Cancel) -> Result<()> {
+pub async fn run(
+    core: &Core,
+    args: Args,
+    cancel: &Cancel,
+    stopped_by: &std::sync::OnceLock<crate::StoppedBy>,
+) -> Result<()> {
     if args.cleanup {
         return cleanup(core, args.apply).await;
     }
     let goal = args.goal.into();
-    let id = match (args.resume, core.db().unfinished_showdown().await?) {
+    let waiting = if args.resume {
+        core.db().continuable_showdown().await?
+    } else {
+        core.db().unfinished_showdown().await?
+    };
+    let id = match (args.resume, waiting) {
         (true, Some(id)) => id,
         (true, None) => {
             println!("No showdown is waiting to be continued.");
@@ -80,13 +91,22 @@ pub async fn run(core: &Core, args: Args, cancel: &Cancel) -> Result<()> {
         }
     };
     let printer = crate::quality::progress_printer(core, args.json);
-    let report = core.showdown_run(id, cancel).await;
+    let report = core.showdown_continue(id, cancel).await;
     printer.abort();
     let report = match report {
         Err(kindling_core::Error::Cancelled) => {
-            eprintln!(
-                "Stopped. Nothing measured or downloaded is lost: continue with `kindling showdown --resume`, or open Kindling, which continues it by itself."
-            );
+            // Ctrl-C is Stop, as in the app: it waits to be continued. A closed Terminal
+            // or a shutdown is not the owner's choice: the app continues it by itself.
+            if stopped_by.get() == Some(&crate::StoppedBy::Owner) {
+                core.showdown_stopped_by_owner(id).await?;
+                eprintln!(
+                    "Stopped. Nothing measured or downloaded is lost, and it waits for you: continue with `kindling showdown --resume`, or with Continue in Kindling's Best model screen."
+                );
+            } else {
+                eprintln!(
+                    "Interrupted. Nothing measured or downloaded is lost: Kindling continues it by itself when it opens, or continue now with `kindling showdown --resume`."
+                );
+            }
             return Err(kindling_core::Error::Cancelled);
         }
         other => other?,
@@ -144,7 +164,7 @@ fn show(r: &ShowdownReport, json: bool) {
             x.score_per_gb,
             format::bytes(x.bytes),
             x.gen_per_second.map_or("—".into(), |t| format!("{t:.1}")),
-            x.backend.as_deref().unwrap_or("—"),
+            x.backend.map_or("—", |b| b.as_str()),
             if x.meets_goal {
                 ""
             } else {

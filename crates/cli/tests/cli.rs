@@ -848,3 +848,54 @@ fn a_closed_terminal_stops_the_showdown_and_its_server_and_it_resumes_from_elsew
     assert_eq!(statuses, ["done", "done"], "{report}");
     assert!(server_pids(home.path()).is_empty(), "no server left behind");
 }
+
+/// Ctrl-C is Stop, as in the app: the showdown waits to be continued, and the app does
+/// not start it again by itself at the next launch (a closed Terminal's showdown it does).
+#[test]
+fn ctrl_c_stops_a_showdown_until_the_owner_continues_it() {
+    let _g = SERVER_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let home = tempfile::tempdir().unwrap();
+    let model = home.path().join("tiny.gguf");
+    std::fs::copy(sample_model(), &model).unwrap();
+    let mut child = kindling(home.path())
+        .args(["showdown", "--quick", "--goal", "patient"])
+        .arg(&model)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in err.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.trim_start().starts_with("[2/") {
+            break;
+        }
+    }
+    signal(child.id(), "-INT");
+    let rest: Vec<String> = err.map_while(|l| l.ok()).collect();
+    assert_eq!(child.wait().unwrap().code(), Some(130), "{seen:?} {rest:?}");
+    assert!(
+        rest.iter().any(|l| l.contains("it waits for you")),
+        "{rest:?}"
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let core = kindling_core::Core::open(kindling_core::Paths::new(home.path()))
+            .await
+            .unwrap();
+        let id = core.db().latest_showdown().await.unwrap().unwrap();
+        assert_eq!(
+            core.db().showdown(id).await.unwrap().status,
+            kindling_core::kinds::ShowdownState::Cancelled
+        );
+        assert_eq!(
+            core.db().unfinished_showdown().await.unwrap(),
+            None,
+            "the app does not start it again by itself"
+        );
+        assert_eq!(core.db().continuable_showdown().await.unwrap(), Some(id));
+        core.db().close().await;
+    });
+}

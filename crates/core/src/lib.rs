@@ -16,6 +16,7 @@ pub mod gguf;
 pub mod gpu_check;
 pub mod hardware;
 pub mod history;
+pub mod kinds;
 pub mod paths;
 pub mod recommend;
 pub mod runtime;
@@ -24,6 +25,7 @@ pub mod settings;
 pub mod showdown;
 pub mod store;
 pub mod units;
+pub mod words;
 
 use std::path::{Path, PathBuf};
 

@@ -115,7 +115,7 @@ pub struct Ranked {
     /// Fast enough for the goal (conversation: 10 tokens/s or more).
     pub meets_goal: bool,
     /// `Vulkan` or `CPU`.
-    pub backend: Option<String>,
+    pub backend: Option<crate::kinds::RanOn>,
     pub categories: Vec<crate::bench::quality::CategoryScore>,
 }
 
@@ -132,6 +132,9 @@ pub struct ShowdownReport {
     /// plan would offer to remove, after the owner's second click.
     #[cfg_attr(feature = "ts", ts(type = "Array<string>"))]
     pub losers: Vec<PathBuf>,
+    /// Whether the night picked a winner (the first of `ranked`): none when no candidate
+    /// meets the goal or most could not be measured.
+    pub decided: bool,
 }
 
 /// The losers' cleanup: what removing each loser's model would do, shown before anything
@@ -370,6 +373,30 @@ impl Core {
         self.showdown_report(id).await
     }
 
+    /// The owner stopped showdown `id` (Stop in the app, Ctrl-C in Terminal): what was
+    /// measured is kept, and it waits to be continued — it does not resume by itself at
+    /// the next launch, as one interrupted by a quit, a crash or a closed Terminal does.
+    pub async fn showdown_stopped_by_owner(&self, id: i64) -> Result<()> {
+        Ok(self
+            .db()
+            .finish_showdown(id, crate::kinds::ShowdownState::Cancelled, &history::now())
+            .await?)
+    }
+
+    /// Continues showdown `id` (one the owner stopped, or one still running): its status
+    /// goes back to running, then it runs as [`Core::showdown_run`] does.
+    pub async fn showdown_continue(
+        &self,
+        id: i64,
+        cancel: &crate::Cancel,
+    ) -> Result<ShowdownReport> {
+        if self.db().showdown(id).await?.status == crate::kinds::ShowdownState::Completed {
+            return self.showdown_report(id).await;
+        }
+        self.db().reopen_showdown(id).await?;
+        self.showdown_run(id, cancel).await
+    }
+
     async fn showdown_entries(&self, id: i64, cancel: &crate::Cancel) -> Result<()> {
         let sd = self.db().showdown(id).await?;
         let _awake = crate::awake::keep_awake("Kindling is finding the best model for this Mac");
@@ -442,7 +469,7 @@ impl Core {
             }
         }
         self.db()
-            .finish_showdown(id, "completed", &history::now())
+            .finish_showdown(id, crate::kinds::ShowdownState::Completed, &history::now())
             .await?;
         Ok(())
     }
@@ -500,7 +527,7 @@ impl Core {
     /// while the showdown still runs, and empty when it picked no winner.
     pub async fn showdown_cleanup(&self, id: i64, apply: bool) -> Result<LosersCleanup> {
         let report = self.showdown_report(id).await?;
-        if report.showdown.status == "running" {
+        if report.showdown.status == crate::kinds::ShowdownState::Running {
             return Err(Error::Busy {
                 what: "The showdown is still running, so its losers are not known yet. Clean up when it has finished.".into(),
             });
@@ -614,6 +641,7 @@ impl Core {
         losers.sort();
         losers.dedup();
         Ok(ShowdownReport {
+            decided: winner.is_some(),
             showdown,
             ranked,
             verdict,
@@ -729,7 +757,7 @@ mod tests {
             bytes: (gb * 1e9) as u64,
             gen_per_second: Some(tps),
             meets_goal: tps >= CONVERSATIONAL_TPS,
-            backend: Some("CPU".into()),
+            backend: Some(crate::kinds::RanOn::Cpu),
             categories: vec![],
         }
     }

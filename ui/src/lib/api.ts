@@ -49,6 +49,8 @@ export const api = {
   gpuChecks: () => invoke<GpuCheck[]>("gpu_checks"),
   /** Forgets the graphics card checks' verdicts; how many there were. */
   gpuChecksForget: () => invoke<number>("gpu_checks_forget"),
+  /** Links the kindling command the app carries into the PATH; says where. */
+  cliInstall: () => invoke<string>("cli_install"),
   benchStart: (quality: boolean, model?: string) => invoke<null>("bench_start", { model, quality }),
   benchCancel: () => invoke<boolean>("bench_cancel"),
   benchStatus: () => invoke<BenchStatus>("bench_status"),
@@ -57,6 +59,8 @@ export const api = {
   showdownStart: (goal: Goal, quick: boolean, contenders: Contender[]) => invoke<number>("showdown_start", { goal, quick, contenders }),
   showdownStatus: () => invoke<ShowdownStatus>("showdown_status"),
   showdownStop: () => invoke<boolean>("showdown_stop"),
+  /** Continues a showdown the owner stopped. */
+  showdownContinue: (id: number) => invoke<null>("showdown_continue", { id }),
   /** Makes the showdown's winner the served model. */
   showdownUse: (id: number) => invoke<ServerStatus>("showdown_use", { id }),
   /** The losers' cleanup: a plan (apply false), or carried out (apply true). */

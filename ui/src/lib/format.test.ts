@@ -102,7 +102,7 @@ describe("hintText", () => {
   it("speaks of screens, never of commands", () => {
     const all = [
       { kind: "reinstall_runtime" },
-      { kind: "choose_another_port", suggested: 11481 },
+      { kind: "choose_another_port", suggested: 11482, second: false },
       { kind: "list_runs" },
       { kind: "list_models" },
       { kind: "make_cleanup_plan" },
@@ -115,7 +115,8 @@ describe("hintText", () => {
       expect(t, h.kind).toBeTruthy();
       expect(t).not.toMatch(/kindling |--|make /);
     }
-    expect(hintText({ kind: "choose_another_port", suggested: 11481 })).toContain("11481");
+    expect(hintText({ kind: "choose_another_port", suggested: 11482, second: false })).toContain("11482");
+    expect(hintText({ kind: "choose_another_port", suggested: 11483, second: true })).toContain("the second model");
     expect(hintText(null)).toBeNull();
   });
 });

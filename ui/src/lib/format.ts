@@ -141,7 +141,7 @@ export function hintText(h: Hint | null | undefined): string | null {
     case "reinstall_runtime":
       return "Reinstall Kindling: its model server is missing or damaged.";
     case "choose_another_port":
-      return `Choose another port in Settings (for example ${h.suggested}), or quit the program using this one.`;
+      return `Choose another port for ${h.second ? "the second model" : "the server"} in Settings (for example ${h.suggested}, free now), or quit the program using this one.`;
     case "list_runs":
       return "History lists the runs there are.";
     case "list_models":

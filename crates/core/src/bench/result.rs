@@ -7,41 +7,7 @@ use super::quality::QualityReport;
 use super::speed::SpeedSummary;
 use super::tune::TuneReport;
 
-/// What a run measured.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "snake_case")]
-pub enum RunKind {
-    Speed,
-    Quality,
-    Tune,
-}
-
-impl RunKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunKind::Speed => "speed",
-            RunKind::Quality => "quality",
-            RunKind::Tune => "tune",
-        }
-    }
-
-    /// The stored name; an unknown one (a newer Kindling's) reads as `None`.
-    pub fn parse(s: &str) -> Option<RunKind> {
-        match s {
-            "speed" => Some(RunKind::Speed),
-            "quality" => Some(RunKind::Quality),
-            "tune" => Some(RunKind::Tune),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for RunKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::kinds::RunKind;
 
 /// The figures of a finished run, by kind.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

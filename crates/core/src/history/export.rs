@@ -51,7 +51,7 @@ impl Database {
             )));
         }
         let kind = s("kind").unwrap_or_else(|| "speed".into());
-        if crate::bench::RunKind::parse(&kind).is_none() {
+        if crate::bench::RunKind::parse(&kind).is_err() {
             return Err(HistoryError::Import(format!(
                 "it holds a kind of run this version does not know ({kind:?})"
             )));

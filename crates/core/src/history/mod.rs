@@ -41,6 +41,9 @@ pub enum HistoryError {
     Import(String),
     #[error("There is no model {0} among Kindling's models.")]
     ModelNotFound(i64),
+    /// A stored name this build does not know: refused, never read as a default.
+    #[error("Kindling cannot read its history: {0}. Nothing was changed.")]
+    Newer(#[from] crate::kinds::Unknown),
 }
 
 impl HistoryError {

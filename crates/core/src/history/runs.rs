@@ -7,34 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{Database, HistoryError, Result};
 use crate::bench::{RunKind, RunResult};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    Running,
-    Completed,
-    Failed,
-    Interrupted,
-}
-
-impl RunStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Completed => "completed",
-            RunStatus::Failed => "failed",
-            RunStatus::Interrupted => "interrupted",
-        }
-    }
-    fn parse(s: &str) -> RunStatus {
-        match s {
-            "completed" => RunStatus::Completed,
-            "failed" => RunStatus::Failed,
-            "interrupted" => RunStatus::Interrupted,
-            _ => RunStatus::Running,
-        }
-    }
-}
+pub use crate::kinds::{RanOn, RunStatus};
 
 /// What is known when a run starts.
 #[derive(Debug, Clone)]
@@ -66,7 +39,7 @@ pub struct RunSummary {
     pub error_message: Option<String>,
     /// Where the model ran: `Vulkan` or `CPU` (from the devices and server arguments).
     #[serde(default)]
-    pub backend: Option<String>,
+    pub backend: Option<RanOn>,
     /// Imported from another machine's export: shown, never used to calibrate this one.
     pub imported: bool,
     /// The figures the run produced; `None` until it completes (or when unreadable).
@@ -131,14 +104,14 @@ const SUMMARY_SELECT: &str =
     r.devices_json, r.server_args_json, r.imported
     FROM runs r LEFT JOIN models m ON m.id = r.model_id";
 
-fn summary_from_row(r: SummaryRow) -> RunSummary {
-    // Only this crate writes runs, so an unknown kind is a newer Kindling's: shown as a
-    // speed run without figures rather than hidden.
-    let kind = RunKind::parse(&r.1).unwrap_or(RunKind::Speed);
-    RunSummary {
+fn summary_from_row(r: SummaryRow) -> Result<RunSummary> {
+    // Only this crate writes runs, so an unknown kind or status is a newer Kindling's:
+    // refused, never read as a default (an older build resumed "running" work).
+    let kind = RunKind::parse(&r.1)?;
+    Ok(RunSummary {
         id: r.0,
         kind,
-        status: RunStatus::parse(&r.2),
+        status: RunStatus::parse(&r.2)?,
         model_path: r.3,
         model_name: r.4,
         quant: r.5,
@@ -150,12 +123,12 @@ fn summary_from_row(r: SummaryRow) -> RunSummary {
         result: r.11.and_then(|s| RunResult::decode(kind, &s)),
         backend: backend(r.12.as_deref(), r.13.as_deref()),
         imported: r.14,
-    }
+    })
 }
 
 /// `CPU` when no GPU device was offered or the server was told to use none, else `Vulkan`;
 /// `None` when the run never got as far as starting a server.
-fn backend(devices_json: Option<&str>, server_args_json: Option<&str>) -> Option<String> {
+fn backend(devices_json: Option<&str>, server_args_json: Option<&str>) -> Option<RanOn> {
     let args: Vec<String> = serde_json::from_str(server_args_json?).ok()?;
     let devices: Vec<serde_json::Value> = devices_json
         .and_then(|d| serde_json::from_str(d).ok())
@@ -163,14 +136,11 @@ fn backend(devices_json: Option<&str>, server_args_json: Option<&str>) -> Option
     let no_layers = args
         .windows(2)
         .any(|w| w[0] == "--n-gpu-layers" && w[1] == "0");
-    Some(
-        if devices.is_empty() || no_layers {
-            "CPU"
-        } else {
-            "Vulkan"
-        }
-        .to_string(),
-    )
+    Some(if devices.is_empty() || no_layers {
+        RanOn::Cpu
+    } else {
+        RanOn::Vulkan
+    })
 }
 
 impl Database {
@@ -275,7 +245,7 @@ impl Database {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(summary_from_row).collect())
+        rows.into_iter().map(summary_from_row).collect()
     }
 
     /// Everything about one run.
@@ -307,7 +277,7 @@ impl Database {
             None => None,
         };
         Ok(RunDetail {
-            run: summary_from_row(row),
+            run: summary_from_row(row)?,
             runtime_path,
             devices: devices
                 .and_then(|d| serde_json::from_str(&d).ok())
@@ -346,21 +316,15 @@ pub(super) async fn insert_measurement(
 
 #[cfg(test)]
 mod tests {
-    use super::backend;
+    use super::{backend, RanOn};
 
     #[test]
     fn backend_follows_devices_and_gpu_layers() {
         let dev = r#"[{"index":0,"name":"AMD Radeon Pro 575"}]"#;
         let args = |ngl: &str| format!(r#"["-m","x.gguf","--n-gpu-layers","{ngl}"]"#);
-        assert_eq!(
-            backend(Some(dev), Some(&args("99"))).as_deref(),
-            Some("Vulkan")
-        );
-        assert_eq!(backend(Some(dev), Some(&args("0"))).as_deref(), Some("CPU"));
-        assert_eq!(
-            backend(Some("[]"), Some(r#"["-m","x"]"#)).as_deref(),
-            Some("CPU")
-        );
+        assert_eq!(backend(Some(dev), Some(&args("99"))), Some(RanOn::Vulkan));
+        assert_eq!(backend(Some(dev), Some(&args("0"))), Some(RanOn::Cpu));
+        assert_eq!(backend(Some("[]"), Some(r#"["-m","x"]"#)), Some(RanOn::Cpu));
         assert_eq!(backend(Some(dev), None), None);
     }
 }

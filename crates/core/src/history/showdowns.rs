@@ -5,38 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Database, HistoryError, Result};
 
-/// Where one candidate stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "snake_case")]
-pub enum EntryStatus {
-    Pending,
-    Downloading,
-    Measuring,
-    Done,
-    Failed,
-}
-
-impl EntryStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EntryStatus::Pending => "pending",
-            EntryStatus::Downloading => "downloading",
-            EntryStatus::Measuring => "measuring",
-            EntryStatus::Done => "done",
-            EntryStatus::Failed => "failed",
-        }
-    }
-    fn parse(s: &str) -> EntryStatus {
-        match s {
-            "downloading" => EntryStatus::Downloading,
-            "measuring" => EntryStatus::Measuring,
-            "done" => EntryStatus::Done,
-            "failed" => EntryStatus::Failed,
-            _ => EntryStatus::Pending,
-        }
-    }
-}
+pub use crate::kinds::{EntryStatus, ShowdownState};
 
 /// One candidate of a showdown.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -62,8 +31,7 @@ pub struct ShowdownEntry {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct StoredShowdown {
     pub id: i64,
-    /// `running`, `completed` or `cancelled`.
-    pub status: String,
+    pub status: ShowdownState,
     pub goal: crate::recommend::Goal,
     pub quick: bool,
     pub created_at: String,
@@ -102,11 +70,10 @@ impl Database {
         now: &str,
     ) -> Result<i64> {
         let mut tx = self.pool.begin().await?;
-        let goal = serde_json::to_value(goal).expect("a goal serializes");
         let id = sqlx::query(
             "INSERT INTO showdowns (status, goal, quick, created_at) VALUES ('running', ?, ?, ?)",
         )
-        .bind(goal.as_str().unwrap_or("conversational"))
+        .bind(goal.as_str())
         .bind(quick)
         .bind(now)
         .execute(&mut *tx)
@@ -131,6 +98,8 @@ impl Database {
     }
 
     pub async fn showdown(&self, id: i64) -> Result<StoredShowdown> {
+        // Every stored name is read strictly: a newer Kindling's status is refused, never
+        // taken for "pending" (which would measure a finished candidate again).
         let row: (i64, String, String, bool, String, Option<String>) = sqlx::query_as(
             "SELECT id, status, goal, quick, created_at, finished_at FROM showdowns WHERE id = ?",
         )
@@ -145,28 +114,30 @@ impl Database {
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(StoredShowdown {
-            id: row.0,
-            status: row.1,
-            goal: serde_json::from_value(serde_json::Value::String(row.2))
-                .unwrap_or(crate::recommend::Goal::Conversational),
-            quick: row.3,
-            created_at: row.4,
-            finished_at: row.5,
-            entries: rows
-                .into_iter()
-                .map(|r| ShowdownEntry {
+        let entries = rows
+            .into_iter()
+            .map(|r| {
+                Ok(ShowdownEntry {
                     id: r.0,
                     position: r.1,
                     label: r.2,
                     catalog_id: r.3,
                     model_path: r.4,
                     think: r.5.map(|t| t != 0),
-                    status: EntryStatus::parse(&r.6),
+                    status: EntryStatus::parse(&r.6)?,
                     run_id: r.7,
                     error: r.8,
                 })
-                .collect(),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(StoredShowdown {
+            id: row.0,
+            status: ShowdownState::parse(&row.1)?,
+            goal: crate::recommend::Goal::parse(&row.2)?,
+            quick: row.3,
+            created_at: row.4,
+            finished_at: row.5,
+            entries,
         })
     }
 
@@ -174,6 +145,17 @@ impl Database {
     pub async fn unfinished_showdown(&self) -> Result<Option<i64>> {
         let row: Option<(i64,)> = sqlx::query_as(
             "SELECT id FROM showdowns WHERE status = 'running' ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.0))
+    }
+
+    /// The showdown to continue when the owner asks: the newest that is still running
+    /// or that the owner stopped (never a completed one).
+    pub async fn continuable_showdown(&self) -> Result<Option<i64>> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT id FROM showdowns WHERE status IN ('running', 'cancelled') ORDER BY id DESC LIMIT 1",
         )
         .fetch_optional(&self.pool)
         .await?;
@@ -208,6 +190,15 @@ impl Database {
         .bind(entry_id)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    /// Marks a stopped showdown running again, to continue it.
+    pub async fn reopen_showdown(&self, id: i64) -> Result<()> {
+        sqlx::query("UPDATE showdowns SET status = 'running', finished_at = NULL WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -294,9 +285,9 @@ impl Database {
         })
     }
 
-    pub async fn finish_showdown(&self, id: i64, status: &str, now: &str) -> Result<()> {
+    pub async fn finish_showdown(&self, id: i64, status: ShowdownState, now: &str) -> Result<()> {
         sqlx::query("UPDATE showdowns SET status = ?, finished_at = ? WHERE id = ?")
-            .bind(status)
+            .bind(status.as_str())
             .bind(now)
             .bind(id)
             .execute(&self.pool)

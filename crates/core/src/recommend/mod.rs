@@ -12,25 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::{Catalog, Family, KnownIssue};
 use fit::{bandwidth_limit, efficiency, fit, Fit, MachineProfile, ModelShape};
 
-/// What the user wants.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "snake_case")]
-pub enum Goal {
-    /// Chat: at least [`CONVERSATIONAL_TPS`] predicted.
-    Conversational,
-    /// Any speed; correctness first (overnight work).
-    Patient,
-}
-
-pub const CONVERSATIONAL_TPS: f64 = 10.0;
-
-impl Goal {
-    /// Whether a model generating at `tokens_per_second` (unknown: `None`) is fast enough.
-    pub fn allows(self, tokens_per_second: Option<f64>) -> bool {
-        self == Goal::Patient || tokens_per_second.unwrap_or(0.0) >= CONVERSATIONAL_TPS
-    }
-}
+pub use crate::kinds::{Goal, CONVERSATIONAL_TPS};
 
 /// Where a candidate's quality figure comes from.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]

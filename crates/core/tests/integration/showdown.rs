@@ -98,7 +98,8 @@ async fn a_showdown_measures_each_candidate_and_resumes_where_it_stopped() {
     assert!(matches!(stopped, Err(Error::Cancelled)), "{stopped:?}");
     let sd = core.db().showdown(id).await.unwrap();
     assert_eq!(
-        sd.status, "running",
+        sd.status,
+        kindling_core::kinds::ShowdownState::Running,
         "a stopped showdown waits to be continued"
     );
     assert_eq!(sd.entries[0].status, EntryStatus::Done);
@@ -146,7 +147,10 @@ async fn a_showdown_measures_each_candidate_and_resumes_where_it_stopped() {
         "figure: the resumed showdown finished in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    assert_eq!(report.showdown.status, "completed");
+    assert_eq!(
+        report.showdown.status,
+        kindling_core::kinds::ShowdownState::Completed
+    );
     assert_eq!(again.db().unfinished_showdown().await.unwrap(), None);
     let entries = &report.showdown.entries;
     assert_eq!(

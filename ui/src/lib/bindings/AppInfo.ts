@@ -11,4 +11,8 @@ since_launch_ms: number, start_at_login: boolean,
 /**
  * The quality graders' version: runs scored by an older one can be rescored.
  */
-grader_version: number, };
+grader_version: number, 
+/**
+ * What this machine is called on screen: "Mac", or "computer" off macOS.
+ */
+machine: string, };

@@ -19,4 +19,9 @@ think: boolean | null,
 /**
  * Measuring time from this machine's measured (or predicted) speed; 0 when unknown.
  */
-estimated_seconds: number, };
+estimated_seconds: number, 
+/**
+ * Disk to keep free beyond the file while it downloads (the download refuses to
+ * start without it); 0 when it is on disk.
+ */
+download_margin: number, };

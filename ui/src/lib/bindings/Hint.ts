@@ -4,4 +4,8 @@
  * What to do next after an error, as data: the CLI names a command, the app a screen
  * or a button. Core messages never name either.
  */
-export type Hint = { "kind": "reinstall_runtime" } | { "kind": "choose_another_port", suggested: number, } | { "kind": "list_runs" } | { "kind": "list_models" } | { "kind": "make_cleanup_plan" } | { "kind": "free_disk_space" } | { "kind": "set_hf_token" } | { "kind": "renew_network_key" };
+export type Hint = { "kind": "reinstall_runtime" } | { "kind": "choose_another_port", suggested: number, 
+/**
+ * The second server's port was busy (its own flag and setting).
+ */
+second: boolean, } | { "kind": "list_runs" } | { "kind": "list_models" } | { "kind": "make_cleanup_plan" } | { "kind": "free_disk_space" } | { "kind": "set_hf_token" } | { "kind": "renew_network_key" };

@@ -28,9 +28,9 @@ listening_on_network: boolean,
  */
 cors_origins: string | null, 
 /**
- * Endpoints that answer other devices even without the key.
+ * What answers other devices even without the key, as one sentence.
  */
-open_without_key: Array<string>, 
+open_without_key: string, 
 /**
  * The key other devices must send, shown while network access is on.
  */

@@ -18,4 +18,9 @@ verdict: string,
  * The files of the other candidates (each once; never the winner's): what a cleanup
  * plan would offer to remove, after the owner's second click.
  */
-losers: Array<string>, };
+losers: Array<string>, 
+/**
+ * Whether the night picked a winner (the first of `ranked`): none when no candidate
+ * meets the goal or most could not be measured.
+ */
+decided: boolean, };
