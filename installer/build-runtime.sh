@@ -53,8 +53,9 @@ flags_for() {
   esac
 }
 # This machine only: its own processor's instructions (GGML_NATIVE), one CPU backend;
-# without AMX (see the AMX variant below: -mno-amx-tile takes its int8/bf16 parts too).
-quick_flags="-DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=ON -DCMAKE_C_FLAGS=-mno-amx-tile -DCMAKE_CXX_FLAGS=-mno-amx-tile -DBUILD_SHARED_LIBS=ON -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DGGML_VULKAN=OFF -DGGML_BACKEND_DL=OFF -DCMAKE_INSTALL_RPATH=\$ORIGIN -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON"
+# without AMX (see the AMX variant below; GCC needs each AMX part turned off by name).
+no_amx="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+quick_flags="-DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=ON -DBUILD_SHARED_LIBS=ON -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DGGML_VULKAN=OFF -DGGML_BACKEND_DL=OFF -DCMAKE_INSTALL_RPATH=\$ORIGIN -DCMAKE_BUILD_WITH_INSTALL_RPATH=ON"
 if [ "${1:-}" = "--print-flags" ]; then flags_for "$2"; exit 0; fi
 
 case "$(uname -s)-$(uname -m)" in
@@ -75,13 +76,15 @@ if [ -x "$out/llama-server" ] && [ -x "$out/llama-quantize" ] && grep -q "\"llam
   say "Already built: $out/llama-server (llama.cpp b$build)"; exit 0
 fi
 targets=(llama-server llama-bench llama-quantize)
+extra=()
 builddir="$work/cmake-$target"
 if $quick; then
   out="$root/.runtime/quick"
   stamp="$out/runtime.json"
   flags="$quick_flags"
+  extra=("-DCMAKE_C_FLAGS=$no_amx" "-DCMAKE_CXX_FLAGS=$no_amx")
   if [ -x "$out/llama-server" ] && grep -q "\"llama_cpp_build\": $build" "$stamp" 2>/dev/null \
-    && [ "$(cat "$out/.flags" 2>/dev/null)" = "$flags" ]; then
+    && [ "$(cat "$out/.flags" 2>/dev/null)" = "$flags ${extra[*]}" ]; then
     say "Already built for this machine: $out/llama-server (llama.cpp b$build)"; exit 0
   fi
   targets=(llama-server)
@@ -165,7 +168,7 @@ fi
 start=$(date +%s)
 # shellcheck disable=SC2046
 GIT_CEILING_DIRECTORIES="$work" cmake -S "$src/llama.cpp" -B "$builddir" $flags \
-  ${vulkan[@]+"${vulkan[@]}"} >"$work/configure.log" 2>&1 \
+  ${vulkan[@]+"${vulkan[@]}"} ${extra[@]+"${extra[@]}"} >"$work/configure.log" 2>&1 \
   || { tail -30 "$work/configure.log"; exit 1; }
 GIT_CEILING_DIRECTORIES="$work" cmake --build "$builddir" --target "${targets[@]}" -j "$(cpus)" >"$work/build.log" 2>&1 \
   || { tail -40 "$work/build.log"; exit 1; }
@@ -212,6 +215,6 @@ cat > "$stamp" <<JSON
   "build_seconds": $took
 }
 JSON
-echo "$flags" > "$out/.flags"
+echo "$flags${extra[*]:+ ${extra[*]}}" > "$out/.flags"
 "$out/llama-server" --version 2>&1 | tail -2
 say "Built in ${took}s: $out/llama-server (backends: $backends)"

@@ -91,45 +91,10 @@ if [ -z "${KINDLING_UPDATER_PUBKEY:-}" ] || [ -z "${KINDLING_UPDATE_URL:-}" ] ||
   say "No updater key and address in the environment: this build will not update itself"
   unset KINDLING_UPDATER_PUBKEY TAURI_SIGNING_PRIVATE_KEY
 fi
-# Written with a JSON library: a secret with a trailing newline or a quote stays a value.
-LIB="$lib" STAGE="$stage" IDENTITY="$signing_identity" HARDENED="$signing_hardened" FLOOR="$floor" \
-  python3 - "$(uname -s)" > "$overlay" <<'PY'
-import glob, json, os, sys
-system = sys.argv[1]
-lib, stage = os.environ["LIB"], os.environ["STAGE"]
-pubkey = os.environ.get("KINDLING_UPDATER_PUBKEY", "").strip()
-url = os.environ.get("KINDLING_UPDATE_URL", "").strip()
-bundle = {"externalBin": ["binaries/llama-server", "binaries/kindling"]}
-overlay = {"bundle": bundle}
-if system == "Darwin":
-    resources = {os.path.join(lib, "runtime.json"): "runtime.json"}
-    icd = os.path.join(stage, "MoltenVK_icd.json")
-    if os.path.exists(icd):
-        resources[icd] = "MoltenVK_icd.json"
-    bundle["resources"] = resources
-    bundle["macOS"] = {
-        "frameworks": sorted(glob.glob(os.path.join(lib, "*.dylib"))),
-        "minimumSystemVersion": os.environ["FLOOR"],
-        "signingIdentity": os.environ["IDENTITY"],
-        "hardenedRuntime": os.environ["HARDENED"] == "true",
-    }
-    updates = bool(pubkey and url)
-    bundle["createUpdaterArtifacts"] = updates
-    overlay["plugins"] = (
-        {"updater": {"pubkey": pubkey, "endpoints": [url], "requireSignedVersion": True}}
-        if updates else {}
-    )
-else:
-    # The app is the same on Linux, but a Linux machine is no Mac.
-    bundle["shortDescription"] = "Run AI models on the computer you already have"
-    bundle["linux"] = {"deb": {
-        # No libssl: the runtime is built without OpenSSL (Kindling downloads models
-        # itself; llama-server needs no TLS).
-        "depends": ["libvulkan1", "libgomp1"],
-        "files": {"/usr/lib/kindling": lib + "/"},
-    }}
-json.dump(overlay, sys.stdout, indent=2)
-PY
+# The overlay, written with a JSON library (installer/tauri_overlay.py, which make test
+# runs for both systems).
+IDENTITY="$signing_identity" HARDENED="$signing_hardened" FLOOR="$floor" \
+  python3 "$root/installer/tauri_overlay.py" "$(uname -s)" "$lib" "$stage" > "$overlay"
 tauri="$root/ui/node_modules/.bin/tauri"
 [ -x "$tauri" ] || { say "The Tauri CLI is missing: run make setup-desktop"; exit 1; }
 say "Building the release app and its bundle (a long step the first time: about 10 minutes on 2 cores)"

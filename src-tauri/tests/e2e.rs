@@ -115,7 +115,7 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     assert!(busy.contains(&port.to_string()), "{busy}");
     // The next step in the app's words, not a command-line flag.
     assert!(
-        busy.contains("Choose another port in Settings") && !busy.contains("--port"),
+        busy.contains("Choose another port for the server in Settings") && !busy.contains("--port"),
         "{busy}"
     );
     drop(squatter);

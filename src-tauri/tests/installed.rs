@@ -191,20 +191,23 @@ fn an_owner_installs_downloads_benchmarks_serves_and_quits() {
         .attr("[data-testid=recommendation]", "data-id")
         .expect("the recommendation names its catalog entry");
     let catalog = kindling_core::catalog::Catalog::builtin();
-    let (_, recommended) = catalog
+    catalog
         .find(&id)
         .expect("the recommendation is in the catalog");
-    // This machine is recommended a file whose size and sha256 Kindling's catalog pins;
-    // the mirror's copy of it is the sample model, so Kindling must refuse it. The small
-    // instruct model (no published digest: checked against what the mirror publishes)
-    // is the one the owner then gets.
+    // Which model a machine is recommended depends on its memory speed (this one's is
+    // predicted, and differs between machines of one kind), so the refusal is shown on a
+    // model the catalog pins whatever the machine: Gemma 4 E2B Q4_K_M, size and sha256
+    // at a revision. The mirror's copy of it is the sample model, so Kindling must refuse
+    // it. The small instruct model (no published digest: checked against what the mirror
+    // publishes) is the one the owner then gets.
+    let (pinned_family, pinned) = catalog.find("gemma4-e2b:Q4_K_M").unwrap();
     assert!(
-        recommended.sha256.is_some(),
-        "{id} should be a pinned file on a machine like this one"
+        pinned.sha256.is_some() && pinned.bytes.is_some(),
+        "{pinned:?}"
     );
     let (_, variant) = catalog.find("gemma3-270m-it:Q4_K_M").unwrap();
     let served = [
-        format!("{}/{}", recommended.repo, recommended.file),
+        format!("{}/{}", pinned.repo, pinned.file),
         format!("{}/{}", variant.repo, variant.file),
     ];
     let mirror = rt.block_on(kindling_testsupport::FileServer::start_on(
@@ -218,8 +221,13 @@ fn an_owner_installs_downloads_benchmarks_serves_and_quits() {
     mirror.set_rate(60_000_000);
     app.screenshot("installed-1-home");
 
-    // Download it: the copy is not the file the catalog pinned, and nothing is kept.
-    app.click("[data-testid=rec-download]");
+    // See other models → Get the pinned one: the copy is not the file the catalog
+    // pinned, and nothing is kept.
+    app.click("[data-testid=rec-other-models]");
+    app.click(&format!(
+        "[aria-label=\"Get {} {}\"]",
+        pinned_family.name, pinned.quant
+    ));
     let refused = app.wait_text("[role=alert][data-code=download_corrupt]", secs(30));
     assert!(
         refused.contains("not the file Kindling's catalog recorded")
@@ -229,8 +237,7 @@ fn an_owner_installs_downloads_benchmarks_serves_and_quits() {
     assert_eq!(mirror.body_bytes_sent(), 0, "not a byte of it was fetched");
     app.screenshot("installed-2-refused");
 
-    // See other models → Get the small one: progress, then checked.
-    app.click("[data-testid=rec-other-models]");
+    // Get the small one: progress, then checked.
     app.click(&format!(
         "[aria-label=\"Get Gemma 3 270M Instruct {}\"]",
         variant.quant

@@ -385,3 +385,74 @@ fn the_runtime_links_no_openssl() {
         );
     }
 }
+
+/// The overlay `make package` builds the Mac bundle with, made here as on the runner: the
+/// runtime's manifest goes to Resources (the app read a MoltenVK it could not see), the
+/// floor is the Intel build's, the kindling command rides along, a key secret saved with
+/// a trailing newline stays a valid value, and without keys the app does not update.
+#[test]
+fn the_mac_overlay_carries_the_manifest_the_floor_and_the_command() {
+    let t = tempfile::tempdir().unwrap();
+    let lib = t.path().join("lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    for f in ["libllama.0.dylib", "libMoltenVK.dylib", "runtime.json"] {
+        std::fs::write(lib.join(f), b"").unwrap();
+    }
+    std::fs::write(t.path().join("MoltenVK_icd.json"), b"{}").unwrap();
+    let overlay = |env: &[(&str, &str)], system: &str| -> serde_json::Value {
+        let out = Command::new("python3")
+            .arg(repo().join("installer/tauri_overlay.py"))
+            .args([system, lib.to_str().unwrap(), t.path().to_str().unwrap()])
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap())
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let mac = overlay(
+        &[
+            ("FLOOR", "12.0"),
+            ("IDENTITY", "-"),
+            ("HARDENED", "false"),
+            ("KINDLING_UPDATER_PUBKEY", "dW50cnVzdGVkIGNvbW1lbnQ=\n"),
+            ("KINDLING_UPDATE_URL", "https://example.invalid/latest.json"),
+        ],
+        "Darwin",
+    );
+    let bundle = &mac["bundle"];
+    assert_eq!(bundle["macOS"]["minimumSystemVersion"], "12.0");
+    assert_eq!(bundle["macOS"]["signingIdentity"], "-");
+    assert_eq!(bundle["macOS"]["hardenedRuntime"], false);
+    assert_eq!(
+        bundle["externalBin"],
+        serde_json::json!(["binaries/llama-server", "binaries/kindling"])
+    );
+    let resources = bundle["resources"].as_object().unwrap();
+    let names: Vec<&str> = resources.values().map(|v| v.as_str().unwrap()).collect();
+    assert!(
+        names.contains(&"runtime.json") && names.contains(&"MoltenVK_icd.json"),
+        "{names:?}"
+    );
+    assert_eq!(bundle["macOS"]["frameworks"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        mac["plugins"]["updater"]["pubkey"], "dW50cnVzdGVkIGNvbW1lbnQ=",
+        "the trailing newline is gone"
+    );
+    let no_keys = overlay(
+        &[("FLOOR", "13.3"), ("IDENTITY", "-"), ("HARDENED", "false")],
+        "Darwin",
+    );
+    assert_eq!(no_keys["bundle"]["createUpdaterArtifacts"], false);
+    assert_eq!(no_keys["plugins"], serde_json::json!({}));
+    let deb = overlay(&[], "Linux");
+    assert_eq!(
+        deb["bundle"]["linux"]["deb"]["depends"],
+        serde_json::json!(["libvulkan1", "libgomp1"])
+    );
+    assert_eq!(
+        deb["bundle"]["shortDescription"],
+        "Run AI models on the computer you already have"
+    );
+}

@@ -96,10 +96,12 @@ pub async fn recommend(core: &Core, opts: Options, cancel: &Cancel) -> Result<()
         println!("  Get it with: kindling models pull {repo} {file}");
     }
     println!();
-    println!(
-        "{:<26} {:<11} {:>7} {:>10} {:>8} {:>9}  WHERE",
-        "MODEL", "QUANT", "SIZE", "TOKENS/S", "SCORE", "SCORE/GB"
-    );
+    use crate::format::{table, Align};
+    let mut rows: Vec<Vec<String>> = vec![[
+        "MODEL", "QUANT", "SIZE", "TOKENS/S", "SCORE", "SCORE/GB", " WHERE",
+    ]
+    .map(String::from)
+    .to_vec()];
     let shown = if all { rec.candidates.len() } else { 12 };
     for c in rec.candidates.iter().take(shown) {
         // Measured here when there is a run, with the prediction beside it.
@@ -109,8 +111,9 @@ pub async fn recommend(core: &Core, opts: Options, cancel: &Cancel) -> Result<()
             (None, Some(p)) => format!("{p:.0}*"),
             (None, None) => "—".into(),
         };
+        // A marker of one character, or a space, so the figures stay in line.
         let ev = match c.evidence {
-            Evidence::MeasuredHere => "",
+            Evidence::MeasuredHere => " ",
             Evidence::Reference => "ʳ",
             Evidence::Prior => "ᵖ",
         };
@@ -125,15 +128,27 @@ pub async fn recommend(core: &Core, opts: Options, cancel: &Cancel) -> Result<()
                 kindling_core::recommend::fit::Placement::Cpu => "processor".into(),
             }
         };
-        println!(
-            "{:<26} {:<11} {:>7} {:>10} {:>7.0}%{ev} {:>9.1}  {place}",
+        rows.push(vec![
             c.name.chars().take(26).collect::<String>(),
-            c.quant,
+            c.quant.clone(),
             format!("{:.1} GB", c.size_gb),
             tps,
-            c.score * 100.0,
-            c.score_per_gb
-        );
+            format!("{:.0}%{ev}", c.score * 100.0),
+            format!("{:.1}", c.score_per_gb),
+            format!(" {place}"),
+        ]);
+    }
+    let align = [
+        Align::Left,
+        Align::Left,
+        Align::Right,
+        Align::Right,
+        Align::Right,
+        Align::Right,
+        Align::Left,
+    ];
+    for line in table(&align, &rows) {
+        println!("{line}");
     }
     println!();
     println!("* predicted   ᵖ expected, not measured   ʳ measured elsewhere. Measure the installed top candidates with: kindling recommend --measure 3");

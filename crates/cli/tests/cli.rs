@@ -899,3 +899,58 @@ fn ctrl_c_stops_a_showdown_until_the_owner_continues_it() {
         core.db().close().await;
     });
 }
+
+/// A showdown the app runs (here: claimed by this test's process, alive) is never run by
+/// `kindling showdown --resume` at the same time: it says so and measures nothing.
+#[test]
+fn the_cli_leaves_alone_a_showdown_another_kindling_runs() {
+    let home = tempfile::tempdir().unwrap();
+    let model = home.path().join("tiny.gguf");
+    std::fs::copy(sample_model(), &model).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let id = rt.block_on(async {
+        let core = kindling_core::Core::open(kindling_core::Paths::new(home.path()))
+            .await
+            .unwrap();
+        let id = core
+            .showdown_start(
+                kindling_core::recommend::Goal::Patient,
+                true,
+                &[kindling_core::showdown::Contender::new(
+                    "tiny".into(),
+                    None,
+                    Some(model.clone()),
+                    1,
+                )],
+            )
+            .await
+            .unwrap();
+        let me = kindling_core::server::owners::ProcessId::current().unwrap();
+        assert_eq!(core.db().claim_showdown(id, me).await.unwrap(), None);
+        core.db().close().await;
+        id
+    });
+    let out = kindling(home.path())
+        .args(["showdown", "--resume"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("Another Kindling") && err.contains(&std::process::id().to_string()),
+        "{err}"
+    );
+    assert!(server_pids(home.path()).is_empty(), "nothing was started");
+    rt.block_on(async {
+        let core = kindling_core::Core::open(kindling_core::Paths::new(home.path()))
+            .await
+            .unwrap();
+        let sd = core.db().showdown(id).await.unwrap();
+        assert_eq!(
+            sd.entries[0].status,
+            kindling_core::history::EntryStatus::Pending
+        );
+        assert_eq!(sd.entries[0].run_id, None, "no run was begun");
+        core.db().close().await;
+    });
+}

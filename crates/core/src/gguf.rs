@@ -25,7 +25,7 @@ pub enum GgufError {
     NotFound { path: PathBuf },
     #[error("{path} is not a GGUF model file (it starts with {found:?} instead of \"GGUF\"). Kindling runs GGUF models; download the .gguf version of this model.")]
     NotGguf { path: PathBuf, found: String },
-    #[error("The model file {path} is incomplete: it has {actual} bytes but its contents need {expected}. The download was probably cut short; download it again.")]
+    #[error("The model file {path} is incomplete: it has {} but its contents need {}. The download was probably cut short; download it again.", crate::units::format_bytes(*.actual), crate::units::format_bytes(*.expected))]
     Truncated {
         path: PathBuf,
         expected: u64,
@@ -175,9 +175,17 @@ impl<R: Read> Cursor<R> {
     /// Fails as truncated when fewer than `n` bytes remain.
     fn need(&self, n: u64) -> Result<(), ParseError> {
         if n > self.left() {
-            return Err(ParseError::Truncated {
-                expected: self.pos.saturating_add(n),
-                actual: self.len,
+            // A length past any model file is a damaged or fake header, not a download
+            // cut short (it was reported as "needs 18446744073709551615 bytes").
+            return Err(match self.pos.checked_add(n) {
+                Some(expected) if expected <= MAX_PLAUSIBLE_BYTES => ParseError::Truncated {
+                    expected,
+                    actual: self.len,
+                },
+                _ => ParseError::Malformed(format!(
+                    "its header declares a value longer than any model file ({} in), so it is damaged or not a model",
+                    crate::units::format_bytes(self.pos)
+                )),
             });
         }
         Ok(())
@@ -462,10 +470,9 @@ pub fn parse(reader: impl Read, len: u64) -> Result<GgufInfo, ParseError> {
     let expected = data_start.saturating_add(data_end);
     // A header whose tensors end past a petabyte is garbage, not a cut-short download.
     if expected > MAX_PLAUSIBLE_BYTES {
-        return Err(ParseError::Malformed(format!(
-            "its header places model data {} bytes in, which no model file has",
-            expected
-        )));
+        return Err(ParseError::Malformed(
+            "its header places model data further in than any model file reaches".into(),
+        ));
     }
     if tensor_count > 0 && expected > len {
         return Err(ParseError::Truncated {
@@ -640,7 +647,30 @@ pub(crate) mod tests {
     fn lying_counts_do_not_allocate() {
         let mut b = tiny_gguf();
         b[16..24].copy_from_slice(&u64::MAX.to_le_bytes()); // kv count
-        assert!(matches!(parse_bytes(&b), Err(ParseError::Truncated { .. })));
+        assert!(matches!(
+            parse_bytes(&b),
+            Err(ParseError::Truncated { .. } | ParseError::Malformed(_))
+        ));
+        // A key whose length is near u64::MAX: damaged, never "needs 18446744073709551615".
+        let mut b = tiny_gguf();
+        b[24..32].copy_from_slice(&(u64::MAX - 3).to_le_bytes());
+        let err = parse_bytes(&b).unwrap_err().at(Path::new("junk.gguf"));
+        let text = err.to_string();
+        assert!(
+            matches!(err, GgufError::Malformed { .. }) && !text.contains("18446744073"),
+            "{text}"
+        );
+        let short = GgufError::Truncated {
+            path: "m.gguf".into(),
+            expected: 2_100_000_000,
+            actual: 4104,
+        };
+        assert!(
+            short
+                .to_string()
+                .contains("it has 4 KB but its contents need 2.1 GB"),
+            "{short}"
+        );
         let mut b = tiny_gguf();
         b[8..16].copy_from_slice(&(1u64 << 60).to_le_bytes()); // tensor count
         assert!(parse_bytes(&b).is_err());
