@@ -12,7 +12,7 @@
 #                  that macOS 12 or 13 still runs)
 #   macos-arm64    Metal, library embedded, from macOS 13.3
 # The macOS targets are built by the release workflow (.github/workflows/release.yml) on
-# macOS runners; it provides, for macos-x86_64, the Vulkan loader built for 13.3
+# macOS runners; it provides, for macos-x86_64, the Vulkan loader built for the floor
 # (KINDLING_VULKAN_PREFIX: include/ and lib/libvulkan.1.dylib, built for the same floor) and MoltenVK from the
 # Khronos release (KINDLING_MOLTENVK_DIR: libMoltenVK.dylib; KINDLING_MOLTENVK_VERSION).
 # Only linux-x86_64 can be built and tested on Linux; --print-flags TARGET prints any
@@ -154,7 +154,7 @@ $quick || case "$target" in
     [ -n "$loader" ] || { say "The Vulkan loader (Debian's libvulkan1) is missing: apt-get install libvulkan1"; exit 1; }
     vulkan=(-DVulkan_INCLUDE_DIR="$sdk/usr/include" -DVulkan_LIBRARY="$loader") ;;
   macos-x86_64)
-    : "${KINDLING_VULKAN_PREFIX:?the Vulkan loader and headers built for macOS 13.3 (see the release workflow)}"
+    : "${KINDLING_VULKAN_PREFIX:?the Vulkan loader and headers built for the floor in runtime.toml (installer/macos-vulkan.sh)}"
     : "${KINDLING_MOLTENVK_DIR:?MoltenVK from the Khronos release (see the release workflow)}"
     vulkan=(-DVulkan_INCLUDE_DIR="$KINDLING_VULKAN_PREFIX/include" -DVulkan_LIBRARY="$KINDLING_VULKAN_PREFIX/lib/libvulkan.1.dylib") ;;
 esac
