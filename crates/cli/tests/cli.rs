@@ -56,6 +56,24 @@ fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     f()
 }
 
+/// Reads `lines` up to and including the first one for which `stop` holds (or to the
+/// end); returns what was read.
+fn read_until(
+    lines: &mut impl Iterator<Item = std::io::Result<String>>,
+    mut stop: impl FnMut(&str) -> bool,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let done = stop(&line);
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    seen
+}
+
 /// Starts `kindling serve` and returns once it says it is serving.
 /// The llama-servers recorded in `home` (a record goes when its server stops).
 fn server_pids(home: &Path) -> Vec<u32> {
@@ -408,14 +426,7 @@ fn ctrl_c_during_bench_marks_the_run_interrupted() {
         .spawn()
         .unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    for line in err.by_ref() {
-        let line = line.unwrap();
-        seen.push(line.clone());
-        if line.contains("[2/20]") {
-            break;
-        }
-    }
+    let seen = read_until(&mut err, |l| l.contains("[2/20]"));
     let server_pid = *server_pids(home.path())
         .first()
         .unwrap_or_else(|| panic!("{seen:?}"));
@@ -614,14 +625,7 @@ fn a_killed_quality_run_resumes_without_running_any_test_twice() {
         .spawn()
         .unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    for line in err.by_ref() {
-        let line = line.unwrap();
-        seen.push(line.clone());
-        if line.contains("[4/") {
-            break;
-        }
-    }
+    let seen = read_until(&mut err, |l| l.contains("[4/"));
     assert!(seen.iter().any(|l| l.contains("[4/")), "{seen:?}");
     let server_pid = server_pids(home.path())[0];
     signal(child.id(), "-KILL");
@@ -803,18 +807,13 @@ fn a_closed_terminal_stops_the_showdown_and_its_server_and_it_resumes_from_elsew
         .spawn()
         .unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
     let mut server = None;
-    for line in err.by_ref() {
-        let line = line.unwrap();
-        seen.push(line.clone());
-        if line.trim_start().starts_with("[2/") {
+    let seen = read_until(&mut err, |l| {
+        if l.trim_start().starts_with("[2/") {
             server = server_pids(home.path()).first().copied();
-            if server.is_some() {
-                break;
-            }
         }
-    }
+        server.is_some()
+    });
     let server = server.unwrap_or_else(|| panic!("no server while measuring: {seen:?}"));
     signal(child.id(), "-HUP");
     let rest: Vec<String> = err.map_while(|l| l.ok()).collect();
@@ -865,14 +864,7 @@ fn ctrl_c_stops_a_showdown_until_the_owner_continues_it() {
         .spawn()
         .unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    for line in err.by_ref() {
-        let line = line.unwrap();
-        seen.push(line.clone());
-        if line.trim_start().starts_with("[2/") {
-            break;
-        }
-    }
+    let seen = read_until(&mut err, |l| l.trim_start().starts_with("[2/"));
     signal(child.id(), "-INT");
     let rest: Vec<String> = err.map_while(|l| l.ok()).collect();
     assert_eq!(child.wait().unwrap().code(), Some(130), "{seen:?} {rest:?}");

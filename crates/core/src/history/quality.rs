@@ -23,20 +23,6 @@ pub struct StoredScore {
 }
 
 impl Database {
-    /// Saves a test's raw result; a test is stored once per run.
-    pub async fn add_result(&self, run_id: i64, r: &StoredResult, now: &str) -> Result<()> {
-        sqlx::query("INSERT INTO quality_results (run_id, test_id, category, outcome, answer_json, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(run_id)
-            .bind(&r.test_id)
-            .bind(&r.category)
-            .bind(&r.outcome)
-            .bind(&r.answer_json)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
     /// Saves a test's raw result and its score together: a kill between two writes would
     /// leave an answer scored 0 for ever.
     pub async fn add_graded_result(

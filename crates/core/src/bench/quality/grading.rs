@@ -56,6 +56,16 @@ pub async fn grade(test: &TestCase, outcome: Outcome, answer: &TestAnswer) -> Gr
     )
 }
 
+/// A grade as stored, by the current graders' version.
+fn stored_score(test_id: String, g: Grade) -> StoredScore {
+    StoredScore {
+        test_id,
+        score: g.score,
+        detail: Some(g.detail),
+        grader_version: i64::from(GRADER_VERSION),
+    }
+}
+
 /// A stored answer as the graders take it; one that cannot be read is graded as empty.
 pub(super) fn stored_answer(r: &StoredResult) -> TestAnswer {
     serde_json::from_str(&r.answer_json).unwrap_or_else(|e| {
@@ -85,12 +95,7 @@ impl Core {
                     outcome: outcome.as_str().into(),
                     answer_json: serde_json::to_string(answer).expect("serializes"),
                 },
-                &StoredScore {
-                    test_id: test.id.clone(),
-                    score: g.score,
-                    detail: Some(g.detail),
-                    grader_version: i64::from(GRADER_VERSION),
-                },
+                &stored_score(test.id.clone(), g),
                 &history::now(),
             )
             .await?;
@@ -100,23 +105,26 @@ impl Core {
     /// Grades the stored answers of `run_id` that have none (see
     /// [`crate::history::Database::ungraded_results`]).
     pub(super) async fn grade_ungraded(&self, run_id: i64, suite: &Suite) -> Result<()> {
+        let ungraded = self.db().ungraded_results(run_id).await?;
+        self.grade_stored(run_id, suite, ungraded).await
+    }
+
+    /// Grades `results` (stored answers of `run_id`) with the current graders and
+    /// `suite`'s parameters, and stores each grade; a test `suite` lacks is left alone.
+    async fn grade_stored(
+        &self,
+        run_id: i64,
+        suite: &Suite,
+        results: Vec<StoredResult>,
+    ) -> Result<()> {
         let now = history::now();
-        for r in self.db().ungraded_results(run_id).await? {
+        for r in results {
             let Some(test) = suite.tests.iter().find(|t| t.id == r.test_id) else {
                 continue;
             };
             let g = grade(test, Outcome::parse(&r.outcome), &stored_answer(&r)).await;
             self.db()
-                .set_score(
-                    run_id,
-                    &StoredScore {
-                        test_id: r.test_id,
-                        score: g.score,
-                        detail: Some(g.detail),
-                        grader_version: i64::from(GRADER_VERSION),
-                    },
-                    &now,
-                )
+                .set_score(run_id, &stored_score(r.test_id, g), &now)
                 .await?;
         }
         Ok(())
@@ -134,24 +142,8 @@ impl Core {
             }
         };
         let now = history::now();
-        for r in self.db().results(run_id).await? {
-            let Some(test) = suite.tests.iter().find(|t| t.id == r.test_id) else {
-                continue;
-            };
-            let g = grade(test, Outcome::parse(&r.outcome), &stored_answer(&r)).await;
-            self.db()
-                .set_score(
-                    run_id,
-                    &StoredScore {
-                        test_id: r.test_id,
-                        score: g.score,
-                        detail: Some(g.detail),
-                        grader_version: i64::from(GRADER_VERSION),
-                    },
-                    &now,
-                )
-                .await?;
-        }
+        let results = self.db().results(run_id).await?;
+        self.grade_stored(run_id, suite, results).await?;
         let report = self.quality_report(run_id, Some(suite)).await?;
         let detail = self.db().run_detail(run_id).await?;
         if detail.run.status == RunStatus::Completed {

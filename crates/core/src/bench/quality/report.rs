@@ -79,12 +79,7 @@ impl Core {
         run_id: i64,
         suite: Option<&Suite>,
     ) -> Result<QualityReport> {
-        let config: RunConfig = self
-            .db()
-            .run_config(run_id)
-            .await?
-            .and_then(|v| serde_json::from_value(v).ok())
-            .ok_or(crate::history::HistoryError::RunNotFound(run_id))?;
+        let config = self.quality_run_config(run_id).await?;
         let core_suite;
         let suite = match suite {
             Some(s) => s,
