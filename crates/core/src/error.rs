@@ -45,11 +45,12 @@ pub enum ErrorCode {
     QueueInvalid,
     MachineInvalid,
     DoesNotFit,
+    NotKept,
 }
 
 impl ErrorCode {
     /// Every code (kept complete by the test that ties names together).
-    pub const ALL: [ErrorCode; 34] = [
+    pub const ALL: [ErrorCode; 35] = [
         ErrorCode::RuntimeNotFound,
         ErrorCode::RuntimeBroken,
         ErrorCode::ModelNotFound,
@@ -84,6 +85,7 @@ impl ErrorCode {
         ErrorCode::QueueInvalid,
         ErrorCode::MachineInvalid,
         ErrorCode::DoesNotFit,
+        ErrorCode::NotKept,
     ];
 
     /// The code as it appears in JSON and in the database.
@@ -123,6 +125,7 @@ impl ErrorCode {
             ErrorCode::QueueInvalid => "queue_invalid",
             ErrorCode::MachineInvalid => "machine_invalid",
             ErrorCode::DoesNotFit => "does_not_fit",
+            ErrorCode::NotKept => "not_kept",
         }
     }
 }
@@ -188,6 +191,9 @@ pub enum Error {
     },
     #[error("Stopped because you asked. Nothing was lost; run it again when you are ready.")]
     Cancelled,
+    /// Something Kindling keeps for a while only (the evidence of a bad answer) is gone.
+    #[error("{what}")]
+    NotKept { what: String },
     /// Another job holds what this one needs (`what` says which and when it is free).
     #[error("{what}")]
     Busy { what: String },
@@ -213,6 +219,7 @@ impl Error {
             Error::System { .. } => ErrorCode::System,
             Error::Cancelled => ErrorCode::Cancelled,
             Error::Busy { .. } => ErrorCode::Busy,
+            Error::NotKept { .. } => ErrorCode::NotKept,
         }
     }
 
@@ -336,7 +343,8 @@ mod tests {
                 | ErrorCode::System
                 | ErrorCode::QueueInvalid
                 | ErrorCode::MachineInvalid
-                | ErrorCode::DoesNotFit => 0,
+                | ErrorCode::DoesNotFit
+                | ErrorCode::NotKept => 0,
             }
     }
 

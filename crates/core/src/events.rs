@@ -37,6 +37,17 @@ pub enum Event {
         bytes_per_second: f64,
         eta_seconds: Option<f64>,
     },
+    /// An answer the front door served went wrong (a loop, special tokens); its
+    /// evidence is kept while Kindling runs (see [`crate::front::Front::save_evidence`]).
+    AnswerWentWrong {
+        /// The bad answer's number, to save its evidence by.
+        id: i64,
+        model: String,
+        kind: String,
+        detail: String,
+        /// Answers that went wrong today, this one included.
+        today: u32,
+    },
 }
 
 /// The phases of a speed benchmark, in order.

@@ -252,6 +252,7 @@ impl Core {
         config.port = crate::server::port_or_free(None)?;
         config.host = "127.0.0.1".into();
         config.api_key_file = None;
+        config.behind = None;
         config.purpose = Purpose::Measuring;
         let server = match self
             .supervise(runtime, config, model.info.file_size, cancel)

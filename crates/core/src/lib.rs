@@ -12,6 +12,7 @@ pub mod cleanup;
 pub mod download;
 pub mod error;
 pub mod events;
+pub mod front;
 pub mod gguf;
 pub mod gpu_check;
 pub mod hardware;
@@ -52,6 +53,8 @@ pub struct Core {
     download_slots: std::sync::Arc<tokio::sync::Semaphore>,
     /// A machine to plan for instead of this one (see [`Core::assume_hardware`]).
     assumed_hardware: std::sync::RwLock<Option<HardwareProfile>>,
+    /// The doors apps reach the servers people use by.
+    front: front::Front,
 }
 
 /// What `kindling detect` shows: the machine, and the runtime if one was found.
@@ -82,11 +85,14 @@ impl Core {
         let settings = move_key_out_of_settings(&paths, settings)?;
         let db = Database::open(&paths.database()).await?;
         server::owners::reap_orphans(&paths.servers());
+        let events = Events::new();
+        let front = front::Front::new(db.clone(), events.clone());
         Ok(Core {
             paths,
             settings: std::sync::RwLock::new(settings),
             db,
-            events: Events::new(),
+            events,
+            front,
             download_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(
                 store::pull::MAX_CONCURRENT,
             )),
@@ -96,6 +102,12 @@ impl Core {
 
     pub fn paths(&self) -> &Paths {
         &self.paths
+    }
+
+    /// The front door of the servers people use: what it serves, and the evidence of
+    /// answers that went wrong.
+    pub fn front(&self) -> &front::Front {
+        &self.front
     }
     /// The catalog: the built-in one, with the families of `catalog.toml` in Kindling's
     /// home added when that file exists. Additions that do not read are left out (and
@@ -433,7 +445,8 @@ impl Core {
     }
 
     /// A server people use: the settings' network access and idle sleep; `Second`
-    /// runs on the processor only, with `context` tokens.
+    /// runs on the processor only, with `context` tokens. Apps reach it through the
+    /// front door on `port` (see [`front`]); llama-server listens behind it on loopback.
     async fn serve_as(
         &self,
         model: &Path,
@@ -442,29 +455,80 @@ impl Core {
         purpose: server::Purpose,
         cancel: &CancellationToken,
     ) -> Result<(Server, store::RegisteredModel)> {
-        let network = if self.settings().allow_network {
+        let settings = self.settings();
+        let network = if settings.allow_network {
             // Refuses a missing or weak key before anything listens on the network.
             let path = self.paths.api_key();
-            server::access::load_key(&path)?;
-            Some(path)
+            let key = server::access::load_key(&path)?;
+            Some((path, key))
         } else {
             None
         };
-        let sleep_after = self.settings().sleep_after_minutes;
-        self.launch_sized(model, port, context, cancel, |c| {
-            c.purpose = purpose;
-            c.sleep_idle_seconds = (sleep_after > 0).then(|| sleep_after.saturating_mul(60));
-            if purpose == server::Purpose::Second {
-                c.cpu_only = true;
-                // Also what the GPU check reads: nothing on the GPU, nothing to check.
-                c.gpu_layers = Some(0);
-            }
-            if let Some(key_file) = network {
-                c.host = "0.0.0.0".into();
-                c.api_key_file = Some(key_file);
-            }
-        })
-        .await
+        let second = purpose == server::Purpose::Second;
+        let host = if network.is_some() {
+            "0.0.0.0"
+        } else {
+            "127.0.0.1"
+        };
+        let port = server::port_or_free(port)?;
+        // The door's port is taken first: a busy one is said before any model loads.
+        let listener = std::net::TcpListener::bind((host, port))
+            .map_err(|_| server::ServerError::PortInUse { port, second })?;
+        let system = |what| move |source| Error::System { what, source };
+        let behind = server::Behind {
+            port: server::free_port().map_err(system("find a free port on this computer"))?,
+            key: server::access::new_key().map_err(system("make a random key"))?,
+            alias: front::model_id(model),
+        };
+        let sleep_after = settings.sleep_after_minutes;
+        let owner_key_file = network.as_ref().map(|(path, _)| path.clone());
+        let (server, registered) = self
+            .launch_sized(model, Some(port), context, cancel, |c| {
+                c.purpose = purpose;
+                c.sleep_idle_seconds = (sleep_after > 0).then(|| sleep_after.saturating_mul(60));
+                if second {
+                    c.cpu_only = true;
+                    // Also what the GPU check reads: nothing on the GPU, nothing to check.
+                    c.gpu_layers = Some(0);
+                }
+                c.host = host.into();
+                c.api_key_file = owner_key_file;
+                c.behind = Some(behind.clone());
+            })
+            .await?;
+        let build = self
+            .locate_runtime()
+            .ok()
+            .and_then(|r| runtime::read_manifest(&r.path))
+            .map(|m| format!("b{} ({})", m.llama_cpp_build, m.target))
+            .unwrap_or_else(|| "unknown".into());
+        let route = front::Route::new(
+            &registered.path,
+            registered.info.name.as_deref(),
+            std::net::SocketAddr::from(([127, 0, 0, 1], behind.port)),
+            behind.key,
+            server.config().to_args(),
+            build,
+        );
+        let policy = front::Policy {
+            key: network.map(|(_, key)| key),
+            allowed_origin: settings
+                .cors_origin
+                .as_deref()
+                .and_then(|o| server::access::parse_origin(o).ok().flatten()),
+            end_bad_answers: settings.end_bad_answers,
+        };
+        let slot = if second {
+            front::Slot::Second
+        } else {
+            front::Slot::Served
+        };
+        let door = self
+            .front
+            .open(listener, slot, route, policy)
+            .map_err(system("open Kindling's port for apps"))?;
+        server.keep_door(door);
+        Ok((server, registered))
     }
 
     async fn launch_sized(

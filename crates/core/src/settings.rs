@@ -46,6 +46,9 @@ pub struct Settings {
     pub second_model: Option<PathBuf>,
     /// Port of the second server.
     pub second_port: u16,
+    /// End a served answer that turns into garbage (a loop, special tokens) with an error
+    /// instead of letting it run to its length limit. It is counted either way.
+    pub end_bad_answers: bool,
     /// Fields this version does not know, kept verbatim.
     #[serde(flatten)]
     #[cfg_attr(feature = "ts", ts(skip))]
@@ -68,6 +71,7 @@ impl Default for Settings {
             sleep_after_minutes: 30,
             second_model: None,
             second_port: DEFAULT_SECOND_PORT,
+            end_bad_answers: true,
             extra: toml::Table::new(),
         }
     }

@@ -73,6 +73,11 @@ async fn say_hi(base_url: &str) -> serde_json::Value {
         .unwrap()
 }
 
+/// The address apps use for a server people use: its front door.
+fn door(server: &kindling_core::server::Server) -> String {
+    format!("http://127.0.0.1:{}", server.port())
+}
+
 fn server_pids(home: &Path) -> Vec<u32> {
     owners::server_pids(&home.join("servers"))
 }
@@ -597,6 +602,8 @@ async fn an_idle_server_frees_the_model_and_wakes_on_the_next_request() {
 mod cleanup;
 #[path = "integration/downloads.rs"]
 mod downloads;
+#[path = "integration/front.rs"]
+mod front;
 #[path = "integration/gpu_check.rs"]
 mod gpu_check;
 #[path = "integration/quality.rs"]

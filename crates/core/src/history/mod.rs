@@ -9,6 +9,7 @@ mod hardware;
 mod models;
 mod quality;
 mod runs;
+mod served;
 mod showdowns;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ pub use gpu_checks::GpuCheck;
 pub use models::ModelRecord;
 pub use quality::{StoredResult, StoredScore};
 pub use runs::{Measurement, NewRun, RunDetail, RunStatus, RunSummary};
+pub use served::{ServedDay, ServedFault};
 pub use showdowns::{EntryStatus, NewEntry, ShowdownEntry, StoredShowdown};
 
 #[derive(Debug, thiserror::Error)]

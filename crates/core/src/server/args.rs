@@ -68,6 +68,32 @@ pub struct ServerConfig {
     /// the processor, so the GPU's memory is left to the model served beside it.
     #[serde(default)]
     pub cpu_only: bool,
+    /// Kindling's front door listens on `host:port` for it, and the server itself on
+    /// loopback behind the door (see `crate::front`). `None`: the server listens there.
+    #[serde(skip)]
+    pub behind: Option<Behind>,
+}
+
+/// Where a server behind the front door listens, and what it requires.
+#[derive(Clone, PartialEq)]
+pub struct Behind {
+    /// A loopback port only Kindling knows.
+    pub port: u16,
+    /// The key the server requires of every caller but `/health`: only the door holds
+    /// it. Passed in the environment (`LLAMA_API_KEY`), never on the command line.
+    pub key: String,
+    /// The name the server gives its model (`--alias`): the one apps use at the door.
+    pub alias: String,
+}
+
+impl std::fmt::Debug for Behind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Behind")
+            .field("port", &self.port)
+            .field("key", &"(hidden)")
+            .field("alias", &self.alias)
+            .finish()
+    }
 }
 
 fn loopback_origins() -> String {
@@ -93,18 +119,28 @@ impl ServerConfig {
             purpose: Purpose::Measuring,
             sleep_idle_seconds: None,
             cpu_only: false,
+            behind: None,
+        }
+    }
+
+    /// Where llama-server itself listens: behind the door, or where apps reach it.
+    pub fn listen(&self) -> (&str, u16) {
+        match &self.behind {
+            Some(b) => ("127.0.0.1", b.port),
+            None => (&self.host, self.port),
         }
     }
 
     /// The arguments to pass to llama-server, in a stable order.
     pub fn to_args(&self) -> Vec<String> {
+        let (host, port) = self.listen();
         let mut a: Vec<String> = vec![
             "--model".into(),
             absolute(&self.model),
             "--host".into(),
-            self.host.clone(),
+            host.to_string(),
             "--port".into(),
-            self.port.to_string(),
+            port.to_string(),
             "--ctx-size".into(),
             self.ctx_size.to_string(),
             "--parallel".into(),
@@ -133,8 +169,14 @@ impl ServerConfig {
         if let Some(s) = self.sleep_idle_seconds.filter(|s| *s > 0) {
             a.extend(["--sleep-idle-seconds".into(), s.to_string()]);
         }
-        if let Some(file) = &self.api_key_file {
-            a.extend(["--api-key-file".into(), absolute(file)]);
+        match &self.behind {
+            // The door checks the owner's key; the server requires the door's.
+            Some(b) => a.extend(["--alias".into(), b.alias.clone()]),
+            None => {
+                if let Some(file) = &self.api_key_file {
+                    a.extend(["--api-key-file".into(), absolute(file)]);
+                }
+            }
         }
         a
     }
@@ -270,6 +312,36 @@ mod tests {
         assert!(has_pair(&a, "--device", "none"), "{a:?}");
         assert!(has_pair(&a, "--n-gpu-layers", "0"), "{a:?}");
         assert!(!has_pair(&a, "--n-gpu-layers", "99"), "{a:?}");
+    }
+
+    #[test]
+    fn behind_the_door_the_server_listens_on_loopback_and_never_shows_a_key() {
+        let a = args(|c| {
+            c.host = "0.0.0.0".into();
+            c.api_key_file = Some("/home/me/.kindling/api-key".into());
+            c.behind = Some(Behind {
+                port: 40001,
+                key: "kdl-secret".into(),
+                alias: "model".into(),
+            });
+        });
+        assert!(has_pair(&a, "--host", "127.0.0.1"), "{a:?}");
+        assert!(has_pair(&a, "--port", "40001"), "{a:?}");
+        assert!(has_pair(&a, "--alias", "model"), "{a:?}");
+        assert!(!a.contains(&"--api-key-file".to_string()), "{a:?}");
+        assert!(!a.iter().any(|x| x.contains("kdl-secret")), "{a:?}");
+        let shown = format!(
+            "{:?}",
+            ServerConfig {
+                behind: Some(Behind {
+                    port: 1,
+                    key: "kdl-secret".into(),
+                    alias: "m".into()
+                }),
+                ..ServerConfig::new("/m", 1)
+            }
+        );
+        assert!(!shown.contains("kdl-secret"), "{shown}");
     }
 
     #[test]

@@ -66,6 +66,8 @@ pub struct Server {
     record: Option<PathBuf>,
     http: reqwest::Client,
     pub timings: StartTimings,
+    /// The front door apps reach this server by, when it has one.
+    door: Mutex<Option<crate::front::Door>>,
 }
 
 impl Server {
@@ -86,7 +88,8 @@ impl Server {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             purpose: config.purpose,
         };
-        if super::port_is_busy(&config.host, config.port) {
+        let (host, port) = config.listen();
+        if super::port_is_busy(host, port) {
             return Err(failed(events, id, ServerError::in_use(&config).into()));
         }
         events.emit(Event::ServerState {
@@ -94,6 +97,9 @@ impl Server {
             state: ServerState::Starting { port: config.port },
         });
         let mut cmd = runtime.command();
+        if let Some(b) = &config.behind {
+            cmd.env("LLAMA_API_KEY", &b.key);
+        }
         cmd.args(config.to_args())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
@@ -162,6 +168,7 @@ impl Server {
             record,
             http: super::http_client(),
             timings: StartTimings::default(),
+            door: Mutex::new(None),
         };
         match server.wait_ready(deadline, cancel).await {
             Ok(()) => {
@@ -259,9 +266,17 @@ impl Server {
     pub fn config(&self) -> &ServerConfig {
         &self.config
     }
-    /// `http://127.0.0.1:PORT` (the OpenAI API is under `/v1`).
+    /// Where llama-server itself answers, `http://127.0.0.1:PORT` (the OpenAI API is
+    /// under `/v1`). Behind the front door that is the door's loopback port, whose key
+    /// only the door holds: apps use [`Server::port`].
     pub fn base_url(&self) -> String {
-        format!("http://{}:{}", self.config.host, self.config.port)
+        let (host, port) = self.config.listen();
+        format!("http://{host}:{port}")
+    }
+
+    /// Keeps the front door that leads to this server: it closes when the server stops.
+    pub fn keep_door(&self, door: crate::front::Door) {
+        *self.door.lock().expect("door lock") = Some(door);
     }
     /// The latest lines the server logged.
     pub fn log_tail(&self) -> Vec<String> {
@@ -306,6 +321,8 @@ impl Server {
 
     /// Stops the server: SIGTERM, then SIGKILL after [`STOP_GRACE`]. Returns how it ended.
     pub async fn stop(&self) -> ExitStatus {
+        // Nothing new reaches a server on its way out.
+        self.door.lock().expect("door lock").take();
         self.stop_requested
             .store(true, std::sync::atomic::Ordering::SeqCst);
         self.events.emit(Event::ServerState {

@@ -8,7 +8,7 @@ use kindling_core::{Cancel, ErrorCode};
 
 use kindling_testsupport::process::cmdline;
 
-use super::{core_in, sample_model, say_hi, server_pids, SERVER_LOCK};
+use super::{core_in, door, sample_model, say_hi, server_pids, SERVER_LOCK};
 
 fn has_pair(args: &[String], flag: &str, value: &str) -> bool {
     args.windows(2).any(|w| w[0] == flag && w[1] == value)
@@ -33,11 +33,11 @@ async fn a_second_model_serves_on_the_processor_on_its_own_port_beside_the_first
 
     // Both answer, each on its own address.
     for server in [&first, &second] {
-        let body = say_hi(&server.base_url()).await;
+        let body = say_hi(&door(server)).await;
         assert!(
             body["choices"][0]["message"]["content"].is_string(),
             "{}: {body}",
-            server.base_url()
+            door(server)
         );
     }
     // The second one was told to use no GPU; the first was not.
@@ -68,7 +68,7 @@ async fn a_second_model_serves_on_the_processor_on_its_own_port_beside_the_first
     assert_eq!(server_pids(home.path()).len(), 2, "both are recorded");
 
     second.stop().await;
-    let body = say_hi(&first.base_url()).await;
+    let body = say_hi(&door(&first)).await;
     assert!(
         body["choices"][0]["message"]["content"].is_string(),
         "the first one runs on after the second stops: {body}"

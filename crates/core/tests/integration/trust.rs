@@ -8,7 +8,7 @@ use kindling_core::bench::{SpeedOptions, SpeedRequest};
 use kindling_core::hardware::{macos, vulkan, HardwareProfile};
 use kindling_core::Cancel;
 
-use super::{core_in, sample_model, SERVER_LOCK};
+use super::{core_in, door, sample_model, SERVER_LOCK};
 
 /// The address a TCP port listens on, from `/proc/net/tcp`: `0.0.0.0` or `127.0.0.1`.
 fn listening_on(port: u16) -> Vec<String> {
@@ -47,7 +47,7 @@ async fn a_served_model_survives_another_kindling_opening_the_same_home() {
     let server = serve(&core).await;
     // A second Kindling (the CLI beside the app, or the app at login) opens the home.
     let _second = core_in(home.path()).await;
-    let health = reqwest::get(format!("{}/health", server.base_url()))
+    let health = reqwest::get(format!("{}/health", door(&server)))
         .await
         .expect("the server still answers");
     assert_eq!(health.status(), 200);
@@ -64,7 +64,7 @@ async fn network_access_binds_every_interface_and_needs_the_key() {
     // Off (the default): loopback only, and no key asked.
     let server = serve(&core).await;
     assert_eq!(listening_on(server.port()), vec!["127.0.0.1"]);
-    let url = format!("{}/v1/chat/completions", server.base_url());
+    let url = format!("{}/v1/chat/completions", door(&server));
     let r = http.post(&url).json(&chat_body()).send().await.unwrap();
     assert_eq!(r.status(), 200);
     server.stop().await;
@@ -79,10 +79,21 @@ async fn network_access_binds_every_interface_and_needs_the_key() {
     );
     let server = serve(&core).await;
     assert_eq!(listening_on(server.port()), vec!["0.0.0.0"]);
+    let behind = server.config().listen().1;
+    assert_eq!(
+        listening_on(behind),
+        vec!["127.0.0.1"],
+        "llama-server itself stays on loopback, behind the door"
+    );
     let cmdline = std::fs::read(format!("/proc/{}/cmdline", server.pid())).unwrap();
     assert!(
         !String::from_utf8_lossy(&cmdline).contains(&key),
         "the key is visible in ps"
+    );
+    let inner_key = server.config().behind.as_ref().unwrap().key.clone();
+    assert!(
+        !String::from_utf8_lossy(&cmdline).contains(&inner_key),
+        "the door's own key is visible in ps"
     );
     let url = format!("http://127.0.0.1:{}/v1/chat/completions", server.port());
     let without = http.post(&url).json(&chat_body()).send().await.unwrap();
@@ -95,6 +106,24 @@ async fn network_access_binds_every_interface_and_needs_the_key() {
         .await
         .unwrap();
     assert_eq!(with.status(), 200);
+    let anthropic_way = http
+        .post(&url)
+        .header("x-api-key", &key)
+        .json(&chat_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anthropic_way.status(), 200);
+    // Behind the door, llama-server answers only the door: the owner's key does not
+    // open it either.
+    let direct = http
+        .post(format!("http://127.0.0.1:{behind}/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&chat_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(direct.status(), 401);
     // What stays open without the key in the pinned build (the app says so).
     let status_without_key = |path: String| {
         let req = http.get(format!("http://127.0.0.1:{}{path}", server.port()));
@@ -132,13 +161,13 @@ async fn a_short_key_is_refused_before_anything_listens() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn web_pages_from_other_sites_get_no_cors_allowance() {
+async fn web_pages_from_other_sites_are_refused_and_pages_here_allowed() {
     let _guard = SERVER_LOCK.lock().await;
     let home = tempfile::tempdir().unwrap();
     let core = core_in(home.path()).await;
     let server = serve(&core).await;
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let url = format!("{}/v1/chat/completions", server.base_url());
+    let url = format!("{}/v1/chat/completions", door(&server));
     let allow = |r: &reqwest::Response| {
         r.headers()
             .get("access-control-allow-origin")
@@ -151,6 +180,11 @@ async fn web_pages_from_other_sites_get_no_cors_allowance() {
         .send()
         .await
         .unwrap();
+    assert_eq!(
+        foreign.status(),
+        403,
+        "the model does no work for a foreign page"
+    );
     assert_eq!(allow(&foreign), None, "a foreign page may not read answers");
     let preflight = http
         .request(reqwest::Method::OPTIONS, &url)
@@ -159,7 +193,21 @@ async fn web_pages_from_other_sites_get_no_cors_allowance() {
         .send()
         .await
         .unwrap();
+    assert_eq!(preflight.status(), 403);
     assert_eq!(allow(&preflight), None, "nor send one");
+    let local_preflight = http
+        .request(reqwest::Method::OPTIONS, &url)
+        .header("Origin", "http://localhost:5173")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(local_preflight.status(), 204);
+    assert_eq!(
+        allow(&local_preflight).as_deref(),
+        Some("http://localhost:5173")
+    );
     // The server's own chat page is same-origin; a page on this computer is allowed.
     let local = format!("http://127.0.0.1:{}", server.port());
     let own = http
@@ -172,7 +220,7 @@ async fn web_pages_from_other_sites_get_no_cors_allowance() {
     assert_eq!(own.status(), 200);
     assert_eq!(allow(&own).as_deref(), Some(local.as_str()));
     let page = http
-        .get(format!("{}/", server.base_url()))
+        .get(format!("{}/", door(&server)))
         .header("Accept-Encoding", "gzip")
         .send()
         .await
