@@ -1,7 +1,7 @@
 # The two commands a new user needs (see README.md):
 #   make bench   set up, build, and benchmark this machine on the sample model
 #   make test    set up and run every check CI runs
-.PHONY: setup setup-desktop build bench ui test lint fmt app desktop-figures runtime bench-runtime package icons
+.PHONY: setup setup-desktop build bench bench-front ui test lint fmt app desktop-figures runtime bench-runtime package icons
 SHELL := bash
 
 setup:
@@ -15,6 +15,11 @@ build: setup
 
 bench: build
 	./target/release/kindling bench
+
+# What Kindling's front door costs an app: the same streamed answer straight from
+# llama-server and through the door, 5 each in turns (medians; sample model).
+bench-front: build
+	./target/release/kindling bench-front
 
 # The desktop UI, built into ui/dist (the app embeds it at compile time).
 ui: setup-desktop

@@ -42,6 +42,8 @@ pub const COMMANDS: &[&str] = &[
     "second_start",
     "second_stop",
     "copy_api_address",
+    "served_usage",
+    "save_served_evidence",
     "open_chat",
     "settings_get",
     "settings_set",

@@ -23,8 +23,8 @@ use tauri_plugin_clipboard_manager::ClipboardExt;
 use tauri_plugin_opener::OpenerExt;
 
 use crate::dto::{
-    AppInfo, BenchStatus, CleanupView, MachineChoice, ReasonText, Rescored, ServerStatus,
-    ShowdownStatus,
+    AppInfo, BenchStatus, CleanupView, MachineChoice, ReasonText, Rescored, ServedView,
+    ServerStatus, ShowdownStatus,
 };
 use crate::state::AppState;
 use crate::{bench_job, server_control};
@@ -77,6 +77,8 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         second_start,
         second_stop,
         copy_api_address,
+        served_usage,
+        save_served_evidence,
         open_chat,
         settings_get,
         settings_set,
@@ -357,6 +359,49 @@ pub async fn export_run(
     Ok(Some(path.display().to_string()))
 }
 
+/// What the servers answered: use per model per day (a week), today's bad answers, and
+/// which of them this Kindling can still save the evidence of.
+#[tauri::command]
+pub async fn served_usage(state: State<'_, AppState>) -> Reply<ServedView> {
+    let db = state.core.db();
+    let days = db.served_days(7).await.map_err(report)?;
+    let went_wrong = db
+        .served_faults(&kindling_core::front::today())
+        .await
+        .map_err(report)?;
+    let evidence = state.core.front().evidence().iter().map(|e| e.id).collect();
+    Ok(ServedView {
+        days,
+        went_wrong,
+        evidence,
+    })
+}
+
+/// Asks where to save, then writes the evidence of bad answer `id` (the request, the end
+/// of the stream, the server's arguments and build) to attach to a bug report; `None`
+/// when the owner cancelled the dialog.
+#[tauri::command]
+pub async fn save_served_evidence(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    id: i64,
+) -> Reply<Option<String>> {
+    let Some(path) = dialogs::ask(&app, Ask::SaveFile, |d| {
+        d.set_file_name(format!("kindling-bad-answer-{id}.json"))
+            .add_filter("Kindling evidence", &["json"])
+    })
+    .await
+    else {
+        return Ok(None);
+    };
+    state
+        .core
+        .front()
+        .save_evidence(id, &path)
+        .map_err(report)?;
+    Ok(Some(path.display().to_string()))
+}
+
 /// Writes this Mac's profile (what `kindling detect --json` prints, with its measured
 /// memory speed) where the owner chooses, to plan for this Mac from another one.
 #[tauri::command]
@@ -568,6 +613,9 @@ pub struct SettingsChange {
     /// Minutes idle before the menu-bar server frees the model's memory (0: never).
     #[serde(default)]
     pub sleep_after_minutes: Option<u32>,
+    /// End a served answer that turns into garbage with an error (else it runs on).
+    #[serde(default)]
+    pub end_bad_answers: Option<bool>,
 }
 
 #[tauri::command]
@@ -623,6 +671,9 @@ pub fn settings_set(state: State<'_, AppState>, change: SettingsChange) -> Reply
             }
             if let Some(m) = change.sleep_after_minutes {
                 s.sleep_after_minutes = m;
+            }
+            if let Some(e) = change.end_bad_answers {
+                s.end_bad_answers = e;
             }
             if let Some(m) = change.server_model {
                 s.server_model = Some(m).filter(|m| !m.as_os_str().is_empty());

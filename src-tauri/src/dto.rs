@@ -34,6 +34,8 @@ pub struct ServerStatus {
     /// The key other devices must send, shown while network access is on.
     pub api_key: Option<String>,
     pub log_tail: Vec<String>,
+    /// Answers the front door saw go wrong today (the tray says so).
+    pub went_wrong_today: u32,
 }
 
 impl Default for ServerStatus {
@@ -53,8 +55,20 @@ impl Default for ServerStatus {
             open_without_key: kindling_core::server::access::open_without_key_sentence(),
             api_key: None,
             log_tail: Vec::new(),
+            went_wrong_today: 0,
         }
     }
+}
+
+/// What the servers answered, as the Server screen shows it.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct ServedView {
+    /// Requests and tokens per model per day, the newest day first.
+    pub days: Vec<kindling_core::history::ServedDay>,
+    /// Today's answers that went wrong, the newest first.
+    pub went_wrong: Vec<kindling_core::history::ServedFault>,
+    /// Which of them this Kindling still holds the evidence of (to save).
+    pub evidence: Vec<i64>,
 }
 
 /// A finished "Benchmark my Mac".

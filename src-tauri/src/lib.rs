@@ -128,11 +128,16 @@ fn forward_events(app: &tauri::AppHandle) {
                 Ok(event) => {
                     // Remembered first: the tray reads the state back.
                     app.state::<AppState>().remember(&event);
-                    if let kindling_core::Event::ServerState { server, .. } = &event {
-                        use kindling_core::server::Purpose;
-                        if matches!(server.purpose, Purpose::Serving | Purpose::Second) {
-                            tray::refresh(&app);
+                    match &event {
+                        kindling_core::Event::ServerState { server, .. } => {
+                            use kindling_core::server::Purpose;
+                            if matches!(server.purpose, Purpose::Serving | Purpose::Second) {
+                                tray::refresh(&app);
+                            }
                         }
+                        // The tray counts today's bad answers.
+                        kindling_core::Event::AnswerWentWrong { .. } => tray::refresh(&app),
+                        _ => {}
                     }
                     let _ = app.emit(EVENT, &event);
                 }

@@ -354,6 +354,15 @@ pub async fn status_of(app: &AppHandle, which: Which) -> ServerStatus {
     };
     if which == Which::Second {
         s.model_path = settings.second_model.map(|p| p.display().to_string());
+    } else {
+        let today = kindling_core::front::today();
+        s.went_wrong_today = match state.core.db().served_faults(&today).await {
+            Ok(f) => u32::try_from(f.len()).unwrap_or(u32::MAX),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not count today's bad answers");
+                0
+            }
+        };
     }
     if let Some(r) = running.as_ref().and_then(|g| g.as_ref()) {
         let c = r.server.config();

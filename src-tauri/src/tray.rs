@@ -81,6 +81,20 @@ fn icon(state: &ServerState) -> Image<'static> {
 /// item cancels the start by name (a second click on "Start server" used to cancel it
 /// without a word).
 pub fn served_entries(s: &ServerStatus) -> Vec<(Option<&'static str>, String)> {
+    let mut entries = state_entries(s);
+    if s.went_wrong_today > 0 {
+        entries.push((
+            Some("open-server"),
+            format!(
+                "{} went wrong today — see why",
+                kindling_core::words::count(s.went_wrong_today.into(), "answer", "answers")
+            ),
+        ));
+    }
+    entries
+}
+
+fn state_entries(s: &ServerStatus) -> Vec<(Option<&'static str>, String)> {
     match &s.state {
         ServerState::Ready { .. } => vec![
             (Some("toggle"), "Stop server".into()),
@@ -286,6 +300,10 @@ fn on_menu(app: &AppHandle, event: MenuEvent) {
             }
         }
         "open" => window::show(&app),
+        "open-server" => {
+            window::show(&app);
+            let _ = app.emit(crate::NAVIGATE_EVENT, "server");
+        }
         "showdown" => {
             window::show(&app);
             let _ = app.emit(crate::NAVIGATE_EVENT, "showdown");

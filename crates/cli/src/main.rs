@@ -11,6 +11,7 @@ mod models;
 mod quality;
 mod recommend;
 mod serve;
+mod served;
 mod showdown;
 
 use std::path::PathBuf;
@@ -45,6 +46,12 @@ enum Command {
     Bench(bench::Args),
     /// Run a model as a local server that apps can talk to (OpenAI-compatible). Ctrl-C stops it.
     Serve(serve::Args),
+    /// What the served models answered: requests and tokens per model per day, and the
+    /// answers that went wrong today.
+    Usage(served::UsageArgs),
+    /// Measure what Kindling's front door costs an app: the same streamed answer asked
+    /// straight of the model server and through the door, side by side.
+    BenchFront(served::BenchFrontArgs),
     /// List the benchmarks you have run, newest first.
     History(history::Args),
     /// Grade a quality run's stored answers again with the current graders (no model needed).
@@ -113,6 +120,8 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Detect { json } => *json,
         Command::Bench(a) => a.json,
         Command::Serve(_) => false,
+        Command::Usage(a) => a.json,
+        Command::BenchFront(a) => a.json,
         Command::History(a) => a.json(),
         Command::Models(a) => a.json(),
         Command::Rescore { json, .. } => *json,
@@ -130,6 +139,8 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Detect { json } => detect::run(&core, json).await,
         Command::Bench(args) => bench::run(&core, args, &cancel).await,
         Command::Serve(args) => serve::run(&core, args, &cancel).await,
+        Command::Usage(args) => served::usage(&core, args).await,
+        Command::BenchFront(args) => served::bench_front(&core, args, &cancel).await,
         Command::History(args) => history::run(&core, args).await,
         Command::Models(args) => models::run(&core, args, &cancel).await,
         Command::Rescore { run, json } => quality::rescore(&core, run, json).await,

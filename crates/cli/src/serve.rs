@@ -22,9 +22,15 @@ pub struct Args {
     /// Port for the second model (default: the settings' second port).
     #[arg(long, value_name = "N", requires = "second")]
     second_port: Option<u16>,
+    /// Write the evidence of each answer that goes wrong (the request, the end of the
+    /// stream, the server's arguments and build) to this folder, one JSON file each, to
+    /// attach to a bug report. Without it nothing an app sent is kept.
+    #[arg(long, value_name = "FOLDER")]
+    evidence: Option<PathBuf>,
 }
 
 pub async fn run(core: &Core, args: Args, cancel: &Cancel) -> Result<()> {
+    let mut events = core.events().subscribe();
     let model = crate::pick_model(core, args.model)?;
     let port = args.port.unwrap_or(core.settings().port);
     eprintln!("Starting the model server with {} …", model.display());
@@ -63,7 +69,35 @@ pub async fn run(core: &Core, args: Args, cancel: &Cancel) -> Result<()> {
     } else {
         println!("Only apps on this computer can connect.");
     }
+    let names: Vec<String> = core.front().routes().iter().map(|r| r.id.clone()).collect();
+    if names.len() > 1 {
+        println!(
+            "Both models answer at http://127.0.0.1:{}/v1 too: apps name the one they want ({}).",
+            server.port(),
+            names.join(" or ")
+        );
+    }
+    if core.settings().end_bad_answers {
+        println!("An answer that turns into a loop or garbage is ended with an error, and counted (`kindling usage`).");
+    }
     println!("Press Ctrl-C to stop.");
+    let bad_answers = async {
+        loop {
+            match events.recv().await {
+                Ok(kindling_core::Event::AnswerWentWrong {
+                    id,
+                    model,
+                    detail,
+                    today,
+                    ..
+                }) => report_bad_answer(core, args.evidence.as_deref(), id, &model, &detail, today),
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                    std::future::pending::<()>().await
+                }
+                _ => {}
+            }
+        }
+    };
     let second_died = async {
         match &second {
             Some(s) => s.died().await,
@@ -74,6 +108,7 @@ pub async fn run(core: &Core, args: Args, cancel: &Cancel) -> Result<()> {
         _ = cancel.cancelled() => Ok(()),
         e = server.died() => Err(e.into()),
         e = second_died => Err(e.into()),
+        _ = bad_answers => Ok(()),
     };
     if let Some(s) = second {
         s.stop().await;
@@ -83,6 +118,33 @@ pub async fn run(core: &Core, args: Args, cancel: &Cancel) -> Result<()> {
         println!("Stopped the model server.");
     }
     outcome
+}
+
+/// Says that an answer went wrong, and writes its evidence when the owner asked for it.
+fn report_bad_answer(
+    core: &Core,
+    folder: Option<&std::path::Path>,
+    id: i64,
+    model: &str,
+    detail: &str,
+    today: u32,
+) {
+    eprintln!("An answer from {model} went wrong ({detail}); {today} today.");
+    let Some(folder) = folder else {
+        eprintln!("  To keep the evidence of the next one for a bug report, start again with --evidence FOLDER.");
+        return;
+    };
+    let path = folder.join(format!("kindling-bad-answer-{id}.json"));
+    let saved = std::fs::create_dir_all(folder)
+        .map_err(|source| kindling_core::Error::Io {
+            path: folder.to_path_buf(),
+            source,
+        })
+        .and_then(|()| core.front().save_evidence(id, &path));
+    match saved {
+        Ok(()) => eprintln!("  Its evidence is in {}.", path.display()),
+        Err(e) => eprintln!("  Its evidence could not be saved: {e}"),
+    }
 }
 
 /// "Serving Gemma 3 at http://127.0.0.1:11480/v1 …"

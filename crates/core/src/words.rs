@@ -20,9 +20,21 @@ pub fn best_model_here() -> String {
     format!("the best model for this {MACHINE}")
 }
 
+/// "1 answer" / "2 answers": a count as a person writes it.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_read_as_written() {
+        assert_eq!(count(1, "answer", "answers"), "1 answer");
+        assert_eq!(count(0, "answer", "answers"), "0 answers");
+        assert_eq!(count(2, "answer", "answers"), "2 answers");
+    }
 
     #[test]
     fn a_linux_machine_is_no_mac() {

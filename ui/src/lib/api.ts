@@ -23,6 +23,7 @@ import type { Rescored } from "./bindings/Rescored";
 import type { RunDetail } from "./bindings/RunDetail";
 import type { RunSummary } from "./bindings/RunSummary";
 import type { ServerStatus } from "./bindings/ServerStatus";
+import type { ServedView } from "./bindings/ServedView";
 import type { Settings } from "./bindings/Settings";
 import type { Contender } from "./bindings/Contender";
 import type { LosersCleanup } from "./bindings/LosersCleanup";
@@ -82,6 +83,8 @@ export const api = {
   cleanupPlan: () => invoke<CleanupView>("cleanup_plan"),
   cleanupApply: (id: string, paths: string[]) => invoke<Applied>("cleanup_apply", { id, paths }),
   serverStatus: () => invoke<ServerStatus>("server_status"),
+  servedUsage: () => invoke<ServedView>("served_usage"),
+  saveServedEvidence: (id: number) => invoke<string | null>("save_served_evidence", { id }),
   serverStart: (model?: string) => invoke<ServerStatus>("server_start", { model }),
   serverStop: () => invoke<ServerStatus>("server_stop"),
   secondStatus: () => invoke<ServerStatus>("second_status"),

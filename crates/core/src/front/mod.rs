@@ -16,6 +16,7 @@
 
 mod door;
 pub mod gate;
+pub mod overhead;
 pub mod watch;
 
 use std::collections::VecDeque;
@@ -95,6 +96,11 @@ impl Route {
         let name = name.trim().to_lowercase();
         self.names.contains(&name)
     }
+}
+
+/// Today, as the usage figures are kept by: the local date (`2026-12-04`).
+pub fn today() -> String {
+    chrono::Local::now().format("%Y-%m-%d").to_string()
 }
 
 /// The name apps use for a model: its file's name without `.gguf`.
@@ -261,7 +267,7 @@ async fn record(
     shared: std::sync::Weak<Shared>,
 ) {
     while let Some(s) = rx.recv().await {
-        let day = chrono::Local::now().format("%Y-%m-%d").to_string();
+        let day = today();
         if let Err(e) = db.add_served(&day, &s.model, &s.seen).await {
             tracing::warn!(error = %e, "could not count a served answer");
         }

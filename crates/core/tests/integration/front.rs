@@ -389,7 +389,7 @@ async fn a_stream_of_garbage_is_ended_counted_and_its_evidence_saved() {
     })
     .await
     .expect("the bad answer was announced");
-    let day = chrono::Local::now().format("%Y-%m-%d").to_string();
+    let day = kindling_core::front::today();
     let faults = core.db().served_faults(&day).await.unwrap();
     assert_eq!(faults.len(), 1);
     assert!(faults[0].ended);
@@ -428,7 +428,7 @@ async fn with_the_setting_off_a_bad_answer_runs_on_and_is_still_counted() {
     drop(stream);
     let sent = standin.pieces_sent();
     assert!(sent >= 100, "{sent}");
-    let day = chrono::Local::now().format("%Y-%m-%d").to_string();
+    let day = kindling_core::front::today();
     let mut faults = Vec::new();
     for _ in 0..50 {
         faults = core.db().served_faults(&day).await.unwrap();
