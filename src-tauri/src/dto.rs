@@ -68,6 +68,7 @@ pub struct ServedView {
     /// Today's answers that went wrong, the newest first.
     pub went_wrong: Vec<kindling_core::history::ServedFault>,
     /// Which of them this Kindling still holds the evidence of (to save).
+    #[ts(type = "Array<number>")]
     pub evidence: Vec<i64>,
 }
 

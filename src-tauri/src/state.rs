@@ -113,7 +113,8 @@ impl AppState {
             Event::BenchProgress { .. } => {
                 *self.bench_progress.lock().expect("lock") = Some(event.clone());
             }
-            Event::Download { .. } => {}
+            // Counted in the history; the tray and the Server screen read it there.
+            Event::Download { .. } | Event::AnswerWentWrong { .. } => {}
         }
     }
 

@@ -339,6 +339,31 @@ mod tests {
         }
     }
 
+    #[test]
+    fn todays_bad_answers_are_counted_in_the_menu_and_lead_to_the_server_screen() {
+        let mut s = ServerStatus {
+            state: ServerState::Ready {
+                port: 11480,
+                asleep: false,
+            },
+            ..ServerStatus::default()
+        };
+        assert!(!served_entries(&s)
+            .iter()
+            .any(|(id, _)| *id == Some("open-server")));
+        s.went_wrong_today = 2;
+        let line = served_entries(&s)
+            .into_iter()
+            .find(|(id, _)| *id == Some("open-server"))
+            .expect("a line for today's bad answers");
+        assert_eq!(line.1, "2 answers went wrong today — see why");
+        s.went_wrong_today = 1;
+        s.state = ServerState::Stopped;
+        assert!(served_entries(&s)
+            .iter()
+            .any(|(_, t)| t == "1 answer went wrong today — see why"));
+    }
+
     fn texts(s: &ServerStatus) -> Vec<String> {
         second_entries(s).into_iter().map(|(_, t)| t).collect()
     }

@@ -320,6 +320,15 @@ fn an_owner_installs_downloads_benchmarks_serves_and_quits() {
         .as_str()
         .unwrap_or_default();
     assert!(!said.trim().is_empty(), "no answer: {reply}");
+    // The front door counted it, and the Server screen says so (no content kept).
+    let served = app.wait("the answer counted on the Server screen", secs(15), || {
+        app.text("[data-testid=served-days] tbody tr")
+            .filter(|row| row.contains(reply["model"].as_str().unwrap_or("?")))
+    });
+    assert!(
+        served.contains(" 1 ") || served.contains("\t1\t"),
+        "{served}"
+    );
     let running = servers_from(&server_bin);
     assert_eq!(
         running.len(),

@@ -15,4 +15,12 @@ step: number, total: number, message: string,
 /**
  * The latest measured generation speed, tokens/s, while measuring.
  */
-tokens_per_second: number | null, } | { "type": "download", file: string, state: DownloadState, bytes: number, total: number, bytes_per_second: number, eta_seconds: number | null, };
+tokens_per_second: number | null, } | { "type": "download", file: string, state: DownloadState, bytes: number, total: number, bytes_per_second: number, eta_seconds: number | null, } | { "type": "answer_went_wrong", 
+/**
+ * The bad answer's number, to save its evidence by.
+ */
+id: number, model: string, kind: string, detail: string, 
+/**
+ * Answers that went wrong today, this one included.
+ */
+today: number, };

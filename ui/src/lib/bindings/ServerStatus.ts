@@ -34,4 +34,8 @@ open_without_key: string,
 /**
  * The key other devices must send, shown while network access is on.
  */
-api_key: string | null, log_tail: Array<string>, };
+api_key: string | null, log_tail: Array<string>, 
+/**
+ * Answers the front door saw go wrong today (the tray says so).
+ */
+went_wrong_today: number, };

@@ -58,4 +58,9 @@ second_model: string | null,
 /**
  * Port of the second server.
  */
-second_port: number, };
+second_port: number, 
+/**
+ * End a served answer that turns into garbage (a loop, special tokens) with an error
+ * instead of letting it run to its length limit. It is counted either way.
+ */
+end_bad_answers: boolean, };

@@ -16,4 +16,8 @@ cors_origin: string | null,
 /**
  * Minutes idle before the menu-bar server frees the model's memory (0: never).
  */
-sleep_after_minutes: number | null, };
+sleep_after_minutes: number | null, 
+/**
+ * End a served answer that turns into garbage with an error (else it runs on).
+ */
+end_bad_answers: boolean | null, };
