@@ -166,22 +166,11 @@ fn a_user_benchmarks_serves_and_cleans_up() {
         "{running:?}"
     );
     app.screenshot("server-two-models");
-    // Where a port listens, from /proc/net/tcp: `0.0.0.0` or `127.0.0.1`.
+    // Where a port listens: `0.0.0.0` or `127.0.0.1`.
     let host = |p: u16| {
-        std::fs::read_to_string("/proc/net/tcp")
-            .unwrap()
-            .lines()
-            .skip(1)
-            .find_map(|l| {
-                let cols: Vec<&str> = l.split_whitespace().collect();
-                let (addr, port) = cols.get(1)?.split_once(':')?;
-                (cols.get(3) == Some(&"0A") && u16::from_str_radix(port, 16).ok()? == p).then(
-                    || {
-                        let a = u32::from_str_radix(addr, 16).unwrap().to_le_bytes();
-                        format!("{}.{}.{}.{}", a[0], a[1], a[2], a[3])
-                    },
-                )
-            })
+        kindling_testsupport::process::listening_on(p)
+            .into_iter()
+            .next()
     };
     let wait_network = |words: &str| {
         app.wait(words, secs(120), || {

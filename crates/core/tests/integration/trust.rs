@@ -8,24 +8,9 @@ use kindling_core::bench::{SpeedOptions, SpeedRequest};
 use kindling_core::hardware::{macos, vulkan, HardwareProfile};
 use kindling_core::Cancel;
 
-use super::{core_in, door, sample_model, SERVER_LOCK};
+use kindling_testsupport::process::listening_on;
 
-/// The address a TCP port listens on, from `/proc/net/tcp`: `0.0.0.0` or `127.0.0.1`.
-fn listening_on(port: u16) -> Vec<String> {
-    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let cols: Vec<&str> = l.split_whitespace().collect();
-            let (addr, p) = cols.get(1)?.split_once(':')?;
-            (cols.get(3) == Some(&"0A") && u16::from_str_radix(p, 16).ok()? == port).then(|| {
-                let a = u32::from_str_radix(addr, 16).unwrap().to_le_bytes();
-                format!("{}.{}.{}.{}", a[0], a[1], a[2], a[3])
-            })
-        })
-        .collect()
-}
+use super::{core_in, door, sample_model, SERVER_LOCK};
 
 /// The menu-bar server (what the tray and `kindling serve` start), on the sample model.
 async fn serve(core: &kindling_core::Core) -> kindling_core::server::Server {
