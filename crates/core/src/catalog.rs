@@ -56,6 +56,10 @@ pub struct Family {
     pub context: u64,
     pub instruct: bool,
     pub thinking: String,
+    /// The format to ask this family in whatever its files carry (a name from
+    /// [`crate::chat_format::names`]), for files whose own template is missing or wrong.
+    #[serde(default)]
+    pub chat_format: Option<String>,
     #[serde(default)]
     pub notes: Option<String>,
     pub variants: Vec<Variant>,
@@ -165,6 +169,15 @@ impl Catalog {
             }
             if f.variants.is_empty() {
                 return Err(format!("family {} has no variants", f.id));
+            }
+            if let Some(name) = &f.chat_format {
+                if !crate::chat_format::names().any(|n| n == name) {
+                    return Err(format!(
+                        "family {}: chat_format {name} is not one of {}",
+                        f.id,
+                        crate::chat_format::names().collect::<Vec<_>>().join(", ")
+                    ));
+                }
             }
             for v in &f.variants {
                 if v.size_gb <= 0.0 || !v.file.ends_with(".gguf") || v.repo.split('/').count() != 2

@@ -8,6 +8,7 @@
 pub mod awake;
 pub mod bench;
 pub mod catalog;
+pub mod chat_format;
 pub mod cleanup;
 pub mod download;
 pub mod error;
@@ -250,8 +251,19 @@ impl Core {
             .ok()
             .and_then(|r| runtime::read_manifest(&r.path));
         let backend = backend.with_runtime(manifest.as_ref());
+        let catalog = self.catalog();
+        let family = catalog
+            .by_sha256(&model.sha256)
+            .or_else(|| {
+                model
+                    .path
+                    .file_name()
+                    .and_then(|f| catalog.by_file(&f.to_string_lossy()))
+            })
+            .map(|(f, _)| f);
         let plan = recommend::launch::plan(
-            &self.catalog(),
+            &catalog,
+            family,
             &model.info,
             &machine,
             &backend,
@@ -261,6 +273,14 @@ impl Core {
         c.gpu_layers = plan.gpu_layers;
         if plan.flash_attention_off {
             c.flash_attention = server::FlashAttention::Off;
+        }
+        if let Some(format) = &plan.chat_format {
+            match format.install(&self.paths.chat_formats()) {
+                Ok(arg) => c.chat_template = Some(arg),
+                // Without the file the server would refuse to start; asked in ChatML it
+                // still answers, and the run's arguments show it was.
+                Err(e) => tracing::warn!("could not write the {} chat format: {e}", format.label()),
+            }
         }
         for note in &plan.notes {
             tracing::info!(model = %model.path.display(), "{note}");

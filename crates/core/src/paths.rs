@@ -57,6 +57,12 @@ impl Paths {
         self.home.join("servers")
     }
 
+    /// The chat formats Kindling asks template-less models in, written at launch
+    /// (see [`crate::chat_format`]).
+    pub fn chat_formats(&self) -> PathBuf {
+        self.home.join("chat-formats")
+    }
+
     /// The key other devices send when network access is on (mode 0600).
     pub fn api_key(&self) -> PathBuf {
         self.home.join("api-key")

@@ -19,11 +19,23 @@ const SPECIAL_RUN: usize = 8;
 const MAX_UNIT: usize = 8;
 const REPEATS: usize = 8;
 /// A longer loop is found in the text itself (a unit of up to this many bytes, split
-/// into pieces differently each time round, as `<|im_end|>\n<|im_start|>\n` is)...
-const MAX_TEXT_UNIT: usize = 128;
-/// ...when its repeats span at least this many pieces (so a long rule of `=====` in a
+/// into pieces differently each time round, as `<|im_end|>\n<|im_start|>\n` is, or a
+/// whole echoed prompt)...
+const MAX_TEXT_UNIT: usize = 4096;
+/// ...when it has repeated until its repeats cover this many bytes ([`REPEATS`] times
+/// for a short unit, fewer for a long one, never fewer than [`MIN_TEXT_REPEATS`])...
+const LOOP_BYTES: usize = 512;
+const MIN_TEXT_REPEATS: usize = 3;
+/// ...and its repeats span at least this many pieces (so a long rule of `=====` in a
 /// code block, a few pieces of text, is not mistaken for a loop).
 const MIN_LOOP_PIECES: usize = 3 * MAX_UNIT;
+/// Evidence quotes at most this many characters of a long unit.
+const EVIDENCE_CHARS: usize = 160;
+
+/// How many times a text unit of `unit` bytes must repeat to count as a loop.
+fn text_repeats(unit: usize) -> usize {
+    LOOP_BYTES.div_ceil(unit).clamp(MIN_TEXT_REPEATS, REPEATS)
+}
 
 /// Streaming detector.
 #[derive(Debug, Default)]
@@ -107,31 +119,44 @@ impl Detector {
                 });
             }
         }
-        self.text_loop().map(|unit| Degeneracy {
-            kind: "repetition".into(),
-            evidence: format!("{unit:?} repeated {REPEATS} times"),
-            at_piece: n,
+        self.text_loop().map(|(unit, times)| {
+            let quoted: String = unit.chars().take(EVIDENCE_CHARS).collect();
+            let more = if quoted.len() < unit.len() {
+                format!(
+                    " (the first {EVIDENCE_CHARS} of {} characters)",
+                    unit.chars().count()
+                )
+            } else {
+                String::new()
+            };
+            Degeneracy {
+                kind: "repetition".into(),
+                evidence: format!("{quoted:?}{more} repeated {times} times"),
+                at_piece: n,
+            }
         })
     }
 
-    /// The unit the answer's text ends by repeating, when it has repeated [`REPEATS`]
-    /// times over at least [`MIN_LOOP_PIECES`] pieces.
-    fn text_loop(&self) -> Option<String> {
+    /// The unit the answer's text ends by repeating and how many times, when it has
+    /// repeated [`text_repeats`] times over at least [`MIN_LOOP_PIECES`] pieces.
+    fn text_loop(&self) -> Option<(String, usize)> {
         let b = self.text.as_bytes();
         let len = b.len();
         for unit in 1..=MAX_TEXT_UNIT {
-            let span = unit * REPEATS;
+            let times = text_repeats(unit);
+            let span = unit * times;
             if span > len {
-                break;
+                continue;
             }
             let tail = &b[len - span..];
-            if !(0..span - unit).all(|i| tail[i] == tail[i + unit]) {
+            // From the newest byte back: ordinary text differs at once.
+            if !(0..span - unit).rev().all(|i| tail[i] == tail[i + unit]) {
                 continue;
             }
             let pieces = self.starts.iter().filter(|&&s| s >= len - span).count();
             let text = String::from_utf8_lossy(&tail[span - unit..]).into_owned();
             if pieces >= MIN_LOOP_PIECES && !text.trim().is_empty() {
-                return Some(text);
+                return Some((text, times));
             }
         }
         None
@@ -173,6 +198,53 @@ mod tests {
         assert!(i < unit.len() * (REPEATS + 2), "noticed late, at piece {i}");
         assert_eq!(v.kind, "repetition");
         assert!(v.evidence.contains("im_start"), "{}", v.evidence);
+    }
+
+    /// The recorded stream's content pieces, in order.
+    fn recorded(sse: &str) -> Vec<String> {
+        sse.lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+            .filter_map(|v| {
+                v["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .map(String::from)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_recorded_echo_of_the_prompt_is_caught_within_its_budget() {
+        // The sample model asked in ChatML it was never trained on: the prompt,
+        // `<|im_end|>\n<|im_start|>admin\n`, again and again (~185 bytes a round).
+        let pieces = recorded(include_str!(
+            "../../tests/fixtures/streams/echo-loop-chatml.sse"
+        ));
+        assert!(pieces.len() > 250, "{} pieces recorded", pieces.len());
+        let mut d = Detector::new(0);
+        let (at, v) = pieces
+            .iter()
+            .enumerate()
+            .find_map(|(i, p)| d.push(p).map(|v| (i, v)))
+            .expect("the echo loop is noticed before the answer's 256 tokens run out");
+        assert_eq!(v.kind, "repetition");
+        assert!(
+            v.evidence.contains("A shop has 48 apples"),
+            "{}",
+            v.evidence
+        );
+        assert!(v.evidence.contains("repeated 3 times"), "{}", v.evidence);
+        assert!(at < 200, "noticed at piece {at}");
+    }
+
+    #[test]
+    fn a_paragraph_said_twice_is_not_a_loop() {
+        // An answer may quote its question once, or restate a long sentence.
+        let mut d = Detector::new(0);
+        let para = "Water boils at one hundred degrees Celsius at sea level, and at a lower \
+                    temperature on a mountain, because the air pressure there is lower. ";
+        let text = format!("{para}{para}In short: it depends on the pressure.");
+        assert!(text.split_inclusive(' ').find_map(|w| d.push(w)).is_none());
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub struct LaunchPlan {
     pub whole_model: bool,
     /// The known issues applied, by id.
     pub issues: Vec<String>,
+    /// The format the model is asked in when its file's own template is not used.
+    pub chat_format: Option<crate::chat_format::ChatFormat>,
     /// Each decision in plain words.
     pub notes: Vec<String>,
 }
@@ -40,8 +42,10 @@ pub fn architecture(info: &GgufInfo) -> &'static str {
 
 /// The plan for `info` on `machine` with `context` tokens. `chosen_layers` is the
 /// owner's own setting: it wins over the estimate, never over a fix for wrong answers.
+/// `family` is the model's catalog family, when it is a catalog file.
 pub fn plan(
     catalog: &Catalog,
+    family: Option<&crate::catalog::Family>,
     info: &GgufInfo,
     machine: &MachineProfile,
     backend: &Backend,
@@ -91,6 +95,11 @@ pub fn plan(
         out.issues.push(issue.id.clone());
         out.notes.push(issue.note());
     }
+    out.chat_format =
+        crate::chat_format::choose(info, family.and_then(|f| f.chat_format.as_deref()));
+    if let Some(f) = &out.chat_format {
+        out.notes.push(f.note());
+    }
     out
 }
 
@@ -110,13 +119,54 @@ mod tests {
         i.tensor_bytes = bytes;
         i.block_count = Some(30);
         i.expert_count = experts;
+        i.has_chat_template = true;
         i
+    }
+
+    #[test]
+    fn a_file_without_a_chat_template_is_asked_in_its_familys_and_the_plan_says_so() {
+        let (m, b) = imac();
+        let mut info = model(GB, None);
+        info.has_chat_template = false;
+        info.architecture = Some("gemma3".into());
+        let p = plan(&Catalog::builtin(), None, &info, &m, &b, 4096, None);
+        assert_eq!(
+            p.chat_format.as_ref().map(|f| f.name.as_str()),
+            Some("gemma")
+        );
+        assert!(
+            p.notes
+                .iter()
+                .any(|n| n == "asked in Gemma's format: the file carries none"),
+            "{:?}",
+            p.notes
+        );
+        let mut family = Catalog::builtin().families[0].clone();
+        family.chat_format = Some("chatml".into());
+        let p = plan(
+            &Catalog::builtin(),
+            Some(&family),
+            &info,
+            &m,
+            &b,
+            4096,
+            None,
+        );
+        assert_eq!(p.chat_format.unwrap().name, "chatml", "the catalog wins");
     }
 
     #[test]
     fn amd_over_moltenvk_gets_flash_attention_off() {
         let (m, b) = imac();
-        let p = plan(&Catalog::builtin(), &model(GB, None), &m, &b, 4096, None);
+        let p = plan(
+            &Catalog::builtin(),
+            None,
+            &model(GB, None),
+            &m,
+            &b,
+            4096,
+            None,
+        );
         assert!(p.flash_attention_off, "{p:?}");
         assert_eq!(p.issues, vec!["fa-amd-moltenvk-garbage".to_string()]);
         assert_eq!(p.gpu_layers, None, "a 1 GB model fits the 4 GB card whole");
@@ -127,6 +177,7 @@ mod tests {
         let (m, b) = imac();
         let p = plan(
             &Catalog::builtin(),
+            None,
             &model(8 * GB, None),
             &m,
             &b,
@@ -140,16 +191,16 @@ mod tests {
     fn moe_over_moltenvk_is_never_split_and_never_cpu_moe() {
         let (m, b) = imac();
         let cat = Catalog::builtin();
-        let big = plan(&cat, &model(16 * GB, Some(128)), &m, &b, 4096, None);
+        let big = plan(&cat, None, &model(16 * GB, Some(128)), &m, &b, 4096, None);
         assert_eq!(
             big.gpu_layers,
             Some(0),
             "too big for the GPU: all on the CPU"
         );
         assert!(big.issues.iter().any(|i| i.starts_with("moe-")), "{big:?}");
-        let small = plan(&cat, &model(GB, Some(8)), &m, &b, 4096, None);
+        let small = plan(&cat, None, &model(GB, Some(8)), &m, &b, 4096, None);
         assert_eq!(small.gpu_layers, Some(ALL_LAYERS), "fits: all on the GPU");
-        let chosen = plan(&cat, &model(GB, Some(8)), &m, &b, 4096, Some(10));
+        let chosen = plan(&cat, None, &model(GB, Some(8)), &m, &b, 4096, Some(10));
         assert_eq!(chosen.gpu_layers, Some(0), "the owner's split is overruled");
     }
 
@@ -164,7 +215,15 @@ mod tests {
             name: "cpu".into(),
             ..Backend::default()
         };
-        let p = plan(&Catalog::builtin(), &model(GB, Some(8)), &m, &b, 4096, None);
+        let p = plan(
+            &Catalog::builtin(),
+            None,
+            &model(GB, Some(8)),
+            &m,
+            &b,
+            4096,
+            None,
+        );
         assert_eq!(p, LaunchPlan::default());
     }
 }

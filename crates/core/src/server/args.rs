@@ -58,6 +58,10 @@ pub struct ServerConfig {
     /// Keep mixture-of-experts weights on the CPU (a known-issue workaround).
     #[serde(default)]
     pub cpu_moe: bool,
+    /// The format to ask the model in when its file's own template is not used
+    /// (see [`crate::chat_format`]).
+    #[serde(default)]
+    pub chat_template: Option<crate::chat_format::TemplateArg>,
     #[serde(default)]
     pub purpose: Purpose,
     /// Free the model's memory after this many idle seconds, reloading it on the next
@@ -116,6 +120,7 @@ impl ServerConfig {
             api_key_file: None,
             cors_origins: loopback_origins(),
             cpu_moe: false,
+            chat_template: None,
             purpose: Purpose::Measuring,
             sleep_idle_seconds: None,
             cpu_only: false,
@@ -162,6 +167,9 @@ impl ServerConfig {
         };
         a.extend(["--flash-attn".into(), fa.into()]);
         a.push(if self.jinja { "--jinja" } else { "--no-jinja" }.into());
+        if let Some(t) = &self.chat_template {
+            a.extend(t.to_args());
+        }
         if self.cpu_moe {
             a.push("--cpu-moe".into());
         }
