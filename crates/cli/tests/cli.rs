@@ -215,6 +215,20 @@ fn bench_then_history_newest_first() {
         text.contains("completed") && text.contains("gen_per_second"),
         "{text}"
     );
+    // The sample's file carries no chat template: it was asked in Gemma's, and the
+    // server was given the file Kindling wrote.
+    assert!(
+        text.contains("Gemma's format, chosen by Kindling"),
+        "{text}"
+    );
+    let template = home.path().join("chat-formats").join("gemma.jinja");
+    assert!(
+        text.contains(&format!("--chat-template-file {}", template.display())),
+        "{text}"
+    );
+    assert!(std::fs::read_to_string(&template)
+        .unwrap()
+        .contains("<start_of_turn>"));
 }
 
 #[test]
