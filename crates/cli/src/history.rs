@@ -300,5 +300,9 @@ async fn compare(core: &Core, a: i64, b: i64) -> Result<()> {
         f1(gen(&ra)),
         f1(gen(&rb))
     );
+    if let Some(j) = core.judge_runs(a, b).await {
+        println!();
+        println!("{}.", j.sentence(&format!("Run {a}"), &format!("run {b}")));
+    }
     Ok(())
 }

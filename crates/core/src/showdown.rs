@@ -117,6 +117,10 @@ pub struct Ranked {
     /// `Vulkan` or `CPU`.
     pub backend: Option<crate::kinds::RanOn>,
     pub categories: Vec<crate::bench::quality::CategoryScore>,
+    /// Each test's score, to compare candidates test by test.
+    #[serde(skip)]
+    #[cfg_attr(feature = "ts", ts(skip))]
+    pub tests: Vec<crate::bench::paired::TestScore>,
 }
 
 /// The morning report.
@@ -620,6 +624,7 @@ impl Core {
                 meets_goal: showdown.goal.allows(gen),
                 backend,
                 categories: report.categories,
+                tests: report.tests.iter().map(Into::into).collect(),
             });
         }
         rank(&mut ranked);
@@ -650,8 +655,8 @@ impl Core {
     }
 }
 
-/// Those meeting the goal first, by score per GB (scores within two points tie, as the
-/// recommender counts them, and the smaller file wins); then the rest. Pure.
+/// Those meeting the goal first, by score per GB (so of two that answered alike the
+/// smaller file wins); then the rest. Pure.
 pub fn rank(ranked: &mut [Ranked]) {
     ranked.sort_by(|a, b| {
         b.meets_goal
@@ -718,20 +723,22 @@ fn verdict_of_measured(ranked: &[Ranked], goal: Goal) -> String {
         .skip(1)
         .filter(|r| r.meets_goal || goal == Goal::Patient)
         .max_by(|a, b| a.score.total_cmp(&b.score));
-    match better_scored {
-        Some(o) if o.score > best.score + 0.02 => format!(
-            "Use {}: the best score per GB ({:.0}% in {:.1} GB); {} scored higher ({:.0}%) but is {:.0}% bigger.",
+    let judged = better_scored.map(|o| (o, judge(best, o)));
+    match judged {
+        Some((o, j)) if j.better() == Some(false) => format!(
+            "Use {}: the best score per GB ({:.0}% in {:.1} GB); {} but is {:.0}% bigger.",
             best.label,
             best.score * 100.0,
             best.bytes as f64 / 1e9,
-            o.label,
-            o.score * 100.0,
+            j.sentence(&best.label, &o.label)
+                .replacen(&format!(" than {}", best.label), "", 1),
             (o.bytes as f64 / best.bytes.max(1) as f64 - 1.0) * 100.0
         ),
-        Some(o) if o.bytes > best.bytes => format!(
-            "Use {}: it answered as well as {} and is {:.0}% smaller.",
+        Some((o, j)) if j.better().is_none() && o.bytes > best.bytes => format!(
+            "Use {}: it answered as well as {} ({}) and is {:.0}% smaller.",
             best.label,
             o.label,
+            j.tie_clause(),
             (1.0 - best.bytes as f64 / o.bytes.max(1) as f64) * 100.0
         ),
         _ => format!(
@@ -742,9 +749,19 @@ fn verdict_of_measured(ranked: &[Ranked], goal: Goal) -> String {
     }
 }
 
+/// Whether `a` and `b` answered alike: test by test when both runs' tests are known,
+/// else from their totals. Pure.
+pub fn judge(a: &Ranked, b: &Ranked) -> crate::bench::paired::Judgement {
+    crate::bench::paired::paired(&a.tests, &b.tests).unwrap_or_else(|| {
+        let n = a.tests.len().max(b.tests.len());
+        crate::bench::paired::from_totals(a.score, b.score, u32::try_from(n).unwrap_or(u32::MAX))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::paired::TestScore;
 
     fn ranked(label: &str, score: f64, gb: f64, tps: f64) -> Ranked {
         Ranked {
@@ -759,7 +776,63 @@ mod tests {
             meets_goal: tps >= CONVERSATIONAL_TPS,
             backend: Some(crate::kinds::RanOn::Cpu),
             categories: vec![],
+            tests: vec![],
         }
+    }
+
+    /// A candidate measured with recorded per-test scores (its score as the report
+    /// computes it: the mean of the category means).
+    fn measured(label: &str, tests: Vec<TestScore>, gb: f64) -> Ranked {
+        let mut cats: std::collections::BTreeMap<&str, Vec<f64>> = Default::default();
+        for t in &tests {
+            cats.entry(&t.category).or_default().push(t.score);
+        }
+        let score = cats
+            .values()
+            .map(|v| v.iter().sum::<f64>() / v.len() as f64)
+            .sum::<f64>()
+            / cats.len() as f64;
+        Ranked {
+            tests,
+            ..ranked(label, score, gb, 30.0)
+        }
+    }
+
+    fn recorded(json: &str) -> Vec<TestScore> {
+        serde_json::from_str(json).unwrap()
+    }
+
+    /// The bigger model's 8 points came from one test of ten; the fixed two-point margin
+    /// called it a finding ("big scored higher (14%) but is 200% bigger").
+    #[test]
+    fn a_gap_the_tests_cannot_tell_is_called_a_tie_and_a_real_one_is_not() {
+        let small = measured(
+            "small",
+            recorded(include_str!(
+                "../tests/fixtures/scores/sample-quick-gemma.json"
+            )),
+            0.1,
+        );
+        let chatml = recorded(include_str!(
+            "../tests/fixtures/scores/sample-quick-chatml.json"
+        ));
+        let mut r = vec![measured("big", chatml.clone(), 0.3), small.clone()];
+        rank(&mut r);
+        assert_eq!(r[0].label, "small");
+        assert_eq!(
+            verdict(&r, Goal::Conversational, 0),
+            "Use small: it answered as well as big (difference 8 points, within what 10 tests can tell) and is 67% smaller."
+        );
+        let perfect = chatml
+            .into_iter()
+            .map(|t| TestScore { score: 1.0, ..t })
+            .collect();
+        let mut r = vec![measured("huge", perfect, 3.0), small];
+        rank(&mut r);
+        assert_eq!(
+            verdict(&r, Goal::Conversational, 0),
+            "Use small: the best score per GB (5% in 0.1 GB); huge answered better (95 points, 99% sure) but is 2900% bigger."
+        );
     }
 
     #[test]
@@ -776,7 +849,7 @@ mod tests {
         let v = verdict(&r, Goal::Conversational, 0);
         assert_eq!(
             v,
-            "Use tiny Q4_K_M: it answered as well as tiny Q8_0 and is 13% smaller."
+            "Use tiny Q4_K_M: it answered as well as tiny Q8_0 (difference 0 points, within what 1 test can tell) and is 13% smaller."
         );
     }
 

@@ -7,6 +7,7 @@ pub mod degenerate;
 pub mod graders;
 pub mod limit;
 pub mod outcome;
+pub mod paired;
 pub mod result;
 pub mod speed;
 pub mod stats;

@@ -117,6 +117,16 @@ pub struct TestLine {
     pub detail: String,
 }
 
+impl From<&TestLine> for crate::bench::paired::TestScore {
+    fn from(t: &TestLine) -> Self {
+        crate::bench::paired::TestScore {
+            id: t.id.clone(),
+            category: t.category.clone(),
+            score: t.score,
+        }
+    }
+}
+
 /// The report of a quality run.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]

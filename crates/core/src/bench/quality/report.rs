@@ -73,6 +73,17 @@ pub fn summarize(
 pub(super) const LIMIT_PER_SECOND: &str = "limit_per_second";
 
 impl Core {
+    /// Whether quality runs `a` and `b` answered alike, test by test over the tests both
+    /// answered; `None` when either is not a quality run or they share no test.
+    pub async fn judge_runs(&self, a: i64, b: i64) -> Option<crate::bench::paired::Judgement> {
+        let scores = |r: QualityReport| -> Vec<crate::bench::paired::TestScore> {
+            r.tests.iter().map(Into::into).collect()
+        };
+        let first = scores(self.quality_report(a, None).await.ok()?);
+        let second = scores(self.quality_report(b, None).await.ok()?);
+        crate::bench::paired::paired(&first, &second)
+    }
+
     /// The report of a quality run from what is stored.
     pub async fn quality_report(
         &self,
