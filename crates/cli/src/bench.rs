@@ -168,6 +168,12 @@ fn print_report(r: &SpeedReport) {
             range(&s.gen_per_second)
         ),
     );
+    if let Some(others) = s.measured_busy {
+        format::row(
+            "Busy machine",
+            &kindling_core::bench::quiet::busy_sentence(others),
+        );
+    }
     if s.too_noisy {
         format::row(
             "Too noisy",

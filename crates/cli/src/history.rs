@@ -21,12 +21,21 @@ pub struct Args {
 enum Sub {
     /// Put two runs side by side, category by category.
     Compare { a: i64, b: i64 },
-    /// Write a run (raw answers included) as one JSON document, to share or keep.
+    /// Write a run (raw answers included) as one JSON document, to share or keep; or as
+    /// a page anyone can read, or the table people post in llama.cpp's discussions.
     Export {
         run: i64,
         /// Where to write it (default: print it).
         #[arg(long, value_name = "FILE")]
         out: Option<std::path::PathBuf>,
+        /// One self-contained HTML page: the machine, the runtime and its arguments,
+        /// every prompt, answer and grader's verdict, the speed with its spread.
+        #[arg(long, conflicts_with = "markdown")]
+        html: bool,
+        /// The speed as a llama.cpp-discussion-style markdown table, with the machine,
+        /// the memory-speed limit and the quality score.
+        #[arg(long)]
+        markdown: bool,
     },
     /// Add a run exported on another machine to this history.
     Import { file: std::path::PathBuf },
@@ -56,9 +65,20 @@ fn prompt_speed(r: &RunSummary) -> Option<f64> {
 pub async fn run(core: &Core, args: Args) -> Result<()> {
     match &args.show {
         Some(Sub::Compare { a, b }) => return compare(core, *a, *b).await,
-        Some(Sub::Export { run, out }) => {
+        Some(Sub::Export {
+            run,
+            out,
+            html,
+            markdown,
+        }) => {
             let doc = core.db().export_run(*run).await?;
-            let text = serde_json::to_string_pretty(&doc).expect("serializes");
+            let text = if *html {
+                kindling_core::history::page::html(&doc)
+            } else if *markdown {
+                kindling_core::history::page::markdown(&doc)
+            } else {
+                serde_json::to_string_pretty(&doc).expect("serializes")
+            };
             match out {
                 Some(path) => {
                     std::fs::write(path, text).map_err(|source| kindling_core::Error::Io {

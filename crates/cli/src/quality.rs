@@ -122,6 +122,12 @@ pub fn print_report(r: &QualityReport) {
         "Score per GB",
         &format!("{:.1} (score % ÷ file size in GB)", r.score_per_gb),
     );
+    if let Some(others) = r.measured_busy {
+        format::row(
+            "Busy machine",
+            &kindling_core::bench::quiet::busy_sentence(others),
+        );
+    }
     let c = &r.counts;
     if c.degenerate + c.timeout + c.crash + c.error > 0 {
         format::row(

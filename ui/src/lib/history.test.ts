@@ -25,6 +25,7 @@ function speed(median: number): { kind: "speed" } & SpeedSummary {
     effective_bandwidth_bytes_per_second: null,
     too_noisy: false,
     wall_to_server_ratio: null,
+    measured_busy: null,
   };
 }
 
@@ -63,6 +64,7 @@ const quality = (id: number, gb: number, score: number, think: boolean | null, c
     counts: { answered: 2, degenerate: 0, timeout: 0, crash: 0, error: 0, skipped: 0, backend_faults: 0 },
     grader_version: 1,
     expected_seconds: null,
+    measured_busy: null,
     tests: [],
   };
   return run(id, { kind: "quality", model_name: `model${id}`, result: report });

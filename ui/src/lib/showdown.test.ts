@@ -24,6 +24,7 @@ const r = (over: Partial<Ranked>): Ranked => ({
   bytes: 1e9,
   gen_per_second: 20,
   meets_goal: true,
+  measured_busy: null,
   backend: "CPU",
   categories: [],
   ...over,

@@ -8,6 +8,7 @@ pub mod graders;
 pub mod limit;
 pub mod outcome;
 pub mod paired;
+pub mod quiet;
 pub mod result;
 pub mod speed;
 pub mod stats;

@@ -45,6 +45,12 @@ pub struct SpeedReport {
 }
 
 const TTFT: &str = "ttft_ms";
+/// The measurements one speed repetition stores (set aside together when taken busy).
+const SPEED_MEASUREMENTS: [&str; 4] = ["prompt_per_second", "gen_per_second", TTFT, "wall_ms"];
+/// How often, and how long at most, a busy machine is watched for quiet before the
+/// speed is measured again. A night has time; a click has a progress line saying why.
+const QUIET_STEP: Duration = Duration::from_secs(2);
+const QUIET_PATIENCE: Duration = Duration::from_secs(180);
 
 impl Core {
     /// Benchmarks generation and prompt speed of `req.model` on this machine.
@@ -197,6 +203,11 @@ impl Core {
                 detail: "no measurement was taken".into(),
             })
         })?;
+        let mut summary = summary;
+        summary.measured_busy = self.db().measured_busy(run_id).await?;
+        if summary.measured_busy.is_some() {
+            summary.fraction_of_limit = None;
+        }
         let mut extra = vec![Measurement {
             name: "load_ms".into(),
             repetition: None,
@@ -241,7 +252,70 @@ impl Core {
     }
 
     /// Warm-up, then the measured repetitions, each stored as it is taken.
+    /// Measures the speed of `server`'s model while
+    /// watching what other programs do: figures taken while they kept the machine busy
+    /// are set aside (`busy_…`), and the speed is measured again once the machine is
+    /// quiet, or kept, and marked, when it never quiets within [`QUIET_PATIENCE`].
     pub(crate) async fn measure(
+        &self,
+        run_id: i64,
+        server: &Server,
+        opts: &SpeedOptions,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<SpeedSample>> {
+        let own = [server.pid()];
+        let mut waited = false;
+        loop {
+            let probe = crate::bench::quiet::Probe::start(&own);
+            let samples = self.measure_reps(run_id, server, opts, cancel).await?;
+            let load = tokio::task::spawn_blocking(move || probe.finish())
+                .await
+                .expect("a probe does not panic");
+            let record = |load: &crate::bench::quiet::Load| {
+                vec![
+                    Measurement {
+                        name: crate::bench::quiet::OTHERS_CORES.into(),
+                        repetition: None,
+                        value: load.others_cores,
+                        unit: "cores".into(),
+                    },
+                    Measurement {
+                        name: "cores".into(),
+                        repetition: None,
+                        value: load.cores as f64,
+                        unit: "cores".into(),
+                    },
+                ]
+            };
+            if !load.busy() || waited {
+                self.db().add_measurements(run_id, &record(&load)).await?;
+                return Ok(samples);
+            }
+            waited = true;
+            self.events().emit(Event::BenchProgress {
+                run_id,
+                tokens_per_second: None,
+                phase: BenchPhase::Measuring,
+                step: 1,
+                total: 1,
+                message: format!(
+                    "The machine was busy while measuring ({}): waiting for it to quiet down, then measuring again",
+                    load.describe()
+                ),
+            });
+            self.db()
+                .set_aside_measurements(run_id, &SPEED_MEASUREMENTS)
+                .await?;
+            let quiet = tokio::select! {
+                l = crate::bench::quiet::wait_for_quiet(&own, QUIET_STEP, QUIET_PATIENCE) => l,
+                _ = cancel.cancelled() => return Err(Error::Cancelled),
+            };
+            tracing::info!(run_id, "after waiting: {}", quiet.describe());
+        }
+    }
+
+    /// The repetitions of one speed measurement, each stored as it is taken.
+    async fn measure_reps(
         &self,
         run_id: i64,
         server: &Server,
@@ -316,10 +390,10 @@ impl Core {
                 .add_measurements(
                     run_id,
                     &[
-                        m("prompt_per_second", s.prompt_per_second, "tok/s"),
-                        m("gen_per_second", s.predicted_per_second, "tok/s"),
-                        m(TTFT, s.ttft_ms, "ms"),
-                        m("wall_ms", s.wall_ms, "ms"),
+                        m(SPEED_MEASUREMENTS[0], s.prompt_per_second, "tok/s"),
+                        m(SPEED_MEASUREMENTS[1], s.predicted_per_second, "tok/s"),
+                        m(SPEED_MEASUREMENTS[2], s.ttft_ms, "ms"),
+                        m(SPEED_MEASUREMENTS[3], s.wall_ms, "ms"),
                     ],
                 )
                 .await?;

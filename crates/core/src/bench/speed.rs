@@ -112,6 +112,11 @@ pub struct SpeedSummary {
     pub too_noisy: bool,
     /// Kindling's wall-clock generation speed ÷ the server's (harness overhead; ~1.0).
     pub wall_to_server_ratio: Option<f64>,
+    /// Cores other programs kept busy while the speed was measured, when that made the
+    /// machine busy even after waiting (see [`super::quiet`]): the figures are shown,
+    /// never used to calibrate predictions.
+    #[serde(default)]
+    pub measured_busy: Option<f64>,
 }
 
 /// How far the wall clock may disagree with the server's own timings before the
@@ -165,6 +170,7 @@ pub fn summarize(
             .then_some(gen.median * model_bytes_per_token as f64),
         too_noisy: too_noisy(&col(|s| s.predicted_per_second)),
         wall_to_server_ratio: gen_wall.map(|w| w.median / gen.median),
+        measured_busy: None,
         gen_per_second: gen,
         gen_per_second_wall: gen_wall,
     })

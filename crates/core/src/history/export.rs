@@ -62,8 +62,8 @@ impl Database {
             .filter(|v| !v.is_null());
         let mut tx = self.pool.begin().await?;
         let id = sqlx::query(
-            "INSERT INTO runs (kind, status, runtime_version, devices_json, server_args_json, started_at, finished_at, error_code, error_message, summary_json, config_json, log_tail, imported)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+            "INSERT INTO runs (kind, status, runtime_version, devices_json, server_args_json, started_at, finished_at, error_code, error_message, summary_json, config_json, log_tail, imported, origin_json)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
         )
         .bind(&kind)
         .bind(&status)
@@ -77,6 +77,7 @@ impl Database {
         .bind(figures.map(|v| v.to_string()))
         .bind(doc.config.as_ref().map(|v| v.to_string()))
         .bind(format!("imported {now} (model was {})", s("model_path").unwrap_or_default()))
+        .bind(r.to_string())
         .execute(&mut *tx)
         .await?
         .last_insert_rowid();

@@ -7,6 +7,7 @@ mod export;
 mod gpu_checks;
 mod hardware;
 mod models;
+pub mod page;
 mod quality;
 mod runs;
 mod served;

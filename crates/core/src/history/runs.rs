@@ -78,6 +78,7 @@ struct RunExtra {
     server_args_json: Option<String>,
     hardware_id: Option<i64>,
     log_tail: Option<String>,
+    origin_json: Option<String>,
 }
 
 type SummaryRow = (
@@ -98,8 +99,10 @@ type SummaryRow = (
     bool,
 );
 
-const SUMMARY_SELECT: &str =
-    "SELECT r.id, r.kind, r.status, m.path, m.name, m.quant, r.runtime_version,
+const SUMMARY_SELECT: &str = "SELECT r.id, r.kind, r.status,
+    COALESCE(m.path, json_extract(r.origin_json, '$.model_path')),
+    COALESCE(m.name, json_extract(r.origin_json, '$.model_name')),
+    COALESCE(m.quant, json_extract(r.origin_json, '$.quant')), r.runtime_version,
     r.started_at, r.finished_at, r.error_code, r.error_message, r.summary_json,
     r.devices_json, r.server_args_json, r.imported
     FROM runs r LEFT JOIN models m ON m.id = r.model_id";
@@ -178,6 +181,38 @@ impl Database {
     }
 
     /// Stores measurements of a run in one transaction.
+    /// Keeps run `run_id`'s measurements named `names` under `busy_<name>`: figures taken
+    /// while other programs kept the machine busy, shown but never used as its speed.
+    pub async fn set_aside_measurements(&self, run_id: i64, names: &[&str]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for name in names {
+            sqlx::query(
+                "UPDATE measurements SET name = 'busy_' || name WHERE run_id = ? AND name = ?",
+            )
+            .bind(run_id)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The cores other programs kept busy while run `run_id` measured its speed, when
+    /// that made the machine busy (see [`crate::bench::quiet`]).
+    pub async fn measured_busy(&self, run_id: i64) -> Result<Option<f64>> {
+        let others = self
+            .measurement_values(run_id, crate::bench::quiet::OTHERS_CORES)
+            .await?;
+        let cores = self.measurement_values(run_id, "cores").await?;
+        Ok(others
+            .last()
+            .copied()
+            .zip(cores.last().copied())
+            .filter(|(o, c)| crate::bench::quiet::busy(*o, *c as usize))
+            .map(|(o, _)| o))
+    }
+
     pub async fn add_measurements(&self, run_id: i64, items: &[Measurement]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         for m in items {
@@ -255,7 +290,7 @@ impl Database {
             .fetch_optional(&self.pool)
             .await?
             .ok_or(HistoryError::RunNotFound(run_id))?;
-        let extra: RunExtra = sqlx::query_as("SELECT runtime_path, devices_json, server_args_json, hardware_id, log_tail FROM runs WHERE id = ?")
+        let extra: RunExtra = sqlx::query_as("SELECT runtime_path, devices_json, server_args_json, hardware_id, log_tail, origin_json FROM runs WHERE id = ?")
             .bind(run_id)
             .fetch_one(&self.pool)
             .await?;
@@ -271,10 +306,21 @@ impl Database {
             server_args_json: args,
             hardware_id,
             log_tail,
+            origin_json,
         } = extra;
         let hw = match hardware_id {
             Some(id) => self.hardware(id).await?,
-            None => None,
+            // An imported run: the machine it was measured on, as its document said.
+            None => origin_json
+                .and_then(|o| serde_json::from_str::<serde_json::Value>(&o).ok())
+                .and_then(|o| {
+                    let hw = serde_json::from_value(o.get("hardware")?.clone()).ok()?;
+                    Some((
+                        hw,
+                        o.get("bandwidth_bytes_per_second")
+                            .and_then(serde_json::Value::as_f64),
+                    ))
+                }),
         };
         Ok(RunDetail {
             run: summary_from_row(row)?,

@@ -21,4 +21,10 @@ score_per_gb: number, gen_per_second: number | null, prompt_per_second: number |
  * Generation speed ÷ the speed the weights' memory allows (see
  * [`super::limit`]); calibrates predictions like a speed run's.
  */
-fraction_of_limit: number | null, counts: Counts, grader_version: number, expected_seconds: number | null, tests: Array<TestLine>, };
+fraction_of_limit: number | null, counts: Counts, 
+/**
+ * Cores other programs kept busy while the speed was measured, when that made the
+ * machine busy even after waiting: the speed is shown, never used to rule the model
+ * out or to calibrate predictions.
+ */
+measured_busy: number | null, grader_version: number, expected_seconds: number | null, tests: Array<TestLine>, };

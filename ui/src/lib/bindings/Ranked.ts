@@ -7,9 +7,15 @@ import type { RanOn } from "./RanOn";
  */
 export type Ranked = { label: string, run_id: number, path: string, think: boolean | null, score: number, score_per_gb: number, bytes: number, gen_per_second: number | null, 
 /**
- * Fast enough for the goal (conversation: 10 tokens/s or more).
+ * Fast enough for the goal (conversation: 10 tokens/s or more), or measured while
+ * the machine was busy: a speed taken under load never rules a candidate out.
  */
 meets_goal: boolean, 
+/**
+ * Cores other programs kept busy while its speed was measured, when they made the
+ * machine busy even after waiting for quiet.
+ */
+measured_busy: number | null, 
 /**
  * `Vulkan` or `CPU`.
  */

@@ -31,4 +31,10 @@ too_noisy: boolean,
 /**
  * Kindling's wall-clock generation speed ÷ the server's (harness overhead; ~1.0).
  */
-wall_to_server_ratio: number | null, };
+wall_to_server_ratio: number | null, 
+/**
+ * Cores other programs kept busy while the speed was measured, when that made the
+ * machine busy even after waiting (see [`super::quiet`]): the figures are shown,
+ * never used to calibrate predictions.
+ */
+measured_busy: number | null, };

@@ -147,6 +147,11 @@ pub struct QualityReport {
     #[serde(default)]
     pub fraction_of_limit: Option<f64>,
     pub counts: Counts,
+    /// Cores other programs kept busy while the speed was measured, when that made the
+    /// machine busy even after waiting: the speed is shown, never used to rule the model
+    /// out or to calibrate predictions.
+    #[serde(default)]
+    pub measured_busy: Option<f64>,
     pub grader_version: u32,
     pub expected_seconds: Option<f64>,
     pub tests: Vec<TestLine>,

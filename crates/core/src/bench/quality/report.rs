@@ -63,6 +63,7 @@ pub fn summarize(
         gen_per_second: speed.map(|s| s.1),
         fraction_of_limit: None,
         counts,
+        measured_busy: None,
         grader_version: GRADER_VERSION,
         expected_seconds: None,
         tests: lines,
@@ -156,7 +157,8 @@ impl Core {
             speed,
             backend_faults,
         );
-        report.fraction_of_limit = fraction_of_limit;
+        report.measured_busy = self.db().measured_busy(run_id).await?;
+        report.fraction_of_limit = fraction_of_limit.filter(|_| report.measured_busy.is_none());
         Ok(report)
     }
 
