@@ -44,6 +44,7 @@ pub const COMMANDS: &[&str] = &[
     "copy_api_address",
     "served_usage",
     "save_served_evidence",
+    "judge_runs",
     "open_chat",
     "settings_get",
     "settings_set",

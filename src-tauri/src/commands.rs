@@ -79,6 +79,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         copy_api_address,
         served_usage,
         save_served_evidence,
+        judge_runs,
         open_chat,
         settings_get,
         settings_set,
@@ -333,6 +334,18 @@ pub async fn runs(state: State<'_, AppState>) -> Reply<Vec<RunSummary>> {
 #[tauri::command]
 pub async fn run_detail(state: State<'_, AppState>, id: i64) -> Reply<RunDetail> {
     state.core.db().run_detail(id).await.map_err(report)
+}
+
+/// Whether quality runs `a` and `b` answered alike, test by test (the sentence the
+/// showdown and `kindling history compare` use); `None` when either is not a quality
+/// run or they share no test.
+#[tauri::command]
+pub async fn judge_runs(state: State<'_, AppState>, a: i64, b: i64) -> Reply<Option<String>> {
+    Ok(state
+        .core
+        .judge_runs(a, b)
+        .await
+        .map(|j| j.sentence(&format!("Run {a}"), &format!("run {b}"))))
 }
 
 /// Asks where to save, then writes the run's versioned JSON; `None` when the user

@@ -40,6 +40,26 @@ fn secs(n: u64) -> Duration {
     Duration::from_secs(n)
 }
 
+/// Someone else's published run (a real export, recorded on another machine), imported
+/// into the home before the app starts, as `kindling history import` does: run 1.
+fn import_someone_elses_run(home: &Path) {
+    let doc: kindling_core::history::RunExport = serde_json::from_str(include_str!(
+        "../../crates/core/tests/fixtures/exports/sample-quick-chatml.json"
+    ))
+    .unwrap();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let core = kindling_core::Core::open(kindling_core::paths::Paths::new(home))
+            .await
+            .unwrap();
+        let id = core
+            .db()
+            .import_run(&doc, &kindling_core::history::now())
+            .await
+            .unwrap();
+        assert_eq!(id, 1);
+    });
+}
+
 #[test]
 fn a_user_benchmarks_serves_and_cleans_up() {
     let t = tempfile::tempdir().unwrap();
@@ -47,6 +67,7 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     let ollama = t.path().join("ollama");
     let planted = plant(&home, &ollama);
     let (port, second_port) = support::home_with_free_ports(&home);
+    import_someone_elses_run(&home);
     let empty = t.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
 
@@ -105,6 +126,23 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     });
     assert!(table.to_lowercase().contains("gemma"), "history: {table}");
     app.screenshot("history");
+    // Someone else's run beside this machine's, judged test by test.
+    // The card says "Saved as run S and Q": S the speed run, Q the quality run.
+    let saved: String = result
+        .split(" and ")
+        .find_map(|part| {
+            let digits: String = part.chars().take_while(char::is_ascii_digit).collect();
+            (!digits.is_empty()).then_some(digits)
+        })
+        .expect("the card names the quality run");
+    app.click("input[aria-label='Compare run 1']");
+    app.click(&format!("input[aria-label='Compare run {saved}']"));
+    let judged = app.wait_text("[data-testid=compare-judgement]", secs(30));
+    assert!(
+        judged.contains("answered alike") || judged.contains("answered better"),
+        "{judged}"
+    );
+    app.screenshot("history-compare");
 
     // Server: with its port taken, it says so; then it starts the way the tray does,
     // answers, and stops.

@@ -73,6 +73,8 @@ export const api = {
   /** Re-grades a quality run with this version's graders. */
   rescoreRun: (id: number) => invoke<Rescored>("rescore_run", { id }),
   exportRun: (id: number) => invoke<string | null>("export_run", { id }),
+  /** Whether two quality runs answered alike, judged test by test, in one sentence. */
+  judgeRuns: (a: number, b: number) => invoke<string | null>("judge_runs", { a, b }),
   importRun: () => invoke<number | null>("import_run"),
   models: () => invoke<Inventory>("models"),
   servableModels: () => invoke<InstalledModel[]>("servable_models"),
