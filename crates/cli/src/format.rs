@@ -50,7 +50,9 @@ pub enum Align {
 
 /// Rows as lines of aligned columns, each as wide as its widest cell (counted in
 /// characters, so a long quant name like `QAT-UD-Q4_K_XL` or a marker like `ʳ` never
-/// shifts the columns after it); the last column is left as it is.
+/// shifts the columns after it); the last column is left as it is. Columns are two
+/// spaces apart, so a full-width name ("Llama 3.2 1B Instruct") does not run into the
+/// quant beside it.
 pub fn table(align: &[Align], rows: &[Vec<String>]) -> Vec<String> {
     let width = |i: usize| {
         rows.iter()
@@ -65,7 +67,7 @@ pub fn table(align: &[Align], rows: &[Vec<String>]) -> Vec<String> {
             let mut line = String::new();
             for (i, cell) in r.iter().enumerate() {
                 if i > 0 {
-                    line.push(' ');
+                    line.push_str("  ");
                 }
                 let pad = widths
                     .get(i)

@@ -790,6 +790,22 @@ fn a_folder_the_user_adds_is_used_in_place_and_remembered() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
+    // One file that is no model (a GGUF header, then noise) is refused, saying why, and
+    // not remembered: it was "Added …: 0 model(s) found there".
+    let junk = user.path().join("junk.gguf");
+    let mut bytes = b"GGUF\x03\0\0\0".to_vec();
+    bytes.resize(4104, 0x40);
+    std::fs::write(&junk, &bytes).unwrap();
+    let out = isolated(home.path(), user.path())
+        .args(["models", "add"])
+        .arg(&junk)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("is not a valid model file"), "{said}");
+    let settings = std::fs::read_to_string(home.path().join("settings.toml")).unwrap();
+    assert!(!settings.contains("junk.gguf"), "{settings}");
 }
 
 /// A showdown of files named relatively, in a Terminal that is then closed (SIGHUP), on

@@ -280,7 +280,10 @@ impl<R: Read> Cursor<R> {
             12 => MetaValue::Float(f64::from_le_bytes(self.bytes()?)),
             other => {
                 return Err(ParseError::Malformed(format!(
-                    "unknown metadata type {other}"
+                    "{} in, its header holds a value of {}",
+                    crate::units::format_bytes(self.pos),
+                    small_number(u64::from(other))
+                        .map_or("no known kind".into(), |n| format!("an unknown kind ({n})"))
                 )))
             }
         })
@@ -338,6 +341,14 @@ pub fn ggml_type_block(ty: u32) -> Option<(u64, u64)> {
 
 /// No model file is anywhere near this large (1 PiB): a header that says so is garbage.
 const MAX_PLAUSIBLE_BYTES: u64 = 1 << 50;
+/// No tensor has a side this long (the largest are vocabularies of a few hundred thousand).
+const MAX_PLAUSIBLE_DIM: u64 = 1 << 26;
+
+/// A number read from a file, when it is small enough to be worth showing a person;
+/// a damaged header's 4712128852136459333 is not.
+fn small_number(n: u64) -> Option<u64> {
+    (n < 1_000_000).then_some(n)
+}
 
 /// llama.cpp's name for a `general.file_type` value.
 pub fn file_type_name(ft: u64) -> Option<&'static str> {
@@ -398,9 +409,12 @@ pub fn parse(reader: impl Read, len: u64) -> Result<GgufInfo, ParseError> {
     }
     let version = c.u32()?;
     if !(1..=3).contains(&version) {
-        return Err(ParseError::Malformed(format!(
-            "unsupported GGUF version {version}"
-        )));
+        return Err(ParseError::Malformed(
+            match small_number(u64::from(version)) {
+                Some(v) => format!("it is GGUF version {v}, which this Kindling does not read"),
+                None => "its version is no GGUF version, so it is damaged or not a model".into(),
+            },
+        ));
     }
     c.wide = version >= 2;
     let tensor_count = c.count()?;
@@ -432,14 +446,19 @@ pub fn parse(reader: impl Read, len: u64) -> Result<GgufInfo, ParseError> {
         let name = c.string()?;
         let n_dims = c.u32()?;
         if n_dims > 8 {
-            return Err(ParseError::Malformed(format!(
-                "a tensor claims {n_dims} dimensions"
-            )));
+            return Err(ParseError::Malformed(
+                "a tensor claims more than 8 dimensions".into(),
+            ));
         }
         let mut elements: u64 = 1;
         let mut first_dim = 1;
         for d in 0..n_dims {
             let dim = c.u64()?;
+            if dim > MAX_PLAUSIBLE_DIM {
+                return Err(ParseError::Malformed(
+                    "a tensor claims a side longer than any model's".into(),
+                ));
+            }
             if d == 0 {
                 first_dim = dim;
             }
@@ -707,6 +726,29 @@ pub(crate) mod tests {
             let mut with_magic = b"GGUF\x03\0\0\0".to_vec();
             with_magic.extend(&bytes);
             let _ = parse_bytes(&with_magic);
+        }
+
+        /// Whatever a damaged file says of itself, the sentence Kindling shows reads as a
+        /// person would write it: no size or count of ten digits or more (a dimension of
+        /// 4712128852136459333 was shown as "a tensor's row of 4712128852136459333").
+        #[test]
+        fn damaged_files_are_described_in_plain_numbers(
+            edits in proptest::collection::vec((0usize..4096, proptest::prelude::any::<u64>()), 1..6)
+        ) {
+            let mut b = tiny_gguf();
+            for (i, v) in edits {
+                let at = (i % b.len()).min(b.len() - 8);
+                b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+            }
+            if let Err(e) = parse_bytes(&b) {
+                let words = e.at(Path::new("m.gguf")).to_string();
+                let longest = words
+                    .split(|c: char| !c.is_ascii_digit())
+                    .map(str::len)
+                    .max()
+                    .unwrap_or(0);
+                proptest::prop_assert!(longest < 10, "{}", words);
+            }
         }
 
         /// A valid file with a few bytes overwritten anywhere.

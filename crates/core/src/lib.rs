@@ -143,12 +143,16 @@ impl Core {
         Ok(next)
     }
 
-    /// Adds a folder (or a single file) of GGUF models to use in place.
+    /// Adds a folder (or a single file) of GGUF models to use in place. A single file
+    /// must be a model: one that is not is refused with the reason, not remembered.
     pub fn add_model_folder(&self, path: &Path) -> Result<PathBuf> {
         let path = std::fs::canonicalize(path).map_err(|source| Error::Io {
             path: path.to_path_buf(),
             source,
         })?;
+        if path.is_file() {
+            gguf::inspect(&path)?;
+        }
         let p = path.clone();
         self.update_settings(move |s| {
             if !s.model_folders.contains(&p) {
