@@ -3,8 +3,10 @@
 //! be ruled out, nor predictions calibrated, on such a figure. A [`Probe`] spans a
 //! measurement and says how many cores *other* programs kept busy meanwhile (all the
 //! processor's use, less Kindling's own: this process, everything it started — the model
-//! server, the app's web view — and any process named); [`wait_for_quiet`] waits for
-//! them to stop.
+//! server; on Linux the app's web view — and any process named); [`wait_for_quiet`]
+//! waits for them to stop. On macOS the web view's WebKit processes are started by
+//! launchd, not by the app, so they count as others: a window redrawing progress uses
+//! far less than the half core that makes a machine busy.
 
 use std::time::{Duration, Instant};
 

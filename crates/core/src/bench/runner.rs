@@ -251,11 +251,10 @@ impl Core {
         Ok((report, server))
     }
 
-    /// Warm-up, then the measured repetitions, each stored as it is taken.
-    /// Measures the speed of `server`'s model while
-    /// watching what other programs do: figures taken while they kept the machine busy
-    /// are set aside (`busy_…`), and the speed is measured again once the machine is
-    /// quiet, or kept, and marked, when it never quiets within [`QUIET_PATIENCE`].
+    /// Measures the speed of `server`'s model while watching what other programs do:
+    /// figures taken while they kept the machine busy are set aside (`busy_…`), and the
+    /// speed is measured again once the machine is quiet, or kept, and marked, when it
+    /// never quiets within [`QUIET_PATIENCE`].
     pub(crate) async fn measure(
         &self,
         run_id: i64,
@@ -314,7 +313,8 @@ impl Core {
         }
     }
 
-    /// The repetitions of one speed measurement, each stored as it is taken.
+    /// Warm-up, then the measured repetitions of one speed measurement, each stored as
+    /// it is taken.
     async fn measure_reps(
         &self,
         run_id: i64,

@@ -52,43 +52,30 @@ fn median_spread(v: &[f64]) -> Option<(f64, f64)> {
     Some((s.median, (s.max - s.min) / 2.0))
 }
 
-/// "Intel(R) Xeon(R) · 2 cores · 25 GB · Debian GNU/Linux 12", from the run's hardware.
+/// The run's machine in the words `kindling detect` uses ([`HardwareProfile::summary`]),
+/// after the Mac's name and before its system: "iMac (Retina 5K, 27-inch, 2017) · Intel
+/// Core i5 · … · macOS 13.7". A document whose machine this version cannot read says so.
 fn machine(doc: &RunExport) -> String {
     let Some(h) = doc.run.get("hardware").filter(|h| !h.is_null()) else {
         return "not recorded".into();
     };
-    let mut parts = Vec::new();
-    if let Some(m) = str_at(h, "model_identifier") {
-        parts.push(crate::catalog::mac_name(m).unwrap_or_else(|| m.to_string()));
-    }
-    if let Some(c) = str_at(h, "cpu_brand") {
-        parts.push(c.to_string());
-    }
-    if let Some(n) = h.get("logical_cores").and_then(Value::as_u64) {
-        parts.push(format!("{n} cores"));
-    }
-    if let Some(b) = h.get("ram_total_bytes").and_then(Value::as_u64) {
-        parts.push(format!("{} GB memory", (b as f64 / 1e9).round()));
-    }
-    for g in h
-        .get("gpus")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if let Some(n) = str_at(g, "name") {
-            parts.push(n.to_string());
-        }
-    }
-    let os = [str_at(h, "os"), str_at(h, "os_version")]
+    let Ok(hw) = serde_json::from_value::<crate::hardware::HardwareProfile>(h.clone()) else {
+        return "recorded in a form this version of Kindling cannot read".into();
+    };
+    let mac = hw
+        .model_identifier
+        .as_deref()
+        .map(|m| crate::catalog::mac_name(m).unwrap_or_else(|| m.to_string()));
+    let os = [Some(hw.os.as_str()), hw.os_version.as_deref()]
         .into_iter()
         .flatten()
         .collect::<Vec<_>>()
         .join(" ");
-    if !os.is_empty() {
-        parts.push(os);
-    }
-    parts.join(" · ")
+    mac.into_iter()
+        .chain([hw.summary(), os])
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(" · ")
 }
 
 fn title(doc: &RunExport) -> String {

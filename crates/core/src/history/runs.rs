@@ -180,7 +180,6 @@ impl Database {
         Ok(())
     }
 
-    /// Stores measurements of a run in one transaction.
     /// Keeps run `run_id`'s measurements named `names` under `busy_<name>`: figures taken
     /// while other programs kept the machine busy, shown but never used as its speed.
     pub async fn set_aside_measurements(&self, run_id: i64, names: &[&str]) -> Result<()> {
@@ -213,6 +212,7 @@ impl Database {
             .map(|(o, _)| o))
     }
 
+    /// Stores measurements of a run in one transaction.
     pub async fn add_measurements(&self, run_id: i64, items: &[Measurement]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         for m in items {
