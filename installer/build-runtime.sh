@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds llama-server, llama-bench and llama-quantize (for the tests) from the pinned llama.cpp source
+# Builds llama-server, ggml-rpc-server (a helper Mac's half of a split model), llama-bench and
+# llama-quantize (for the tests) from the pinned llama.cpp source
 # (installer/runtime.toml) for this machine's target, into .runtime/built/, with a
 # manifest (runtime.json) beside the binary. `make runtime` runs it. Idempotent: a
 # finished build of the same pin is kept.
@@ -41,7 +42,7 @@ pin() { python3 -c "import tomllib,sys; d=tomllib.load(open('$root/installer/run
 # /usr/local/opt/openssl@3/lib/libssl.3.dylib"); on Linux an undeclared libssl3.
 common_flags=(-DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF
   -DLLAMA_BUILD_EXAMPLES=OFF -DGGML_NATIVE=OFF -DBUILD_SHARED_LIBS=ON
-  -DLLAMA_BUILD_UI=ON -DLLAMA_USE_PREBUILT_UI=OFF)
+  -DLLAMA_BUILD_UI=ON -DLLAMA_USE_PREBUILT_UI=OFF -DGGML_RPC=ON)
 # The oldest macOS each Mac build runs on (installer/runtime.toml [macos]).
 floor_of() { pin "['macos']['${1#macos-}']['minimum']"; }
 flags_for() {
@@ -71,11 +72,11 @@ version="$(pin "['source']['version']")"
 build="$(pin "['source']['build']")"
 stamp="$out/runtime.json"
 flags="$(flags_for "$target")"
-if [ -x "$out/llama-server" ] && [ -x "$out/llama-quantize" ] && grep -q "\"llama_cpp_build\": $build" "$stamp" 2>/dev/null \
+if [ -x "$out/llama-server" ] && [ -x "$out/ggml-rpc-server" ] && [ -x "$out/llama-quantize" ] && grep -q "\"llama_cpp_build\": $build" "$stamp" 2>/dev/null \
   && [ "$(cat "$out/.flags" 2>/dev/null)" = "$flags" ] && [ ! -e "$out/libggml-cpu-sapphirerapids.so" ]; then
   say "Already built: $out/llama-server (llama.cpp b$build)"; exit 0
 fi
-targets=(llama-server llama-bench llama-quantize)
+targets=(llama-server ggml-rpc-server llama-bench llama-quantize)
 extra=()
 builddir="$work/cmake-$target"
 if $quick; then

@@ -8,6 +8,8 @@ mod detect;
 mod format;
 mod history;
 mod models;
+mod peers;
+mod pooled;
 mod quality;
 mod recommend;
 mod serve;
@@ -94,6 +96,22 @@ enum Command {
     Showdown(showdown::Args),
     /// Get, list and remove models.
     Models(models::Args),
+    /// Pair this Mac with another in the house: show a code here, or type the code the
+    /// other Mac shows. Paired Macs can lend each other memory for a model too big for one.
+    Pair(peers::PairArgs),
+    /// The Macs this one paired with: reachable or not, and what each lends.
+    Peers {
+        #[arg(long)]
+        json: bool,
+        /// This Mac's name as the other Macs show it (default: the computer's name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Forget a paired Mac: neither can reach the other any more.
+    Unpair { name: String },
+    /// Lend this Mac's memory to the Macs it paired with, for models too big for them.
+    /// Ctrl-C stops.
+    Share(peers::ShareArgs),
     /// Find disk space taken by leftover model files (unused Ollama data, unfinished
     /// downloads) and reclaim it. Shows a plan first; nothing is removed until you apply it.
     Cleanup(cleanup::Args),
@@ -128,6 +146,8 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Recommend { json, .. } | Command::Tune { json, .. } => *json,
         Command::Cleanup(a) => a.json,
         Command::Showdown(a) => a.json,
+        Command::Peers { json, .. } => *json,
+        Command::Pair(_) | Command::Unpair { .. } | Command::Share(_) => false,
     };
     let core = match Core::open(Paths::from_env()).await {
         Ok(c) => c,
@@ -163,6 +183,10 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Tune { model, json } => recommend::tune(&core, model, json, &cancel).await,
         Command::Cleanup(args) => cleanup::run(&core, args).await,
         Command::Showdown(args) => showdown::run(&core, args, &cancel, &stopped_by).await,
+        Command::Pair(args) => peers::pair(&core, args, &cancel).await,
+        Command::Peers { json, name } => peers::list(&core, json, name).await,
+        Command::Unpair { name } => peers::unpair(&core, &name).await,
+        Command::Share(args) => peers::share(&core, args, &cancel).await,
     };
     // Whatever path the command took out, no server it started outlives it.
     kindling_core::server::owners::stop_own(&core.paths().servers());

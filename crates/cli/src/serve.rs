@@ -10,26 +10,43 @@ pub struct Args {
     /// The model file to serve (a .gguf). Without it, Kindling uses your first
     /// installed model, or the small sample model.
     #[arg(long, value_name = "PATH")]
-    model: Option<PathBuf>,
+    pub(crate) model: Option<PathBuf>,
     /// Port to listen on (only this computer can connect, unless network access is on).
     #[arg(long, value_name = "N")]
-    port: Option<u16>,
+    pub(crate) port: Option<u16>,
     /// A second model to serve at the same time, on the processor only (the GPU stays
     /// the first one's), on its own port. Refused when the two do not fit in memory
     /// together.
     #[arg(long, value_name = "PATH")]
-    second: Option<PathBuf>,
+    pub(crate) second: Option<PathBuf>,
     /// Port for the second model (default: the settings' second port).
     #[arg(long, value_name = "N", requires = "second")]
-    second_port: Option<u16>,
+    pub(crate) second_port: Option<u16>,
     /// Write the evidence of each answer that goes wrong (the request, the end of the
     /// stream, the server's arguments and build) to this folder, one JSON file each, to
     /// attach to a bug report. Without it nothing an app sent is kept.
     #[arg(long, value_name = "FOLDER")]
-    evidence: Option<PathBuf>,
+    pub(crate) evidence: Option<PathBuf>,
+    /// Use a paired Mac's memory too (repeat for more than one), for a model this Mac
+    /// cannot hold alone. A model that fits here is never split.
+    #[arg(long, value_name = "MAC", conflicts_with = "second")]
+    pub(crate) with: Vec<String>,
+    /// Print the plan (each Mac's share, the speed to expect) and stop there.
+    #[arg(long, requires = "with")]
+    pub(crate) plan: bool,
+    /// The most of this Mac's memory the model may take, e.g. 12GB (default: all but what
+    /// the system and other apps keep).
+    #[arg(long, value_name = "SIZE", value_parser = kindling_core::units::parse_bytes, requires = "with")]
+    pub(crate) local_memory: Option<u64>,
+    /// This Mac's name as the other Macs show it (default: the computer's name).
+    #[arg(long, requires = "with")]
+    pub(crate) name: Option<String>,
 }
 
 pub async fn run(core: &Core, args: Args, cancel: &Cancel) -> Result<()> {
+    if !args.with.is_empty() {
+        return crate::pooled::serve_with(core, args, cancel).await;
+    }
     let mut events = core.events().subscribe();
     let model = crate::pick_model(core, args.model)?;
     let port = args.port.unwrap_or(core.settings().port);
@@ -148,7 +165,7 @@ fn report_bad_answer(
 }
 
 /// "Serving Gemma 3 at http://127.0.0.1:11480/v1 …"
-fn announce(server: &Server, name: Option<&str>, where_: &str) {
+pub fn announce(server: &Server, name: Option<&str>, where_: &str) {
     let base = format!("http://127.0.0.1:{}", server.port());
     println!(
         "Serving {}{where_} at {base}/v1 (OpenAI-compatible). Chat in your browser at {base}/",

@@ -46,11 +46,18 @@ pub enum ErrorCode {
     MachineInvalid,
     DoesNotFit,
     NotKept,
+    PeerUnknown,
+    PeerUnreachable,
+    PeerRefused,
+    PeerBuildMismatch,
+    PairingFailed,
+    PeerLost,
+    PeersInvalid,
 }
 
 impl ErrorCode {
     /// Every code (kept complete by the test that ties names together).
-    pub const ALL: [ErrorCode; 35] = [
+    pub const ALL: [ErrorCode; 42] = [
         ErrorCode::RuntimeNotFound,
         ErrorCode::RuntimeBroken,
         ErrorCode::ModelNotFound,
@@ -86,6 +93,13 @@ impl ErrorCode {
         ErrorCode::MachineInvalid,
         ErrorCode::DoesNotFit,
         ErrorCode::NotKept,
+        ErrorCode::PeerUnknown,
+        ErrorCode::PeerUnreachable,
+        ErrorCode::PeerRefused,
+        ErrorCode::PeerBuildMismatch,
+        ErrorCode::PairingFailed,
+        ErrorCode::PeerLost,
+        ErrorCode::PeersInvalid,
     ];
 
     /// The code as it appears in JSON and in the database.
@@ -126,6 +140,13 @@ impl ErrorCode {
             ErrorCode::MachineInvalid => "machine_invalid",
             ErrorCode::DoesNotFit => "does_not_fit",
             ErrorCode::NotKept => "not_kept",
+            ErrorCode::PeerUnknown => "peer_unknown",
+            ErrorCode::PeerUnreachable => "peer_unreachable",
+            ErrorCode::PeerRefused => "peer_refused",
+            ErrorCode::PeerBuildMismatch => "peer_build_mismatch",
+            ErrorCode::PairingFailed => "pairing_failed",
+            ErrorCode::PeerLost => "peer_lost",
+            ErrorCode::PeersInvalid => "peers_invalid",
         }
     }
 }
@@ -153,6 +174,8 @@ pub enum Error {
     Download(#[from] crate::download::DownloadError),
     #[error(transparent)]
     Access(#[from] crate::server::access::AccessError),
+    #[error(transparent)]
+    Peer(#[from] crate::peers::PeerError),
     #[error("Kindling could not use {path}: {source}. Check that the folder exists and that you may write to it.")]
     Io {
         path: std::path::PathBuf,
@@ -211,6 +234,7 @@ impl Error {
             Error::Download(e) => e.code(),
             Error::Access(crate::server::access::AccessError::Io { .. }) => ErrorCode::Io,
             Error::Access(_) => ErrorCode::NetworkKey,
+            Error::Peer(e) => e.code(),
             Error::Io { .. } => ErrorCode::Io,
             Error::PlanInvalid { .. } => ErrorCode::PlanStale,
             Error::QueueInvalid { .. } => ErrorCode::QueueInvalid,
@@ -344,7 +368,14 @@ mod tests {
                 | ErrorCode::QueueInvalid
                 | ErrorCode::MachineInvalid
                 | ErrorCode::DoesNotFit
-                | ErrorCode::NotKept => 0,
+                | ErrorCode::NotKept
+                | ErrorCode::PeerUnknown
+                | ErrorCode::PeerUnreachable
+                | ErrorCode::PeerRefused
+                | ErrorCode::PeerBuildMismatch
+                | ErrorCode::PairingFailed
+                | ErrorCode::PeerLost
+                | ErrorCode::PeersInvalid => 0,
             }
     }
 
@@ -358,7 +389,7 @@ mod tests {
             assert_eq!(back, c);
             seen.insert(c.as_str());
         }
-        assert_eq!(seen.len(), 35, "every code once, and 35 codes in all");
+        assert_eq!(seen.len(), 42, "every code once, and 42 codes in all");
     }
 
     #[test]

@@ -93,6 +93,10 @@ pub struct GgufInfo {
     /// token embeddings (Gemma's E models), looked up per token rather than read whole.
     #[serde(default)]
     pub host_only_bytes: u64,
+    /// Bytes of the repeating layers' tensors (`blk.N.*`): what a split spreads over
+    /// several machines; the rest (embeddings, output) stays where the model is served.
+    #[serde(default)]
+    pub layer_bytes: u64,
     pub block_count: Option<u64>,
     pub context_length: Option<u64>,
     pub embedding_length: Option<u64>,
@@ -442,6 +446,7 @@ pub fn parse(reader: impl Read, len: u64) -> Result<GgufInfo, ParseError> {
     let mut data_end: u64 = 0;
     let mut tensor_bytes: u64 = 0;
     let mut host_only_bytes: u64 = 0;
+    let mut layer_bytes: u64 = 0;
     for _ in 0..tensor_count {
         let name = c.string()?;
         let n_dims = c.u32()?;
@@ -479,6 +484,9 @@ pub fn parse(reader: impl Read, len: u64) -> Result<GgufInfo, ParseError> {
             tensor_bytes = tensor_bytes.saturating_add(bytes);
             if name.starts_with("per_layer_token_embd") {
                 host_only_bytes = host_only_bytes.saturating_add(bytes);
+            }
+            if name.starts_with("blk.") {
+                layer_bytes = layer_bytes.saturating_add(bytes);
             }
             data_end = data_end.max(offset.saturating_add(bytes));
         } else {
@@ -525,6 +533,7 @@ pub fn parse(reader: impl Read, len: u64) -> Result<GgufInfo, ParseError> {
         tensor_count,
         tensor_bytes,
         host_only_bytes,
+        layer_bytes,
         block_count: arch_u64("block_count"),
         context_length: arch_u64("context_length"),
         embedding_length: arch_u64("embedding_length"),

@@ -20,6 +20,7 @@ pub mod hardware;
 pub mod history;
 pub mod kinds;
 pub mod paths;
+pub mod peers;
 pub mod recommend;
 pub mod runtime;
 pub mod server;
@@ -405,7 +406,7 @@ impl Core {
         port: Option<u16>,
         cancel: &CancellationToken,
     ) -> Result<(Server, store::RegisteredModel)> {
-        self.serve_as(model, port, None, server::Purpose::Serving, cancel)
+        self.serve_as(model, port, None, server::Purpose::Serving, None, cancel)
             .await
     }
 
@@ -425,8 +426,15 @@ impl Core {
             return Err(pair_refused(model, fit, true)?);
         }
         let context = u32::try_from(fit.context).unwrap_or(u32::MAX);
-        self.serve_as(model, port, Some(context), server::Purpose::Second, cancel)
-            .await
+        self.serve_as(
+            model,
+            port,
+            Some(context),
+            server::Purpose::Second,
+            None,
+            cancel,
+        )
+        .await
     }
 
     /// Refuses `model` as the menu-bar server while the second server (`second`, its
@@ -477,6 +485,7 @@ impl Core {
         port: Option<u16>,
         context: Option<u32>,
         purpose: server::Purpose,
+        split: Option<server::Split>,
         cancel: &CancellationToken,
     ) -> Result<(Server, store::RegisteredModel)> {
         let settings = self.settings();
@@ -516,6 +525,7 @@ impl Core {
                     c.gpu_layers = Some(0);
                 }
                 c.host = host.into();
+                c.split = split;
                 c.api_key_file = owner_key_file;
                 c.behind = Some(behind.clone());
             })

@@ -68,6 +68,20 @@ impl Paths {
         self.home.join("api-key")
     }
 
+    /// This Mac's key for the Macs it pairs with (see [`crate::peers::identity`]).
+    pub fn peer_key(&self) -> PathBuf {
+        self.home.join("peer-key")
+    }
+    /// The Macs this one paired with (see [`crate::peers::book`]).
+    pub fn peers(&self) -> PathBuf {
+        self.home.join("peers.json")
+    }
+    /// The tensors a helper keeps for the Macs it lends memory to (llama.cpp's RPC
+    /// cache), bounded by Kindling (see [`crate::peers::share`]).
+    pub fn rpc_cache(&self) -> PathBuf {
+        self.home.join("rpc-cache")
+    }
+
     /// Creates the home folder and its subfolders.
     pub fn ensure(&self) -> std::io::Result<()> {
         for dir in [
@@ -80,4 +94,19 @@ impl Paths {
         }
         Ok(())
     }
+}
+
+/// Writes `bytes` to `path` readable by its owner only, atomically (temp file, fsync,
+/// rename): a crash leaves the old file or the new one, never half of one. tempfile
+/// creates with mode 0600 on Unix, so the content is never readable by others, not even
+/// for the moment before the rename.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }

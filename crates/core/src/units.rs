@@ -41,9 +41,43 @@ pub fn format_duration(secs: f64) -> String {
     }
 }
 
+/// A size as a person types it: `8GB`, `512 MB`, `1.5G`, or a bare number of gigabytes.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let t = text.trim().to_ascii_uppercase();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("\"{text}\" is not a size: write it like 8GB or 512MB"))?;
+    let scale = match unit.trim().trim_end_matches("IB").trim_end_matches('B') {
+        "" | "G" => 1e9,
+        "M" => 1e6,
+        "T" => 1e12,
+        "K" => 1e3,
+        _ => {
+            return Err(format!(
+                "\"{text}\" is not a size: write it like 8GB or 512MB"
+            ))
+        }
+    };
+    Ok((n * scale) as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_are_read_as_people_write_them() {
+        assert_eq!(parse_bytes("8GB"), Ok(8_000_000_000));
+        assert_eq!(parse_bytes("8"), Ok(8_000_000_000));
+        assert_eq!(parse_bytes("512 MB"), Ok(512_000_000));
+        assert_eq!(parse_bytes("1.5g"), Ok(1_500_000_000));
+        assert!(parse_bytes("lots").unwrap_err().contains("8GB"));
+        assert!(parse_bytes("8 apples").is_err());
+    }
 
     #[test]
     fn bytes_for_people() {

@@ -295,6 +295,7 @@ async fn forward(
             conn: conn.abort_handle(),
             watch: Watch::new(started, streaming),
             closing: None,
+            streaming,
             fault: None,
             report: Some(Report {
                 front: ctx.front.clone(),
@@ -409,6 +410,25 @@ fn empty() -> Body {
     full(Bytes::new())
 }
 
+/// The event that ends a streamed answer with an error, in the caller's API's shape:
+/// the answer so far is not to be taken as whole.
+fn error_event(anthropic: bool, code: &str, message: &str) -> Bytes {
+    Bytes::from(if anthropic {
+        format!(
+            "event: error\ndata: {}\n\n",
+            json!({"type": "error", "error": {"type": code, "message": message}})
+        )
+    } else {
+        format!(
+            "data: {}\n\ndata: [DONE]\n\n",
+            json!({"error": {"message": message, "type": "server_error", "code": code}})
+        )
+    })
+}
+
+/// Said when the model server stops in the middle of a streamed answer.
+pub const STOPPED_MID_ANSWER: &str = "The model server stopped in the middle of this answer, so it is incomplete. Kindling says why in its window; ask again once it is serving.";
+
 /// What a watched answer reports when it ends.
 struct Report {
     front: Front,
@@ -428,6 +448,8 @@ struct Watched {
     watch: Watch,
     /// The error event that ends a bad answer, still to send.
     closing: Option<Bytes>,
+    /// A streamed answer (server-sent events): one cut short ends with an error event.
+    streaming: bool,
     fault: Option<Evidence>,
     /// Taken when the answer has been reported.
     report: Option<Report>,
@@ -456,19 +478,11 @@ impl Watched {
             stream_tail: self.watch.tail(),
         });
         if r.end_bad {
-            let message = ended_message(d);
-            let event = if r.anthropic {
-                format!(
-                    "event: error\ndata: {}\n\n",
-                    json!({"type": "error", "error": {"type": "degenerate_output", "message": message}})
-                )
-            } else {
-                format!(
-                    "data: {}\n\ndata: [DONE]\n\n",
-                    json!({"error": {"message": message, "type": "server_error", "code": "degenerate_output"}})
-                )
-            };
-            self.closing = Some(Bytes::from(event));
+            self.closing = Some(error_event(
+                r.anthropic,
+                "degenerate_output",
+                &ended_message(d),
+            ));
             self.inner = None;
             self.conn.abort();
         }
@@ -511,6 +525,17 @@ impl http_body::Body for Watched {
             Poll::Ready(None) => {
                 this.report();
                 Poll::Ready(None)
+            }
+            // The server went away mid-stream (a crash, or a helper Mac lost under a
+            // split model): end with an error the app reads, not a silent cut.
+            Poll::Ready(Some(Err(_))) if this.streaming => {
+                let anthropic = this.report.as_ref().is_some_and(|r| r.anthropic);
+                this.inner = None;
+                Poll::Ready(Some(Ok(Frame::data(error_event(
+                    anthropic,
+                    "server_stopped",
+                    STOPPED_MID_ANSWER,
+                )))))
             }
             other => other,
         }

@@ -14,7 +14,6 @@
 //!   used to take from PyPI also left `/models` and `/v1/models` open; b11434, built
 //!   from the pin, does not: the tests hold the shipped runtime to this list.)
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The origins llama-server allows when the owner names none: pages on this computer.
@@ -129,19 +128,12 @@ pub fn load_key(path: &Path) -> Result<String, AccessError> {
 /// Writes the key readable by its owner only, atomically (temp file, fsync, rename): a
 /// crash leaves the old key or the new one, never half of one.
 pub fn write_key(path: &Path, key: &str) -> Result<(), AccessError> {
-    let io = |source| AccessError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    // tempfile creates with mode 0600 on Unix, so the key is never readable by others,
-    // not even for the moment before the rename.
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    tmp.write_all(format!("{key}\n").as_bytes()).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    crate::paths::write_private(path, format!("{key}\n").as_bytes()).map_err(|source| {
+        AccessError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
 }
 
 /// Forgets the key (network access off).

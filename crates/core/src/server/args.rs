@@ -72,10 +72,23 @@ pub struct ServerConfig {
     /// the processor, so the GPU's memory is left to the model served beside it.
     #[serde(default)]
     pub cpu_only: bool,
+    /// A model split over paired Macs (see `crate::peers`): the loopback ports that carry
+    /// each helper's RPC connection, and how many layers each holds. `None`: this Mac alone.
+    #[serde(default)]
+    pub split: Option<Split>,
     /// Kindling's front door listens on `host:port` for it, and the server itself on
     /// loopback behind the door (see `crate::front`). `None`: the server listens there.
     #[serde(skip)]
     pub behind: Option<Behind>,
+}
+
+/// The helpers' part of a split model, as llama-server is told it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Split {
+    /// `127.0.0.1:PORT` per helper (each a relay to that Mac), in order: `RPC0`, `RPC1`…
+    pub rpc: Vec<String>,
+    /// Layers each helper holds, in the same order; the rest stay on this Mac's processor.
+    pub layers: Vec<u32>,
 }
 
 /// Where a server behind the front door listens, and what it requires.
@@ -124,6 +137,7 @@ impl ServerConfig {
             purpose: Purpose::Measuring,
             sleep_idle_seconds: None,
             cpu_only: false,
+            split: None,
             behind: None,
         }
     }
@@ -154,7 +168,19 @@ impl ServerConfig {
         if let Some(t) = self.threads {
             a.extend(["--threads".into(), t.to_string()]);
         }
-        if self.cpu_only {
+        if let Some(split) = &self.split {
+            // Only the helpers' devices take layers (`RPC0`… in `--rpc` order); the rest
+            // stay on this Mac's processor, weights not repacked on either side so the
+            // helpers compute exactly as this Mac would.
+            let devices: Vec<String> = (0..split.rpc.len()).map(|i| format!("RPC{i}")).collect();
+            let layers: Vec<String> = split.layers.iter().map(u32::to_string).collect();
+            a.extend(["--rpc".into(), split.rpc.join(",")]);
+            a.extend(["--device".into(), devices.join(",")]);
+            a.extend(["--tensor-split".into(), layers.join(",")]);
+            let offloaded: u32 = split.layers.iter().sum();
+            a.extend(["--n-gpu-layers".into(), offloaded.to_string()]);
+            a.push("--no-repack".into());
+        } else if self.cpu_only {
             a.extend(["--device".into(), "none".into()]);
             a.extend(["--n-gpu-layers".into(), "0".into()]);
         } else if let Some(n) = self.gpu_layers {
@@ -350,6 +376,27 @@ mod tests {
             }
         );
         assert!(!shown.contains("kdl-secret"), "{shown}");
+    }
+
+    #[test]
+    fn a_split_puts_each_helpers_layers_on_its_rpc_device_and_the_rest_here() {
+        assert!(!args(|_| {}).contains(&"--rpc".to_string()));
+        let a = args(|c| {
+            c.gpu_layers = Some(99);
+            c.split = Some(Split {
+                rpc: vec!["127.0.0.1:40001".into(), "127.0.0.1:40002".into()],
+                layers: vec![5, 7],
+            });
+        });
+        assert!(
+            has_pair(&a, "--rpc", "127.0.0.1:40001,127.0.0.1:40002"),
+            "{a:?}"
+        );
+        assert!(has_pair(&a, "--device", "RPC0,RPC1"), "{a:?}");
+        assert!(has_pair(&a, "--tensor-split", "5,7"), "{a:?}");
+        assert!(has_pair(&a, "--n-gpu-layers", "12"), "{a:?}");
+        assert!(!has_pair(&a, "--n-gpu-layers", "99"), "{a:?}");
+        assert!(a.contains(&"--no-repack".to_string()), "{a:?}");
     }
 
     #[test]

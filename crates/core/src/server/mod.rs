@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
-pub use args::{Behind, FlashAttention, Purpose, ServerConfig};
+pub use args::{Behind, FlashAttention, Purpose, ServerConfig, Split};
 pub use logs::{ExitCause, ExitStatus};
 pub use supervisor::{Server, StartTimings};
 

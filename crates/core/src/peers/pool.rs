@@ -1,0 +1,271 @@
+//! Serving one model with the help of paired Macs: the plan, then the pooled server.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::plan::{self, Plan, Room, Shape};
+use super::relay::{self, Caller, Reached, Relay};
+use super::share::{Lender, ShareOptions};
+use super::{Book, Identity, Offer, PeerError};
+use crate::server::{self, Server};
+use crate::{gguf, store, Core, Result};
+
+/// A plan for a model, with the Macs it was made with.
+#[derive(Debug, Clone, Serialize)]
+pub struct Planned {
+    pub plan: Plan,
+    /// This Mac's room, as planned with.
+    pub here: Room,
+    /// Each helper reached, in the order asked.
+    pub helpers: Vec<Room>,
+    #[serde(skip)]
+    pub reached: Vec<Reached>,
+    #[serde(skip)]
+    pub shape: Shape,
+}
+
+/// A model served with helpers: the server and one relay per helper with a share.
+pub struct Pooled {
+    pub server: Server,
+    pub registered: store::RegisteredModel,
+    pub planned: Planned,
+    pub relays: Vec<Relay>,
+}
+
+impl Pooled {
+    /// Waits until a helper is lost; says which and how.
+    pub async fn lost(&self) -> PeerError {
+        if self.relays.is_empty() {
+            return std::future::pending().await;
+        }
+        let waits = self.relays.iter().map(|r| Box::pin(r.lost()));
+        futures_util::future::select_all(waits).await.0
+    }
+
+    /// Stops the server, then the relays.
+    pub async fn stop(&self) {
+        self.server.stop().await;
+        for r in &self.relays {
+            r.stop();
+        }
+    }
+}
+
+/// How the links are watched (the tests shorten both).
+#[derive(Debug, Clone, Copy)]
+pub struct Watch {
+    pub heartbeat: Duration,
+    pub dead_after: Duration,
+}
+
+impl Default for Watch {
+    fn default() -> Self {
+        Watch {
+            heartbeat: super::share::HEARTBEAT,
+            dead_after: super::share::DEAD_AFTER,
+        }
+    }
+}
+
+impl Core {
+    /// This Mac's key for its paired Macs (made the first time).
+    pub fn identity(&self) -> Result<Identity> {
+        Ok(Identity::load_or_create(&self.paths().peer_key()).map_err(PeerError::from)?)
+    }
+
+    /// The Macs this one paired with.
+    pub fn book(&self) -> Book {
+        Book::at(self.paths().peers())
+    }
+
+    /// The llama.cpp build of this Mac's runtime, when it says.
+    pub fn runtime_build(&self) -> Option<u32> {
+        self.locate_runtime()
+            .ok()
+            .and_then(|r| crate::runtime::read_manifest(&r.path))
+            .map(|m| m.llama_cpp_build)
+    }
+
+    /// This Mac as it dials its helpers.
+    pub fn caller(&self, name: &str) -> Result<Caller> {
+        Ok(Caller {
+            identity: Arc::new(self.identity()?),
+            name: name.to_string(),
+            build: self.runtime_build(),
+        })
+    }
+
+    /// This Mac as a helper: what it lends, under the owner's limits.
+    pub async fn lender(&self, name: &str, opts: &ShareOptions) -> Result<Lender> {
+        let detection = self.detect().await;
+        let runtime = self.locate_runtime()?;
+        let hw = &detection.hardware;
+        let gpu = if opts.use_gpu {
+            hw.vulkan_devices
+                .first()
+                .map(|d| d.name.clone())
+                .or_else(|| hw.gpus.first().map(|g| g.name.clone()))
+        } else {
+            None
+        };
+        let runtime_line = detection
+            .runtime_info
+            .as_ref()
+            .map(|i| i.describe())
+            .unwrap_or_else(|| "unknown".into());
+        Ok(Lender {
+            name: name.to_string(),
+            build: self.runtime_build(),
+            offer: Offer {
+                memory_bytes: opts.memory_bytes,
+                ram_bytes: hw.ram_total_bytes,
+                gpu,
+                bandwidth: detection.memory_bandwidth_bytes_per_second,
+                summary: hw.summary(),
+                runtime: runtime_line,
+            },
+            runtime,
+        })
+    }
+
+    /// What this Mac may give a model: `limit` when the owner set one, else its memory
+    /// less what the system and other apps keep.
+    async fn room_here(&self, limit: Option<u64>) -> Room {
+        let detection = self.detect().await;
+        let ram = detection.hardware.ram_total_bytes;
+        Room {
+            who: "This Mac".into(),
+            memory_bytes: limit
+                .unwrap_or_else(|| ram.saturating_sub(crate::recommend::fit::ram_reserve(ram))),
+            bandwidth: detection.memory_bandwidth_bytes_per_second,
+            rtt_s: None,
+            link_bytes_per_s: None,
+        }
+    }
+
+    /// The plan for `model` with the paired Macs `with` (names), this Mac giving at most
+    /// `here_limit` bytes. Each helper is reached first (what it offers, how far it is).
+    pub async fn plan_with(
+        &self,
+        model: &Path,
+        with: &[String],
+        here_limit: Option<u64>,
+        me: &Caller,
+    ) -> Result<Planned> {
+        let info = gguf::inspect(model)?;
+        let shape = Shape::from_gguf(&info, u64::from(self.settings().ctx_size));
+        let book = self.book();
+        let mut reached = Vec::new();
+        for name in with {
+            let peer = book.find(name).map_err(PeerError::from)?;
+            reached.push(relay::reach(&peer, me).await?);
+        }
+        let here = self.room_here(here_limit).await;
+        let helpers: Vec<Room> = reached
+            .iter()
+            .map(|r| Room {
+                who: r.peer.name.clone(),
+                memory_bytes: r.offer.memory_bytes,
+                bandwidth: r.offer.bandwidth,
+                rtt_s: Some(r.rtt.as_secs_f64()),
+                link_bytes_per_s: None,
+            })
+            .collect();
+        Ok(Planned {
+            plan: plan::plan(&shape, &here, &helpers),
+            here,
+            helpers,
+            reached,
+            shape,
+        })
+    }
+
+    /// Serves `model` as `planned`: alone when it fits here, else split with the helpers
+    /// that hold a share. Refused when even together they cannot hold it.
+    pub async fn serve_pooled(
+        &self,
+        model: &Path,
+        port: Option<u16>,
+        planned: Planned,
+        me: &Caller,
+        watch: Watch,
+        cancel: &CancellationToken,
+    ) -> Result<Pooled> {
+        let layers = match &planned.plan {
+            Plan::TooBig { need, room } => {
+                return Err(PeerError::TooBig {
+                    need: *need,
+                    room: *room,
+                }
+                .into())
+            }
+            Plan::Alone { .. } => {
+                let (server, registered) = self.start_serving(model, port, cancel).await?;
+                return Ok(Pooled {
+                    server,
+                    registered,
+                    planned,
+                    relays: Vec::new(),
+                });
+            }
+            Plan::Split { shares, .. } => shares[1..].iter().map(|s| s.layers).collect::<Vec<_>>(),
+        };
+        let mut relays = Vec::new();
+        let mut split = server::Split {
+            rpc: Vec::new(),
+            layers: Vec::new(),
+        };
+        for (reached, n) in planned.reached.iter().zip(layers) {
+            if n == 0 {
+                continue;
+            }
+            let relay = Relay::start(
+                reached.peer.clone(),
+                me.clone(),
+                watch.heartbeat,
+                watch.dead_after,
+            )
+            .await?;
+            split.rpc.push(format!("127.0.0.1:{}", relay.port));
+            split.layers.push(n);
+            relays.push(relay);
+        }
+        let started = self
+            .serve_as(
+                model,
+                port,
+                None,
+                server::Purpose::Serving,
+                Some(split),
+                cancel,
+            )
+            .await;
+        match started {
+            Ok((server, registered)) => Ok(Pooled {
+                server,
+                registered,
+                planned,
+                relays,
+            }),
+            Err(e) => {
+                // A helper lost while loading explains the failure better than the crash.
+                let lost = relays.iter().find_map(|r| r.lost_now().map(|how| (r, how)));
+                for r in &relays {
+                    r.stop();
+                }
+                match lost {
+                    Some((r, how)) => Err(PeerError::Lost {
+                        name: r.peer.clone(),
+                        how,
+                    }
+                    .into()),
+                    None => Err(e),
+                }
+            }
+        }
+    }
+}

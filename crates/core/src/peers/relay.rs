@@ -1,0 +1,222 @@
+//! The serving side: reaching a paired Mac, and carrying llama-server's RPC connections
+//! to it.
+//!
+//! llama-server is given `--rpc 127.0.0.1:PORT`, one loopback port per helper; each
+//! connection it makes there is carried through a new tunnel to that helper's
+//! `ggml-rpc-server`. When a helper stops answering (asleep, gone, its Wi-Fi roamed),
+//! the heartbeat notices, the relay closes llama-server's connection (llama.cpp then
+//! stops; it cannot go on without the layers that Mac held) and says which Mac it was.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::wire::{self, PipeEnd, WireError};
+use super::{Answer, Hello, Identity, Offer, Peer, PeerError, Want};
+
+/// A paired Mac, reached: what it offers and how far away it is.
+#[derive(Debug, Clone)]
+pub struct Reached {
+    pub peer: Peer,
+    pub offer: Offer,
+    /// One request's round trip over the tunnel.
+    pub rtt: Duration,
+}
+
+/// Who this Mac is on a tunnel.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub identity: Arc<Identity>,
+    pub name: String,
+    pub build: Option<u32>,
+}
+
+fn address(peer: &Peer) -> Result<String, PeerError> {
+    peer.address.clone().ok_or_else(|| PeerError::NoAddress {
+        name: peer.name.clone(),
+    })
+}
+
+/// A tunnel to `peer` asking for `want`, and its answer (refusals are errors here).
+async fn open(
+    peer: &Peer,
+    me: &Caller,
+    want: Want,
+) -> Result<(wire::Channel, Answer, Duration), PeerError> {
+    let address = address(peer)?;
+    let key = peer.public_key().ok_or_else(|| PeerError::Refused {
+        name: peer.name.clone(),
+    })?;
+    let unreachable = |cause| PeerError::Unreachable {
+        name: peer.name.clone(),
+        address: address.clone(),
+        cause,
+    };
+    let mut ch = wire::dial(&address, &me.identity, &key, wire::HANDSHAKE_TIMEOUT)
+        .await
+        .map_err(|e| match e {
+            WireError::Refused => PeerError::Refused {
+                name: peer.name.clone(),
+            },
+            e => unreachable(e),
+        })?;
+    let asked = Instant::now();
+    let answer: Answer = wire::within(wire::HANDSHAKE_TIMEOUT, async {
+        ch.tx
+            .json(&Hello {
+                name: me.name.clone(),
+                build: me.build,
+                want,
+                share_port: None,
+            })
+            .await?;
+        ch.rx.json().await
+    })
+    .await
+    .map_err(unreachable)?;
+    let rtt = asked.elapsed();
+    if let Some(sentence) = super::build_mismatch(me.build, &peer.name, answer.build) {
+        return Err(PeerError::BuildMismatch { sentence });
+    }
+    if let Some(why) = answer.refused.clone() {
+        return Err(PeerError::Declined {
+            name: peer.name.clone(),
+            why,
+        });
+    }
+    Ok((ch, answer, rtt))
+}
+
+/// Asks `peer` what it offers now (and measures the link's round trip).
+pub async fn reach(peer: &Peer, me: &Caller) -> Result<Reached, PeerError> {
+    let (ch, answer, rtt) = open(peer, me, Want::Offer).await?;
+    ch.tx.close("").await;
+    let offer = answer.offer.ok_or_else(|| PeerError::Declined {
+        name: peer.name.clone(),
+        why: "it lends nothing now".into(),
+    })?;
+    Ok(Reached {
+        peer: peer.clone(),
+        offer,
+        rtt,
+    })
+}
+
+/// A loopback port carrying llama-server's RPC connections to one helper.
+pub struct Relay {
+    pub port: u16,
+    pub peer: String,
+    lost: watch::Receiver<Option<String>>,
+    stop: CancellationToken,
+}
+
+impl Relay {
+    /// Listens on a free loopback port for `peer`'s RPC connections.
+    pub async fn start(
+        peer: Peer,
+        me: Caller,
+        heartbeat: Duration,
+        dead_after: Duration,
+    ) -> Result<Relay, PeerError> {
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(|source| PeerError::System {
+                what: "open a loopback port for the other Mac's link",
+                source,
+            })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| PeerError::System {
+                what: "read a loopback port",
+                source,
+            })?
+            .port();
+        let (tx, lost) = watch::channel(None);
+        let tx = Arc::new(tx);
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        let name = peer.name.clone();
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    _ = stopped.cancelled() => break,
+                    a = listener.accept() => a,
+                };
+                let Ok((local, _)) = accepted else { continue };
+                let (peer, me, tx, stopped) =
+                    (peer.clone(), me.clone(), tx.clone(), stopped.clone());
+                tokio::spawn(async move {
+                    let carried = async {
+                        let (ch, _, _) = match open(&peer, &me, Want::Rpc).await {
+                            Ok(x) => x,
+                            Err(e) => {
+                                tx.send_replace(Some(e.to_string()));
+                                return;
+                            }
+                        };
+                        match wire::pipe(local, ch, heartbeat, dead_after).await {
+                            PipeEnd::LocalClosed => {}
+                            PipeEnd::RemoteSilent { secs } => {
+                                tx.send_replace(Some(format!("nothing came from it for {secs} s")));
+                            }
+                            PipeEnd::RemoteClosed(why) => {
+                                tx.send_replace(Some(if why.is_empty() {
+                                    "it closed the link".into()
+                                } else {
+                                    why
+                                }));
+                            }
+                            PipeEnd::Broken(why) => {
+                                tx.send_replace(Some(format!("the link broke: {why}")));
+                            }
+                        }
+                    };
+                    tokio::select! {
+                        _ = stopped.cancelled() => {}
+                        _ = carried => {}
+                    }
+                });
+            }
+        });
+        Ok(Relay {
+            port,
+            peer: name,
+            lost,
+            stop,
+        })
+    }
+
+    /// Waits until the helper is lost; the error says which Mac and how.
+    pub async fn lost(&self) -> PeerError {
+        let mut rx = self.lost.clone();
+        loop {
+            if let Some(how) = rx.borrow_and_update().clone() {
+                return PeerError::Lost {
+                    name: self.peer.clone(),
+                    how,
+                };
+            }
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Whether the helper was lost (and how).
+    pub fn lost_now(&self) -> Option<String> {
+        self.lost.borrow().clone()
+    }
+
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}

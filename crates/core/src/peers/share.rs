@@ -1,0 +1,415 @@
+//! The helper's side: lending this Mac's memory to the Macs it paired with.
+//!
+//! One listener (the only thing Kindling opens to the network for this) takes two kinds
+//! of connection: a pairing, while a code is shown, and a tunnel from a paired Mac. A
+//! tunnel asks what this Mac offers, or to reach its `ggml-rpc-server`, which listens on
+//! 127.0.0.1 only and is started on the first such request. The RPC server's tensor
+//! cache lives in the home and is pruned to a size limit (llama.cpp's own has none).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::pairing::{self, Me};
+use super::wire::{self, MAGIC, OPEN_PAIR, OPEN_TUNNEL};
+use super::{Answer, Book, Hello, Identity, Offer, Peer, PeerError, Want};
+use crate::runtime::Runtime;
+
+/// The RPC server's file name beside llama-server.
+pub const RPC_SERVER: &str = "ggml-rpc-server";
+
+/// What the owner allows, and how the link is watched.
+#[derive(Debug, Clone)]
+pub struct ShareOptions {
+    /// Where to listen: every interface for the house's network (the default), or one
+    /// address (tests use 127.0.0.2 and 127.0.0.3).
+    pub host: IpAddr,
+    pub port: u16,
+    /// The most memory a share of a model may take here.
+    pub memory_bytes: u64,
+    /// Lend the GPU too (otherwise the processor does the work).
+    pub use_gpu: bool,
+    /// The most disk the RPC server's tensor cache may keep.
+    pub cache_limit_bytes: u64,
+    pub heartbeat: Duration,
+    pub dead_after: Duration,
+}
+
+/// How often a quiet link says it is still there, and how long silence means it is gone.
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
+pub const DEAD_AFTER: Duration = Duration::from_secs(10);
+
+/// This Mac, as a helper says it to the Macs that reach it.
+#[derive(Debug, Clone)]
+pub struct Lender {
+    pub name: String,
+    pub build: Option<u32>,
+    pub offer: Offer,
+    /// llama-server of this Mac's runtime: `ggml-rpc-server` is beside it.
+    pub runtime: Runtime,
+}
+
+/// The helper, listening.
+pub struct Helper {
+    addr: SocketAddr,
+    code: Arc<Mutex<Option<String>>>,
+    paired: tokio::sync::Mutex<mpsc::Receiver<Result<Peer, PeerError>>>,
+    stop: CancellationToken,
+    rpc: Arc<tokio::sync::Mutex<Option<RpcServer>>>,
+}
+
+struct Ctx {
+    identity: Identity,
+    book: Book,
+    lender: Lender,
+    opts: ShareOptions,
+    cache: PathBuf,
+    servers: PathBuf,
+    code: Arc<Mutex<Option<String>>>,
+    paired: mpsc::Sender<Result<Peer, PeerError>>,
+    rpc: Arc<tokio::sync::Mutex<Option<RpcServer>>>,
+}
+
+/// A running `ggml-rpc-server`.
+struct RpcServer {
+    child: tokio::process::Child,
+    port: u16,
+}
+
+impl Helper {
+    /// Starts listening as `lender` for the Macs in `book`.
+    pub async fn open(
+        identity: Identity,
+        book: Book,
+        lender: Lender,
+        opts: ShareOptions,
+        paths: &crate::Paths,
+    ) -> Result<Helper, PeerError> {
+        // A runtime without the RPC server is said now, not at the first request.
+        rpc_server_beside(&lender.runtime.path)?;
+        let listener = TcpListener::bind((opts.host, opts.port))
+            .await
+            .map_err(|source| PeerError::System {
+                what: "open the port other Macs reach this one on (is Kindling sharing already?)",
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| PeerError::System {
+            what: "read the sharing port",
+            source,
+        })?;
+        let (tx, rx) = mpsc::channel(4);
+        let code = Arc::new(Mutex::new(None));
+        let rpc = Arc::new(tokio::sync::Mutex::new(None));
+        let stop = CancellationToken::new();
+        let cache = paths.rpc_cache();
+        prune_cache(&cache.join("rpc"), opts.cache_limit_bytes);
+        let ctx = Arc::new(Ctx {
+            identity,
+            book,
+            lender,
+            opts,
+            cache,
+            servers: paths.servers(),
+            code: code.clone(),
+            paired: tx,
+            rpc: rpc.clone(),
+        });
+        let stopped = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    _ = stopped.cancelled() => break,
+                    a = listener.accept() => a,
+                };
+                let Ok((stream, _)) = accepted else { continue };
+                let ctx = ctx.clone();
+                let stopped = stopped.clone();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = stopped.cancelled() => {}
+                        _ = handle(stream, ctx) => {}
+                    }
+                });
+            }
+        });
+        Ok(Helper {
+            addr,
+            code,
+            paired: tokio::sync::Mutex::new(rx),
+            stop,
+            rpc,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Shows a new pairing code: good for one try, for [`pairing::CODE_LIFETIME`].
+    pub fn show_code(&self) -> String {
+        let code = pairing::new_code();
+        *self.code.lock().expect("the code lock is never poisoned") = Some(code.clone());
+        let shown = self.code.clone();
+        let expected = code.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(pairing::CODE_LIFETIME).await;
+            let mut current = shown.lock().expect("the code lock is never poisoned");
+            if current.as_deref() == Some(expected.as_str()) {
+                *current = None;
+            }
+        });
+        code
+    }
+
+    /// The outcome of the next pairing attempt with the code shown.
+    pub async fn next_pairing(&self) -> Result<Peer, PeerError> {
+        self.paired.lock().await.recv().await.unwrap_or_else(|| {
+            Err(PeerError::Pairing {
+                why: "sharing stopped".into(),
+            })
+        })
+    }
+
+    /// Stops listening and stops the RPC server.
+    pub async fn stop(&self) {
+        self.stop.cancel();
+        if let Some(mut rpc) = self.rpc.lock().await.take() {
+            let _ = rpc.child.kill().await;
+        }
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// `ggml-rpc-server` of the runtime whose llama-server is at `server`.
+pub fn rpc_server_beside(server: &Path) -> Result<PathBuf, PeerError> {
+    let real = std::fs::canonicalize(server).unwrap_or_else(|_| server.to_path_buf());
+    let candidates = [
+        real.with_file_name(RPC_SERVER),
+        server.with_file_name(RPC_SERVER),
+    ];
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .ok_or_else(|| PeerError::NoRpcServer {
+            server: server.to_path_buf(),
+        })
+}
+
+async fn handle(mut stream: TcpStream, ctx: Arc<Ctx>) {
+    let mut opening = [0u8; 5];
+    let read = tokio::time::timeout(wire::HANDSHAKE_TIMEOUT, stream.read_exact(&mut opening)).await;
+    if !matches!(read, Ok(Ok(_))) || &opening[..4] != MAGIC {
+        return;
+    }
+    match opening[4] {
+        OPEN_PAIR => pair(stream, &ctx).await,
+        OPEN_TUNNEL => tunnel(stream, &ctx).await,
+        _ => {}
+    }
+}
+
+async fn pair(stream: TcpStream, ctx: &Ctx) {
+    // One try per code: the first connection takes it.
+    let Some(code) = ctx
+        .code
+        .lock()
+        .expect("the code lock is never poisoned")
+        .take()
+    else {
+        return;
+    };
+    let me = Me {
+        identity: &ctx.identity,
+        name: ctx.lender.name.clone(),
+        build: ctx.lender.build,
+        share_port: ctx.opts.port,
+    };
+    let outcome = match pairing::answer(stream, &code, &me).await {
+        Ok(peer) => ctx
+            .book
+            .add(peer.clone())
+            .map(|()| peer)
+            .map_err(PeerError::from),
+        Err(e) => Err(e),
+    };
+    let _ = ctx.paired.send(outcome).await;
+}
+
+async fn tunnel(stream: TcpStream, ctx: &Ctx) {
+    let accepted = wire::accept(stream, &ctx.identity, |key| ctx.book.knows(key)).await;
+    let Ok(Some(mut ch)) = accepted else {
+        return;
+    };
+    let Ok(Ok(hello)) = tokio::time::timeout(wire::HANDSHAKE_TIMEOUT, ch.rx.json::<Hello>()).await
+    else {
+        return;
+    };
+    let mut answer = Answer {
+        name: ctx.lender.name.clone(),
+        build: ctx.lender.build,
+        offer: Some(ctx.lender.offer.clone()),
+        refused: None,
+    };
+    if let Some(sentence) = super::build_mismatch(ctx.lender.build, &hello.name, hello.build) {
+        answer.refused = Some(sentence);
+        let _ = ch.tx.json(&answer).await;
+        return;
+    }
+    match hello.want {
+        Want::Offer | Want::Pair => {
+            let _ = ch.tx.json(&answer).await;
+        }
+        Want::Rpc => {
+            let local = match reach_rpc_server(ctx).await {
+                Ok(s) => s,
+                Err(why) => {
+                    answer.refused = Some(why);
+                    let _ = ch.tx.json(&answer).await;
+                    return;
+                }
+            };
+            if ch.tx.json(&answer).await.is_err() {
+                return;
+            }
+            let _ = wire::pipe(local, ch, ctx.opts.heartbeat, ctx.opts.dead_after).await;
+            prune_cache(&ctx.cache.join("rpc"), ctx.opts.cache_limit_bytes);
+        }
+    }
+}
+
+/// A connection to this Mac's RPC server, started (or started again) when needed.
+async fn reach_rpc_server(ctx: &Ctx) -> Result<TcpStream, String> {
+    let mut rpc = ctx.rpc.lock().await;
+    if let Some(running) = rpc.as_mut() {
+        if matches!(running.child.try_wait(), Ok(None)) {
+            if let Ok(s) = TcpStream::connect(("127.0.0.1", running.port)).await {
+                return Ok(s);
+            }
+        }
+    }
+    let started = start_rpc_server(ctx).await?;
+    let port = started.port;
+    *rpc = Some(started);
+    TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| format!("its model runtime did not take the connection ({e})"))
+}
+
+async fn start_rpc_server(ctx: &Ctx) -> Result<RpcServer, String> {
+    let path = rpc_server_beside(&ctx.lender.runtime.path).map_err(|e| e.to_string())?;
+    let port = crate::server::free_port().map_err(|e| e.to_string())?;
+    let runtime = Runtime {
+        path: path.clone(),
+        ..ctx.lender.runtime.clone()
+    };
+    let mut cmd = runtime.command();
+    // Loopback only, whatever the listener's address: the tunnel is the only way in.
+    cmd.args(["-H", "127.0.0.1", "-p", &port.to_string(), "-c"]);
+    if !ctx.opts.use_gpu {
+        cmd.args(["-d", "CPU"]);
+    }
+    cmd.env("LLAMA_CACHE", &ctx.cache)
+        .env("GGML_RPC_NO_RDMA", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    crate::server::process::harden(&mut cmd);
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("its model runtime could not start ({e})"))?;
+    if let Some(pid) = child.id() {
+        let _ = crate::server::owners::record(&ctx.servers, pid, port, &path);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return Ok(RpcServer { child, port });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err("its model runtime did not start within 30 s".into())
+}
+
+/// Removes the oldest files of the RPC cache until it holds at most `limit` bytes.
+/// Returns the bytes removed.
+pub fn prune_cache(dir: &Path, limit: u64) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut files: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let m = e.metadata().ok()?;
+            m.is_file().then(|| {
+                (
+                    m.modified().unwrap_or(std::time::UNIX_EPOCH),
+                    m.len(),
+                    e.path(),
+                )
+            })
+        })
+        .collect();
+    files.sort();
+    let mut total: u64 = files.iter().map(|f| f.1).sum();
+    let mut removed = 0;
+    for (_, len, path) in files {
+        if total <= limit {
+            break;
+        }
+        if std::fs::remove_file(&path).is_ok() {
+            total -= len;
+            removed += len;
+        }
+    }
+    removed
+}
+
+/// The bytes the RPC cache holds now.
+pub fn cache_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_is_pruned_oldest_first_to_its_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        for (i, name) in ["old", "mid", "new"].iter().enumerate() {
+            let p = dir.path().join(name);
+            std::fs::write(&p, vec![0u8; 1000]).unwrap();
+            let t = std::time::SystemTime::now() - Duration::from_secs(100 - i as u64 * 10);
+            std::fs::File::options()
+                .write(true)
+                .open(&p)
+                .unwrap()
+                .set_modified(t)
+                .unwrap();
+        }
+        assert_eq!(prune_cache(dir.path(), 2500), 1000);
+        assert!(!dir.path().join("old").exists());
+        assert!(dir.path().join("new").exists());
+        assert_eq!(cache_bytes(dir.path()), 2000);
+    }
+}
