@@ -114,6 +114,9 @@ impl Drop for Door {
     }
 }
 
+/// How long an answer on its way may take to finish once the door closes.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 async fn accept(listener: tokio::net::TcpListener, ctx: Arc<Ctx>, cancel: CancellationToken) {
     loop {
         let stream = tokio::select! {
@@ -138,9 +141,16 @@ async fn accept(listener: tokio::net::TcpListener, ctx: Arc<Ctx>, cancel: Cancel
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
             tokio::select! {
-                _ = conn => {}
-                _ = cancel.cancelled() => {}
+                _ = conn.as_mut() => {}
+                _ = cancel.cancelled() => {
+                    // The door closes (its server stopping): an answer on its way is
+                    // finished (ended with an error event when the server went first),
+                    // not cut; an idle connection closes at once.
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
+                }
             }
         });
     }
@@ -295,7 +305,6 @@ async fn forward(
             conn: conn.abort_handle(),
             watch: Watch::new(started, streaming),
             closing: None,
-            streaming,
             fault: None,
             report: Some(Report {
                 front: ctx.front.clone(),
@@ -448,8 +457,6 @@ struct Watched {
     watch: Watch,
     /// The error event that ends a bad answer, still to send.
     closing: Option<Bytes>,
-    /// A streamed answer (server-sent events): one cut short ends with an error event.
-    streaming: bool,
     fault: Option<Evidence>,
     /// Taken when the answer has been reported.
     report: Option<Report>,
@@ -522,13 +529,11 @@ impl http_body::Body for Watched {
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(None) => {
-                this.report();
-                Poll::Ready(None)
-            }
-            // The server went away mid-stream (a crash, or a helper Mac lost under a
-            // split model): end with an error the app reads, not a silent cut.
-            Poll::Ready(Some(Err(_))) if this.streaming => {
+            // The server went away mid-stream (a crash, a stop, a helper Mac lost under
+            // a split model), whether its connection broke or it closed the stream
+            // cleanly: end with an error the app reads, never a silent cut that passes
+            // for a whole answer.
+            Poll::Ready(None) | Poll::Ready(Some(Err(_))) if !this.watch.ended_whole() => {
                 let anthropic = this.report.as_ref().is_some_and(|r| r.anthropic);
                 this.inner = None;
                 Poll::Ready(Some(Ok(Frame::data(error_event(
@@ -536,6 +541,10 @@ impl http_body::Body for Watched {
                     "server_stopped",
                     STOPPED_MID_ANSWER,
                 )))))
+            }
+            Poll::Ready(None) => {
+                this.report();
+                Poll::Ready(None)
             }
             other => other,
         }

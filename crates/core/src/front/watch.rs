@@ -26,6 +26,15 @@ pub struct Seen {
     pub went_wrong: Option<Degeneracy>,
 }
 
+/// Whether one event of a stream says the answer is complete.
+fn says_complete(v: &Value) -> bool {
+    v["type"] == "message_stop"
+        || v["stop"] == true
+        || v["choices"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| !c["finish_reason"].is_null()))
+}
+
 /// The watcher of one answer.
 pub struct Watch {
     started: Instant,
@@ -35,6 +44,9 @@ pub struct Watch {
     tail: std::collections::VecDeque<u8>,
     detector: Detector,
     pub seen: Seen,
+    /// A streamed answer said it was complete (OpenAI's `[DONE]`, a finish reason,
+    /// Anthropic's `message_stop`, llama.cpp's `"stop": true`).
+    ended_whole: bool,
 }
 
 impl Watch {
@@ -49,6 +61,7 @@ impl Watch {
             // Thinking is the model's business here: an owner's request may allow a lot.
             detector: Detector::new(0),
             seen: Seen::default(),
+            ended_whole: false,
         }
     }
 
@@ -87,6 +100,12 @@ impl Watch {
         verdict
     }
 
+    /// Whether a streamed answer said it was complete before it ended (a non-streamed
+    /// one always counts as complete here: a cut JSON body does not parse).
+    pub fn ended_whole(&self) -> bool {
+        !self.streaming || self.ended_whole
+    }
+
     /// The answer ended: reads a non-streamed body for its counts.
     pub fn finish(&mut self) {
         if self.streaming || self.body.is_empty() {
@@ -108,10 +127,14 @@ impl Watch {
         let line = std::str::from_utf8(line).ok()?.trim_end_matches('\r');
         let data = line.strip_prefix("data:")?.trim_start();
         if data == "[DONE]" {
+            self.ended_whole = true;
             return None;
         }
         let v: Value = serde_json::from_str(data).ok()?;
         self.counts(&v);
+        if says_complete(&v) {
+            self.ended_whole = true;
+        }
         let mut verdict = None;
         for (piece, thinking) in pieces(&v) {
             if piece.is_empty() {
