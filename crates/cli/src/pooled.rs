@@ -3,7 +3,7 @@
 //! answering, the server is stopped, the owner told which Mac it was, and the model
 //! served again without it when the Macs left can hold it.
 
-use kindling_core::peers::plan::Plan;
+use kindling_core::peers::plan::{Place, Plan};
 use kindling_core::peers::pool::{Planned, Watch};
 use kindling_core::peers::{this_mac_name, PeerError};
 use kindling_core::units::format_bytes;
@@ -100,22 +100,24 @@ fn print_plan(planned: &Planned, model: &std::path::Path) {
                 .map(|s| s.who.chars().count())
                 .max()
                 .unwrap_or(0);
-            let rooms = std::iter::once(&planned.here).chain(&planned.helpers);
-            for (i, (share, room)) in shares.iter().zip(rooms).enumerate() {
-                let what = if i == 0 {
-                    format!("{} layers, embeddings and output", share.layers)
-                } else {
-                    format!("{} layers", share.layers)
+            for share in shares
+                .iter()
+                .filter(|s| s.layers > 0 || s.place == Place::Processor)
+            {
+                let what = match share.place {
+                    Place::Processor => format!("{} layers, embeddings and output", share.layers),
+                    _ => format!("{} layers", share.layers),
                 };
+                let room = planned.room(&share.place);
                 let link = room
-                    .rtt_s
+                    .and_then(|r| r.rtt_s)
                     .map(|r| format!(", {:.1} ms away", r * 1000.0))
                     .unwrap_or_default();
                 println!(
                     "  {:<width$}  {what}: {} of the {} it allows{link}",
                     share.who,
                     format_bytes(share.bytes),
-                    format_bytes(room.memory_bytes)
+                    format_bytes(room.map_or(0, |r| r.memory_bytes))
                 );
             }
             println!(

@@ -42,11 +42,25 @@ pub struct Room {
     pub link_bytes_per_s: Option<f64>,
 }
 
+/// Where a share runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Place {
+    /// This Mac's processor (which also keeps the embeddings and the output).
+    Processor,
+    /// This Mac's GPU (llama.cpp's id, e.g. `Vulkan0`).
+    Gpu { id: String },
+    /// A paired Mac (the n-th helper asked).
+    Helper { index: usize },
+}
+
 /// One Mac's share of the model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Share {
     pub who: String,
+    pub place: Place,
     pub layers: u32,
     /// Memory it takes there: weights, the context's cache for its layers, compute.
     pub bytes: u64,
@@ -57,9 +71,11 @@ pub struct Share {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Plan {
-    /// It fits this Mac: nothing is split.
+    /// It fits where it runs fast on this Mac (its GPU, or its memory when it has no
+    /// GPU): nothing is split.
     Alone { bytes: u64, room: u64 },
-    /// Spread over the Macs: this Mac first, then each helper in the order given.
+    /// Spread over the Macs: this Mac's processor first (it keeps the embeddings and
+    /// output), then its GPU, then each helper in the order asked.
     Split {
         shares: Vec<Share>,
         /// Predicted generation speed, tokens/s.
@@ -108,14 +124,14 @@ impl Shape {
     }
 
     /// Memory a device needs for `layers` layers (plus the rest, on this Mac).
-    fn need(&self, layers: u32, with_rest: bool) -> u64 {
+    pub fn need(&self, layers: u32, with_rest: bool) -> u64 {
         let held =
             u64::from(layers) * self.per_layer() + if with_rest { self.rest_bytes } else { 0 };
         held + COMPUTE_FLOOR + (held as f64 * COMPUTE_SHARE) as u64
     }
 
     /// The most layers `room` bytes hold.
-    fn layers_in(&self, room: u64, with_rest: bool) -> u32 {
+    pub fn layers_in(&self, room: u64, with_rest: bool) -> u32 {
         let mut n = 0;
         while n < self.layers && self.need(n + 1, with_rest) <= room {
             n += 1;
@@ -126,51 +142,105 @@ impl Shape {
 
 const UNKNOWN_BANDWIDTH: f64 = 20e9;
 
-/// The plan for `shape` with this Mac's `here` and the helpers' `helpers`.
-pub fn plan(shape: &Shape, here: &Room, helpers: &[Room]) -> Plan {
+/// This Mac's GPU as a place for layers: llama.cpp's id for it, and its room.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GpuRoom {
+    pub id: String,
+    pub room: Room,
+}
+
+/// Rooms whose memory is at least this share of the fastest one's speed are filled
+/// together, in proportion to their room; slower ones only take what is left.
+const SAME_SPEED: f64 = 0.75;
+
+/// The plan for `shape` with this Mac's processor `here`, its GPU `gpu`, and the
+/// helpers' `helpers`.
+///
+/// Layers go to the fastest memory first. Rooms of about the same speed share in
+/// proportion to their room, so none runs at its limit and losing one often leaves room
+/// on the others; the processor of this Mac takes what is left.
+pub fn plan(shape: &Shape, here: &Room, gpu: Option<&GpuRoom>, helpers: &[Room]) -> Plan {
     let whole = shape.need(shape.layers, true);
-    if whole <= here.memory_bytes {
+    let mut rooms: Vec<(&Room, Place)> = vec![(here, Place::Processor)];
+    if let Some(g) = gpu {
+        rooms.push((&g.room, Place::Gpu { id: g.id.clone() }));
+    }
+    rooms.extend(
+        helpers
+            .iter()
+            .enumerate()
+            .map(|(index, h)| (h, Place::Helper { index })),
+    );
+    let holds_rest = shape.need(0, true) <= here.memory_bytes;
+    let can: Vec<u32> = rooms
+        .iter()
+        .map(|(r, place)| match place {
+            Place::Processor if !holds_rest => 0,
+            Place::Processor => shape.layers_in(r.memory_bytes, true),
+            _ => shape.layers_in(r.memory_bytes, false),
+        })
+        .collect();
+    // It fits where it runs fast here: every layer on the GPU when there is one, else
+    // in main memory.
+    let fast = usize::from(gpu.is_some());
+    if holds_rest && can[fast] >= shape.layers {
         return Plan::Alone {
             bytes: whole,
-            room: here.memory_bytes,
+            room: rooms[fast].0.memory_bytes,
         };
     }
-    // What each can hold; this Mac must at least hold the rest.
-    let here_layers = if shape.need(0, true) <= here.memory_bytes {
-        shape.layers_in(here.memory_bytes, true)
-    } else {
-        0
-    };
-    let can: Vec<u32> = std::iter::once(here_layers)
-        .chain(
-            helpers
-                .iter()
-                .map(|h| shape.layers_in(h.memory_bytes, false)),
-        )
-        .collect();
-    let total: u32 = can.iter().sum();
-    let room = here.memory_bytes + helpers.iter().map(|h| h.memory_bytes).sum::<u64>();
-    if shape.need(0, true) > here.memory_bytes || total < shape.layers {
+    let room = rooms.iter().map(|(r, _)| r.memory_bytes).sum::<u64>();
+    if !holds_rest || can.iter().sum::<u32>() < shape.layers {
         return Plan::TooBig {
-            need: whole + COMPUTE_FLOOR * helpers.len() as u64,
+            need: whole + COMPUTE_FLOOR * (rooms.len() as u64 - 1),
             room,
         };
     }
-    let layers = proportional(shape.layers, &can);
-    let rooms: Vec<&Room> = std::iter::once(here).chain(helpers).collect();
+    let speed = |r: &Room| r.bandwidth.unwrap_or(UNKNOWN_BANDWIDTH);
+    let mut order: Vec<usize> = (0..rooms.len()).collect();
+    order.sort_by(|&a, &b| speed(rooms[b].0).total_cmp(&speed(rooms[a].0)));
+    let mut layers = vec![0u32; rooms.len()];
+    let mut left = shape.layers;
+    let mut i = 0;
+    while left > 0 && i < order.len() {
+        let lead = speed(rooms[order[i]].0);
+        let class: Vec<usize> = order[i..]
+            .iter()
+            .copied()
+            .take_while(|&k| speed(rooms[k].0) >= lead * SAME_SPEED)
+            .collect();
+        i += class.len();
+        let caps: Vec<u32> = class.iter().map(|&k| can[k]).collect();
+        let here_now = left.min(caps.iter().sum());
+        for (&k, n) in class.iter().zip(proportional(here_now, &caps)) {
+            layers[k] = n;
+        }
+        left -= here_now;
+    }
     let shares: Vec<Share> = rooms
         .iter()
         .zip(&layers)
-        .enumerate()
-        .map(|(i, (r, &n))| Share {
-            who: r.who.clone(),
+        .map(|((r, place), &n)| Share {
+            who: match place {
+                Place::Gpu { .. } => format!("{} (GPU)", r.who),
+                _ => r.who.clone(),
+            },
+            place: place.clone(),
             layers: n,
-            bytes: shape.need(n, i == 0),
+            bytes: shape.need(n, *place == Place::Processor),
         })
         .collect();
+    let all: Vec<&Room> = rooms.iter().map(|(r, _)| *r).collect();
+    let remote: Vec<bool> = rooms
+        .iter()
+        .map(|(_, p)| matches!(p, Place::Helper { .. }))
+        .collect();
+    // Alone: as this Mac would run it if it could hold it (on its fastest memory).
+    let mut alone = vec![0u32; rooms.len()];
+    alone[fast] = shape.layers;
     Plan::Split {
-        predicted_tok_s: predict(shape, &rooms, &layers),
-        alone_tok_s: predict(shape, &[here], &[shape.layers]),
+        predicted_tok_s: predict(shape, &all, &remote, &layers),
+        alone_tok_s: predict(shape, &all, &remote, &alone),
         shares,
     }
 }
@@ -184,34 +254,30 @@ fn proportional(layers: u32, can: &[u32]) -> Vec<u32> {
         .map(|&c| f64::from(layers) * f64::from(c) / f64::from(total.max(1)))
         .collect();
     let mut out: Vec<u32> = exact.iter().map(|e| e.floor() as u32).collect();
-    let mut order: Vec<usize> = (0..can.len()).collect();
-    order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())));
-    let mut left = layers - out.iter().sum::<u32>();
+    let mut left = layers.saturating_sub(out.iter().sum::<u32>());
     while left > 0 {
-        let Some(&i) = order.iter().find(|&&i| out[i] < can[i]) else {
-            break;
-        };
+        // The largest remainder among those with room left.
+        let next = (0..can.len())
+            .filter(|&i| out[i] < can[i])
+            .max_by(|&a, &b| {
+                (exact[a] - f64::from(out[a])).total_cmp(&(exact[b] - f64::from(out[b])))
+            });
+        let Some(i) = next else { break };
         out[i] += 1;
         left -= 1;
-        order.retain(|&j| j != i);
-        if order.is_empty() {
-            order = (0..can.len()).collect();
-        }
     }
     out
 }
 
-/// Tokens/s for `layers[i]` layers on `rooms[i]` (the first is this Mac, with the rest).
-fn predict(shape: &Shape, rooms: &[&Room], layers: &[u32]) -> f64 {
-    let mut seconds = 0.0;
-    for (i, (room, &n)) in rooms.iter().zip(layers).enumerate() {
+/// Tokens/s for `layers[i]` layers on `rooms[i]` (the first is this Mac's processor,
+/// which also reads the embeddings and output; `remote[i]` rooms are across a link).
+fn predict(shape: &Shape, rooms: &[&Room], remote: &[bool], layers: &[u32]) -> f64 {
+    let mut seconds =
+        shape.rest_bytes as f64 / rooms[0].bandwidth.unwrap_or(UNKNOWN_BANDWIDTH).max(1.0);
+    for ((room, &far), &n) in rooms.iter().zip(remote).zip(layers) {
         let bw = room.bandwidth.unwrap_or(UNKNOWN_BANDWIDTH).max(1.0);
-        let mut bytes = f64::from(n) * shape.layer_bytes as f64;
-        if i == 0 {
-            bytes += shape.rest_bytes as f64;
-        }
-        seconds += bytes / bw;
-        if i > 0 && n > 0 {
+        seconds += f64::from(n) * shape.layer_bytes as f64 / bw;
+        if far && n > 0 {
             let link = room
                 .link_bytes_per_s
                 .unwrap_or(DEFAULT_LINK_BYTES_PER_S)
@@ -220,29 +286,36 @@ fn predict(shape: &Shape, rooms: &[&Room], layers: &[u32]) -> f64 {
                 + 2.0 * shape.activation_bytes as f64 / link;
         }
     }
-    if seconds > 0.0 {
-        1.0 / seconds
-    } else {
-        0.0
-    }
+    1.0 / seconds
 }
 
 impl Plan {
-    /// The llama-server arguments that place the helpers' shares on their RPC devices
-    /// (`RPC0`… in the order of `--rpc`), the rest staying on this Mac's processor.
-    pub fn device_args(&self) -> Option<(Vec<String>, String, u32)> {
+    /// The layers on each helper (by the index asked) and on this Mac's GPU, for
+    /// llama-server's split (`None` unless split).
+    pub fn layers_by_place(&self) -> Option<Placed> {
         let Plan::Split { shares, .. } = self else {
             return None;
         };
-        let remote = &shares[1..];
-        let devices = (0..remote.len()).map(|i| format!("RPC{i}")).collect();
-        let split = remote
+        let helpers = shares
             .iter()
-            .map(|s| s.layers.to_string())
-            .collect::<Vec<_>>()
-            .join(",");
-        Some((devices, split, remote.iter().map(|s| s.layers).sum()))
+            .filter(|s| matches!(s.place, Place::Helper { .. }))
+            .map(|s| s.layers)
+            .collect();
+        let gpu = shares.iter().find_map(|s| match &s.place {
+            Place::Gpu { id } => Some((id.clone(), s.layers)),
+            _ => None,
+        });
+        Some(Placed { helpers, gpu })
     }
+}
+
+/// A split's layers by where llama-server puts them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placed {
+    /// Per helper, in the order asked.
+    pub helpers: Vec<u32>,
+    /// This Mac's GPU (its id) and its layers.
+    pub gpu: Option<(String, u32)>,
 }
 
 #[cfg(test)]
@@ -278,10 +351,11 @@ mod tests {
         let p = plan(
             &sample(),
             &room("This Mac", 8000, None),
+            None,
             &[room("Studio", 8000, Some(1.0))],
         );
         assert!(matches!(p, Plan::Alone { .. }), "{p:?}");
-        assert_eq!(p.device_args(), None);
+        assert_eq!(p.layers_by_place(), None);
     }
 
     #[test]
@@ -290,6 +364,7 @@ mod tests {
         let p = plan(
             &s,
             &room("This Mac", 260, None),
+            None,
             &[room("A", 120, Some(0.5)), room("B", 120, Some(0.5))],
         );
         let Plan::Split {
@@ -313,10 +388,9 @@ mod tests {
             predicted_tok_s < alone_tok_s,
             "{predicted_tok_s} vs {alone_tok_s}"
         );
-        let (devices, split, ngl) = p.device_args().unwrap();
-        assert_eq!(devices, ["RPC0", "RPC1"]);
-        assert_eq!(ngl, shares[1].layers + shares[2].layers);
-        assert_eq!(split, format!("{},{}", shares[1].layers, shares[2].layers));
+        let placed = p.layers_by_place().unwrap();
+        assert_eq!(placed.helpers, vec![shares[1].layers, shares[2].layers]);
+        assert_eq!(placed.gpu, None);
     }
 
     #[test]
@@ -324,6 +398,7 @@ mod tests {
         let p = plan(
             &sample(),
             &room("This Mac", 230, None),
+            None,
             &[room("A", 40, Some(0.5))],
         );
         let Plan::TooBig { need, room } = p else {
@@ -338,6 +413,7 @@ mod tests {
         let speed = |rtt| match plan(
             &s,
             &room("This Mac", 260, None),
+            None,
             &[room("A", 200, Some(rtt))],
         ) {
             Plan::Split {
@@ -350,6 +426,75 @@ mod tests {
         assert!(
             (added - ROUND_TRIPS_PER_TOKEN * 0.005).abs() < 1e-6,
             "{added}"
+        );
+    }
+
+    /// The field report's pair: the iMac (4 GB Radeon at 224 GB/s, 32 GB of memory at
+    /// 20 GB/s) and a 24 GB Apple Silicon Mac lending 16 GB at 100 GB/s, with a model of
+    /// 60 layers of 280 MB (Gemma 4 31B Q4, 17.5 GB with its embeddings).
+    #[test]
+    fn the_fastest_memory_fills_first_and_the_imacs_processor_takes_what_is_left() {
+        let shape = Shape {
+            layers: 60,
+            layer_bytes: 280_000_000,
+            rest_bytes: 700_000_000,
+            kv_layer_bytes: 8_000_000,
+            activation_bytes: 5376 * 4,
+        };
+        let room_at = |who: &str, gb: u64, bw: f64, rtt: Option<f64>| Room {
+            who: who.into(),
+            memory_bytes: gb * 1000 * MB,
+            bandwidth: Some(bw * 1e9),
+            rtt_s: rtt,
+            link_bytes_per_s: None,
+        };
+        let here = room_at("iMac", 24, 20.0, None);
+        let gpu = GpuRoom {
+            id: "Vulkan0".into(),
+            room: room_at("iMac", 3, 224.0, None),
+        };
+        let mac = room_at("MacBook", 16, 100.0, Some(0.002));
+        let p = plan(&shape, &here, Some(&gpu), std::slice::from_ref(&mac));
+        let Plan::Split {
+            shares,
+            predicted_tok_s,
+            alone_tok_s,
+        } = &p
+        else {
+            panic!("{p:?}")
+        };
+        let by = |place: &Place| shares.iter().find(|s| &s.place == place).unwrap().layers;
+        let (gpu_n, mac_n, cpu_n) = (
+            by(&Place::Gpu {
+                id: "Vulkan0".into(),
+            }),
+            by(&Place::Helper { index: 0 }),
+            by(&Place::Processor),
+        );
+        assert_eq!(gpu_n + mac_n + cpu_n, 60, "{shares:?}");
+        assert_eq!(
+            gpu_n,
+            shape.layers_in(3000 * MB, false),
+            "the Radeon is filled first: {shares:?}"
+        );
+        assert_eq!(
+            mac_n,
+            shape.layers_in(16000 * MB, false).min(60 - gpu_n),
+            "{shares:?}"
+        );
+        assert!(
+            cpu_n < 10,
+            "the iMac's processor takes only the rest: {shares:?}"
+        );
+        // Faster than the iMac's 1.15 tok/s on its own, as the field report measured.
+        assert!(*predicted_tok_s > 2.0, "{predicted_tok_s}");
+        assert!(*alone_tok_s > *predicted_tok_s, "{alone_tok_s}");
+        assert_eq!(
+            p.layers_by_place().unwrap(),
+            Placed {
+                helpers: vec![mac_n],
+                gpu: Some(("Vulkan0".into(), gpu_n))
+            }
         );
     }
 

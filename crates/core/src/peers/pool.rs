@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use super::plan::{self, Plan, Room, Shape};
+use super::plan::{self, GpuRoom, Plan, Room, Shape};
 use super::relay::{self, Caller, Reached, Relay};
 use super::share::{Lender, ShareOptions};
 use super::{Book, Identity, Offer, PeerError};
@@ -20,6 +20,8 @@ pub struct Planned {
     pub plan: Plan,
     /// This Mac's room, as planned with.
     pub here: Room,
+    /// This Mac's GPU, as planned with.
+    pub gpu: Option<GpuRoom>,
     /// Each helper reached, in the order asked.
     pub helpers: Vec<Room>,
     #[serde(skip)]
@@ -34,6 +36,17 @@ pub struct Pooled {
     pub registered: store::RegisteredModel,
     pub planned: Planned,
     pub relays: Vec<Relay>,
+}
+
+impl Planned {
+    /// The room a share of the plan was planned in.
+    pub fn room(&self, place: &plan::Place) -> Option<&Room> {
+        match place {
+            plan::Place::Processor => Some(&self.here),
+            plan::Place::Gpu { .. } => self.gpu.as_ref().map(|g| &g.room),
+            plan::Place::Helper { index } => self.helpers.get(*index),
+        }
+    }
 }
 
 impl Pooled {
@@ -104,13 +117,20 @@ impl Core {
         let detection = self.detect().await;
         let runtime = self.locate_runtime()?;
         let hw = &detection.hardware;
-        let gpu = if opts.use_gpu {
-            hw.vulkan_devices
-                .first()
-                .map(|d| d.name.clone())
-                .or_else(|| hw.gpus.first().map(|g| g.name.clone()))
-        } else {
-            None
+        let cpu_bw = self.kept_bandwidth(hw).await.ok();
+        let (machine, _, _) = crate::recommend::machine::profile(hw, cpu_bw);
+        // Lending the GPU: its memory's speed, and no more than a discrete GPU holds.
+        let (gpu, bandwidth, memory_bytes) = match machine.gpu.filter(|_| opts.use_gpu) {
+            Some(g) if g.unified => (Some(g.name), g.bandwidth.or(cpu_bw), opts.memory_bytes),
+            Some(g) => (
+                Some(g.name),
+                g.bandwidth.or(cpu_bw),
+                opts.memory_bytes.min(
+                    g.vram_bytes
+                        .saturating_sub(crate::recommend::fit::VRAM_RESERVE),
+                ),
+            ),
+            None => (None, cpu_bw, opts.memory_bytes),
         };
         let runtime_line = detection
             .runtime_info
@@ -121,10 +141,10 @@ impl Core {
             name: name.to_string(),
             build: self.runtime_build(),
             offer: Offer {
-                memory_bytes: opts.memory_bytes,
+                memory_bytes,
                 ram_bytes: hw.ram_total_bytes,
                 gpu,
-                bandwidth: detection.memory_bandwidth_bytes_per_second,
+                bandwidth,
                 summary: hw.summary(),
                 runtime: runtime_line,
             },
@@ -132,18 +152,50 @@ impl Core {
         })
     }
 
-    /// What this Mac may give a model: `limit` when the owner set one, else its memory
-    /// less what the system and other apps keep.
-    async fn room_here(&self, limit: Option<u64>) -> Room {
+    /// What this Mac may give a model of `shape`: main memory (`limit` when the owner
+    /// set one, else all but what the system and other apps keep) and its GPU's. On a
+    /// Mac whose GPU shares main memory, the layers go to the GPU and the processor keeps
+    /// only the embeddings and output.
+    async fn rooms_here(&self, limit: Option<u64>, shape: &Shape) -> (Room, Option<GpuRoom>) {
         let detection = self.detect().await;
-        let ram = detection.hardware.ram_total_bytes;
-        Room {
+        let hw = &detection.hardware;
+        let cpu_bw = self.kept_bandwidth(hw).await.ok();
+        let (machine, _, _) = crate::recommend::machine::profile(hw, cpu_bw);
+        let ram = hw.ram_total_bytes;
+        let budget =
+            limit.unwrap_or_else(|| ram.saturating_sub(crate::recommend::fit::ram_reserve(ram)));
+        let room = |memory_bytes, bandwidth| Room {
             who: "This Mac".into(),
-            memory_bytes: limit
-                .unwrap_or_else(|| ram.saturating_sub(crate::recommend::fit::ram_reserve(ram))),
-            bandwidth: detection.memory_bandwidth_bytes_per_second,
+            memory_bytes,
+            bandwidth,
             rtt_s: None,
             link_bytes_per_s: None,
+        };
+        let device = hw.vulkan_devices.first();
+        match (machine.gpu, device) {
+            (Some(g), Some(dev)) if g.unified => {
+                let rest = shape.need(0, true);
+                (
+                    room(rest.min(budget), cpu_bw),
+                    Some(GpuRoom {
+                        id: dev.id.clone(),
+                        room: room(budget.saturating_sub(rest), g.bandwidth.or(cpu_bw)),
+                    }),
+                )
+            }
+            (Some(g), Some(dev)) => {
+                let vram = g
+                    .vram_bytes
+                    .saturating_sub(crate::recommend::fit::VRAM_RESERVE);
+                (
+                    room(budget, cpu_bw),
+                    Some(GpuRoom {
+                        id: dev.id.clone(),
+                        room: room(limit.map_or(vram, |l| l.min(vram)), g.bandwidth),
+                    }),
+                )
+            }
+            _ => (room(budget, cpu_bw), None),
         }
     }
 
@@ -164,7 +216,7 @@ impl Core {
             let peer = book.find(name).map_err(PeerError::from)?;
             reached.push(relay::reach(&peer, me).await?);
         }
-        let here = self.room_here(here_limit).await;
+        let (here, gpu) = self.rooms_here(here_limit, &shape).await;
         let helpers: Vec<Room> = reached
             .iter()
             .map(|r| Room {
@@ -176,8 +228,9 @@ impl Core {
             })
             .collect();
         Ok(Planned {
-            plan: plan::plan(&shape, &here, &helpers),
+            plan: plan::plan(&shape, &here, gpu.as_ref(), &helpers),
             here,
+            gpu,
             helpers,
             reached,
             shape,
@@ -195,7 +248,10 @@ impl Core {
         watch: Watch,
         cancel: &CancellationToken,
     ) -> Result<Pooled> {
-        let layers = match &planned.plan {
+        let plan::Placed {
+            helpers: layers,
+            gpu: local_gpu,
+        } = match &planned.plan {
             Plan::TooBig { need, room } => {
                 return Err(PeerError::TooBig {
                     need: *need,
@@ -212,12 +268,15 @@ impl Core {
                     relays: Vec::new(),
                 });
             }
-            Plan::Split { shares, .. } => shares[1..].iter().map(|s| s.layers).collect::<Vec<_>>(),
+            split => split
+                .layers_by_place()
+                .expect("a split has layers by place"),
         };
         let mut relays = Vec::new();
         let mut split = server::Split {
             rpc: Vec::new(),
             layers: Vec::new(),
+            local_gpu,
         };
         for (reached, n) in planned.reached.iter().zip(layers) {
             if n == 0 {

@@ -89,6 +89,9 @@ pub struct Split {
     pub rpc: Vec<String>,
     /// Layers each helper holds, in the same order; the rest stay on this Mac's processor.
     pub layers: Vec<u32>,
+    /// This Mac's own GPU (llama.cpp's id, e.g. `Vulkan0`) and the layers it holds.
+    #[serde(default)]
+    pub local_gpu: Option<(String, u32)>,
 }
 
 /// Where a server behind the front door listens, and what it requires.
@@ -169,16 +172,25 @@ impl ServerConfig {
             a.extend(["--threads".into(), t.to_string()]);
         }
         if let Some(split) = &self.split {
-            // Only the helpers' devices take layers (`RPC0`… in `--rpc` order); the rest
-            // stay on this Mac's processor, weights not repacked on either side so the
-            // helpers compute exactly as this Mac would.
-            let devices: Vec<String> = (0..split.rpc.len()).map(|i| format!("RPC{i}")).collect();
-            let layers: Vec<String> = split.layers.iter().map(u32::to_string).collect();
+            // Only the listed devices take layers: the helpers' (`RPC0`… in `--rpc` order)
+            // and this Mac's GPU when it holds some; the first layers, the embeddings and
+            // the output stay on this Mac's processor. Weights are not repacked on either
+            // side, so every Mac computes exactly as this one would alone.
+            let mut devices: Vec<String> =
+                (0..split.rpc.len()).map(|i| format!("RPC{i}")).collect();
+            let mut layers: Vec<u32> = split.layers.clone();
+            if let Some((id, n)) = split.local_gpu.as_ref().filter(|(_, n)| *n > 0) {
+                devices.push(id.clone());
+                layers.push(*n);
+            }
+            let shown: Vec<String> = layers.iter().map(u32::to_string).collect();
             a.extend(["--rpc".into(), split.rpc.join(",")]);
             a.extend(["--device".into(), devices.join(",")]);
-            a.extend(["--tensor-split".into(), layers.join(",")]);
-            let offloaded: u32 = split.layers.iter().sum();
-            a.extend(["--n-gpu-layers".into(), offloaded.to_string()]);
+            a.extend(["--tensor-split".into(), shown.join(",")]);
+            a.extend([
+                "--n-gpu-layers".into(),
+                layers.iter().sum::<u32>().to_string(),
+            ]);
             a.push("--no-repack".into());
         } else if self.cpu_only {
             a.extend(["--device".into(), "none".into()]);
@@ -386,6 +398,7 @@ mod tests {
             c.split = Some(Split {
                 rpc: vec!["127.0.0.1:40001".into(), "127.0.0.1:40002".into()],
                 layers: vec![5, 7],
+                local_gpu: None,
             });
         });
         assert!(
@@ -397,6 +410,16 @@ mod tests {
         assert!(has_pair(&a, "--n-gpu-layers", "12"), "{a:?}");
         assert!(!has_pair(&a, "--n-gpu-layers", "99"), "{a:?}");
         assert!(a.contains(&"--no-repack".to_string()), "{a:?}");
+        let a = args(|c| {
+            c.split = Some(Split {
+                rpc: vec!["127.0.0.1:40001".into()],
+                layers: vec![5],
+                local_gpu: Some(("Vulkan0".into(), 20)),
+            });
+        });
+        assert!(has_pair(&a, "--device", "RPC0,Vulkan0"), "{a:?}");
+        assert!(has_pair(&a, "--tensor-split", "5,20"), "{a:?}");
+        assert!(has_pair(&a, "--n-gpu-layers", "25"), "{a:?}");
     }
 
     #[test]
