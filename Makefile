@@ -1,7 +1,7 @@
 # The two commands a new user needs (see README.md):
 #   make bench   set up, build, and benchmark this machine on the sample model
 #   make test    set up and run every check CI runs
-.PHONY: setup setup-desktop build bench bench-front ui test lint fmt app desktop-figures runtime bench-runtime package icons
+.PHONY: setup setup-desktop build bench bench-front bench-split ui test lint fmt app desktop-figures runtime bench-runtime package icons
 SHELL := bash
 
 setup:
@@ -20,6 +20,12 @@ bench: build
 # llama-server and through the door, 5 each in turns (medians; sample model).
 bench-front: build
 	./target/release/kindling bench-front
+
+# A model split with a second "Mac" (a helper Kindling on 127.0.0.2) over loopback and an
+# emulated 1 Gbit/s link at 0, 1 and 5 ms: predicted and measured speed, load times. It
+# needs the full runtime (ggml-rpc-server), not the quick one `make bench` builds.
+bench-split: runtime setup
+	cargo bench -p kindling-cli --bench split
 
 # The desktop UI, built into ui/dist (the app embeds it at compile time).
 ui: setup-desktop

@@ -1,23 +1,36 @@
 //! Two Macs, one model, on one machine: each "Mac" is a Kindling home of its own, run as
-//! its own `kindling` process; the helpers listen on 127.0.0.2 and 127.0.0.3 (loopback
-//! addresses of their own), the serving Mac dials them. The real `ggml-rpc-server` and
+//! its own `kindling` process; the helpers listen on loopback addresses of their own
+//! (127.0.0.2 and .3 for the journey, .4 and .5 for the tests beside it, so that tests
+//! running at once never meet), the serving Mac dials them. The real `ggml-rpc-server` and
 //! `llama-server` with the sample model; nothing is played but what the test names.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use kindling_testsupport::macs::{self, free_port, greedy, healthy, http, wait_until, Running};
+use kindling_testsupport::process::{children, cmdline, listens};
 
 /// One split at a time: each takes the machine's two cores three times over.
 static SPLIT_LOCK: Mutex<()> = Mutex::new(());
 
 fn kindling(home: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_kindling"));
-    c.env("KINDLING_HOME", home)
-        .env_remove("KINDLING_LLAMA_SERVER");
-    c
+    macs::kindling(bin(), home)
+}
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_kindling"))
+}
+
+fn pair(home: &Path, name: &str, helper_home: &Path, helper: &str, ip: &str, port: u16) {
+    macs::pair(bin(), home, name, helper_home, helper, ip, port)
+}
+
+fn share(home: &Path, name: &str, ip: &str, port: u16, memory: &str) -> Running {
+    macs::share(bin(), home, name, ip, port, memory)
 }
 
 fn checkout() -> PathBuf {
@@ -28,185 +41,6 @@ fn sample_model() -> PathBuf {
     let m = checkout().join(".runtime/models/gemma-3-270m-q4_k_m.gguf");
     assert!(m.is_file(), "run `make setup` first");
     m
-}
-
-/// A free port on `ip` (a loopback address of its own).
-fn free_port(ip: &str) -> u16 {
-    std::net::TcpListener::bind((ip, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let t = Instant::now();
-    while t.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    f()
-}
-
-/// A `kindling` process whose output (both streams) is collected line by line.
-struct Running {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Running {
-    fn start(mut cmd: Command) -> Running {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let lines = lines.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    lines.lock().unwrap().push(line);
-                }
-            });
-        }
-        Running { child, lines }
-    }
-
-    fn text(&self) -> String {
-        self.lines.lock().unwrap().join("\n")
-    }
-
-    /// Waits for a line containing `needle`; panics with everything said otherwise.
-    fn expect(&mut self, needle: &str, limit: Duration) -> String {
-        let found = wait_until(limit, || {
-            self.lines
-                .lock()
-                .unwrap()
-                .iter()
-                .any(|l| l.contains(needle))
-        });
-        assert!(
-            found,
-            "no line with {needle:?} within {limit:?}:\n{}",
-            self.text()
-        );
-        self.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|l| l.contains(needle))
-            .unwrap()
-            .clone()
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Pairs the Mac of `home` (typing the code) with the one of `helper_home`, which
-/// shows it on `ip:port`.
-fn pair(home: &Path, name: &str, helper_home: &Path, helper: &str, ip: &str, port: u16) {
-    let mut shower = Running::start({
-        let mut c = kindling(helper_home);
-        c.args([
-            "pair",
-            "--host",
-            ip,
-            "--port",
-            &port.to_string(),
-            "--name",
-            helper,
-        ]);
-        c
-    });
-    let line = shower.expect("Pairing code:", Duration::from_secs(30));
-    let code = line.trim_start_matches("Pairing code:").trim().to_string();
-    let out = kindling(home)
-        .args([
-            "pair",
-            &code,
-            "--at",
-            &format!("{ip}:{port}"),
-            "--name",
-            name,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    shower.expect(&format!("Paired with {name}"), Duration::from_secs(10));
-    assert!(shower.child.wait().unwrap().success());
-}
-
-fn share(home: &Path, name: &str, ip: &str, port: u16, memory: &str) -> Running {
-    let mut helper = Running::start({
-        let mut c = kindling(home);
-        c.args([
-            "share",
-            "--host",
-            ip,
-            "--port",
-            &port.to_string(),
-            "--name",
-            name,
-        ])
-        .args(["--memory", memory]);
-        c
-    });
-    helper.expect("Press Ctrl-C to stop.", Duration::from_secs(60));
-    helper
-}
-
-/// An HTTP request to 127.0.0.1:`port`; the whole response as text (chunks joined).
-fn http(port: u16, method: &str, path: &str, body: &str) -> Option<String> {
-    let mut c = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    c.set_read_timeout(Some(Duration::from_secs(120))).ok()?;
-    write!(
-        c,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .ok()?;
-    let mut bytes = Vec::new();
-    let _ = c.read_to_end(&mut bytes);
-    Some(String::from_utf8_lossy(&bytes).into_owned())
-}
-
-fn healthy(port: u16) -> bool {
-    http(port, "GET", "/health", "").is_some_and(|r| r.starts_with("HTTP/1.1 200"))
-}
-
-/// The greedy continuation of a fixed prompt, as the server at `port` gives it.
-fn greedy(port: u16) -> String {
-    let body = r#"{"model":"gemma-3-270m-q4_k_m","prompt":"The capital of France is","max_tokens":24,"temperature":0,"seed":1}"#;
-    let response = http(port, "POST", "/v1/completions", body).expect("the server answers");
-    let json_start = response.find('{').unwrap_or_else(|| panic!("{response}"));
-    let json_end = response.rfind('}').unwrap_or_else(|| panic!("{response}"));
-    let v: serde_json::Value = serde_json::from_str(&response[json_start..=json_end])
-        .unwrap_or_else(|e| panic!("{e}: {response}"));
-    v["choices"][0]["text"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{v}"))
-        .to_string()
 }
 
 /// The sample model's greedy answer from llama-server alone, its weights not repacked
@@ -238,77 +72,6 @@ fn alone_answer() -> String {
     answer
 }
 
-/// Listening TCP sockets (IPv4 and IPv6) by inode: their address.
-fn listening() -> std::collections::HashMap<u64, SocketAddr> {
-    let mut out = std::collections::HashMap::new();
-    for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
-        let text = std::fs::read_to_string(file).unwrap_or_default();
-        for line in text.lines().skip(1) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() < 10 || f[3] != "0A" {
-                continue;
-            }
-            let (ip_hex, port_hex) = f[1].split_once(':').unwrap();
-            let port = u16::from_str_radix(port_hex, 16).unwrap();
-            let ip: std::net::IpAddr = if v6 {
-                let mut b = [0u8; 16];
-                for (i, chunk) in b.chunks_mut(4).enumerate() {
-                    let word = u32::from_str_radix(&ip_hex[i * 8..i * 8 + 8], 16).unwrap();
-                    chunk.copy_from_slice(&word.to_le_bytes());
-                }
-                std::net::Ipv6Addr::from(b).into()
-            } else {
-                let n = u32::from_str_radix(ip_hex, 16).unwrap();
-                std::net::Ipv4Addr::from(n.to_le_bytes()).into()
-            };
-            out.insert(f[9].parse().unwrap(), SocketAddr::new(ip, port));
-        }
-    }
-    out
-}
-
-/// Where process `pid` listens.
-fn listens(pid: u32) -> Vec<SocketAddr> {
-    let sockets = listening();
-    let mut out: Vec<SocketAddr> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.flatten().collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|e| std::fs::read_link(e.path()).ok())
-        .filter_map(|l| {
-            let s = l.to_string_lossy().into_owned();
-            s.strip_prefix("socket:[")?
-                .strip_suffix(']')?
-                .parse::<u64>()
-                .ok()
-        })
-        .filter_map(|inode| sockets.get(&inode).copied())
-        .collect();
-    out.sort();
-    out
-}
-
-/// The children of `pid` (all its threads').
-fn children(pid: u32) -> Vec<u32> {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .map(|d| d.flatten().collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
-        .flat_map(|s| {
-            s.split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .collect::<Vec<u32>>()
-        })
-        .collect()
-}
-
-fn cmdline(pid: u32) -> String {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
-        .unwrap_or_default()
-}
-
 fn signal(pid: u32, sig: &str) {
     assert!(Command::new("kill")
         .args([sig, &pid.to_string()])
@@ -320,13 +83,13 @@ fn signal(pid: u32, sig: &str) {
 #[test]
 fn pairing_with_a_wrong_code_fails_and_keeps_nothing() {
     let homes = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let port = free_port("127.0.0.2");
+    let port = free_port("127.0.0.4");
     let mut shower = Running::start({
         let mut c = kindling(homes[1].path());
         c.args([
             "pair",
             "--host",
-            "127.0.0.2",
+            "127.0.0.4",
             "--port",
             &port.to_string(),
             "--name",
@@ -338,7 +101,7 @@ fn pairing_with_a_wrong_code_fails_and_keeps_nothing() {
     let code: String = line.chars().filter(char::is_ascii_digit).collect();
     let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
     let out = kindling(homes[0].path())
-        .args(["pair", &wrong, "--at", &format!("127.0.0.2:{port}")])
+        .args(["pair", &wrong, "--at", &format!("127.0.0.4:{port}")])
         .output()
         .unwrap();
     let said = String::from_utf8_lossy(&out.stderr);
@@ -348,7 +111,7 @@ fn pairing_with_a_wrong_code_fails_and_keeps_nothing() {
     // The code is used up by the wrong try: the right one no longer works.
     shower.expect("was not the one shown here", Duration::from_secs(10));
     let out = kindling(homes[0].path())
-        .args(["pair", &code, "--at", &format!("127.0.0.2:{port}")])
+        .args(["pair", &code, "--at", &format!("127.0.0.4:{port}")])
         .output()
         .unwrap();
     assert!(
@@ -396,8 +159,8 @@ fn a_model_split_over_two_helpers_answers_as_alone_and_survives_losing_one() {
         "127.0.0.3",
         pb,
     );
-    let helper_a = share(alpha.path(), "Alpha", "127.0.0.2", pa, "150MB");
-    let helper_b = share(beta.path(), "Beta", "127.0.0.3", pb, "150MB");
+    let helper_a = share(alpha.path(), "Alpha", "127.0.0.2", pa, "520MB");
+    let helper_b = share(beta.path(), "Beta", "127.0.0.3", pb, "520MB");
 
     // A Mac that was not paired: it knows where the helpers are and their keys (a copy
     // of the serving Mac's list), but its own key was never paired. It gets nothing.
@@ -465,11 +228,14 @@ fn a_model_split_over_two_helpers_answers_as_alone_and_survives_losing_one() {
         assert_eq!(listens(helper.pid()), vec![addr]);
         let rpc: Vec<u32> = children(helper.pid())
             .into_iter()
-            .filter(|p| cmdline(*p).contains("ggml-rpc-server"))
+            .filter(|p| cmdline(*p).join(" ").contains("ggml-rpc-server"))
             .collect();
         assert_eq!(rpc.len(), 1, "one RPC server per helper: {rpc:?}");
         let at = listens(rpc[0]);
         assert_eq!(at.len(), 1, "{at:?}");
+        // It never took more than its owner allowed, loading included.
+        let peak = kindling_core::server::process::peak_rss_bytes(rpc[0]).unwrap();
+        assert!(peak <= 520_000_000, "{addr} peaked at {peak} bytes");
         assert_eq!(at[0].ip().to_string(), "127.0.0.1", "{at:?}");
     }
     let mut serving_pids = vec![server.pid()];
@@ -479,7 +245,7 @@ fn a_model_split_over_two_helpers_answers_as_alone_and_survives_losing_one() {
             assert_eq!(
                 addr.ip().to_string(),
                 "127.0.0.1",
-                "{} listens on {addr}",
+                "{:?} listens on {addr}",
                 cmdline(pid)
             );
         }
@@ -550,14 +316,14 @@ fn a_helper_on_another_runtime_build_is_refused_with_the_mac_to_update() {
             std::os::unix::fs::symlink(entry.path(), other.join(&name)).unwrap();
         }
     }
-    let port = free_port("127.0.0.2");
+    let port = free_port("127.0.0.5");
     let mut shower = Running::start({
         let mut c = kindling(older.path());
         c.env("KINDLING_LLAMA_SERVER", other.join("llama-server"))
             .args([
                 "pair",
                 "--host",
-                "127.0.0.2",
+                "127.0.0.5",
                 "--port",
                 &port.to_string(),
                 "--name",
@@ -568,7 +334,7 @@ fn a_helper_on_another_runtime_build_is_refused_with_the_mac_to_update() {
     let line = shower.expect("Pairing code:", Duration::from_secs(30));
     let code: String = line.chars().filter(char::is_ascii_digit).collect();
     let out = kindling(serving.path())
-        .args(["pair", &code, "--at", &format!("127.0.0.2:{port}")])
+        .args(["pair", &code, "--at", &format!("127.0.0.5:{port}")])
         .output()
         .unwrap();
     assert!(
@@ -582,7 +348,7 @@ fn a_helper_on_another_runtime_build_is_refused_with_the_mac_to_update() {
             .args([
                 "share",
                 "--host",
-                "127.0.0.2",
+                "127.0.0.5",
                 "--port",
                 &port.to_string(),
                 "--name",

@@ -97,6 +97,13 @@ pub struct GgufInfo {
     /// several machines; the rest (embeddings, output) stays where the model is served.
     #[serde(default)]
     pub layer_bytes: u64,
+    /// Bytes of the output head (`output.weight`; the token embeddings again when the
+    /// model ties them): llama.cpp puts it with the last offloaded layers.
+    #[serde(default)]
+    pub output_bytes: u64,
+    /// Whether the output head is a tensor of its own (else the embeddings, tied).
+    #[serde(default)]
+    pub output_separate: bool,
     pub block_count: Option<u64>,
     pub context_length: Option<u64>,
     pub embedding_length: Option<u64>,
@@ -447,6 +454,7 @@ pub fn parse(reader: impl Read, len: u64) -> Result<GgufInfo, ParseError> {
     let mut tensor_bytes: u64 = 0;
     let mut host_only_bytes: u64 = 0;
     let mut layer_bytes: u64 = 0;
+    let (mut output, mut embeddings): (Option<u64>, u64) = (None, 0);
     for _ in 0..tensor_count {
         let name = c.string()?;
         let n_dims = c.u32()?;
@@ -487,6 +495,11 @@ pub fn parse(reader: impl Read, len: u64) -> Result<GgufInfo, ParseError> {
             }
             if name.starts_with("blk.") {
                 layer_bytes = layer_bytes.saturating_add(bytes);
+            }
+            match name.as_str() {
+                "output.weight" => output = Some(bytes),
+                "token_embd.weight" => embeddings = bytes,
+                _ => {}
             }
             data_end = data_end.max(offset.saturating_add(bytes));
         } else {
@@ -534,6 +547,8 @@ pub fn parse(reader: impl Read, len: u64) -> Result<GgufInfo, ParseError> {
         tensor_bytes,
         host_only_bytes,
         layer_bytes,
+        output_bytes: output.unwrap_or(embeddings),
+        output_separate: output.is_some(),
         block_count: arch_u64("block_count"),
         context_length: arch_u64("context_length"),
         embedding_length: arch_u64("embedding_length"),

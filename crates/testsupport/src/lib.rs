@@ -4,6 +4,7 @@
 //! expiring signed links do). Faults the real Hub cannot be made to show on demand are
 //! switched on per test and named for what they play: [`Fault`].
 
+pub mod macs;
 pub mod process;
 
 use std::collections::HashMap;

@@ -15,10 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::gguf::GgufInfo;
 
-/// Round trips per helper per generated token: llama.cpp's RPC client sets the input,
-/// runs the graph and reads the result back (measured on loopback with the sample model,
-/// see the closing note of issue 23).
-pub const ROUND_TRIPS_PER_TOKEN: f64 = 3.0;
+/// Round trips per helper per generated token, as measured: the sample model split over
+/// an emulated 1 Gbit/s link lost 7.2 ms a token going from 0 to 5 ms of round trip
+/// (`make bench-split`, 19.0 → 16.7 tokens/s).
+pub const ROUND_TRIPS_PER_TOKEN: f64 = 1.5;
 /// Memory a device keeps beside its weights for compute buffers: this much, plus
 /// [`COMPUTE_SHARE`] of what it holds.
 pub const COMPUTE_FLOOR: u64 = 32_000_000;
@@ -62,8 +62,11 @@ pub struct Share {
     pub who: String,
     pub place: Place,
     pub layers: u32,
-    /// Memory it takes there: weights, the context's cache for its layers, compute.
+    /// Memory it takes there at most: weights, the context's cache for its layers,
+    /// compute, and on a helper the largest tensor received while loading.
     pub bytes: u64,
+    /// It holds the output head too (it is listed last to llama-server).
+    pub carries_output: bool,
 }
 
 /// The plan for a model over several Macs.
@@ -93,8 +96,11 @@ pub struct Shape {
     pub layers: u32,
     /// Weights of one repeating layer.
     pub layer_bytes: u64,
-    /// Weights that stay on the serving Mac (embeddings, output head).
+    /// Weights that stay on the serving Mac's processor (the token embeddings, norms).
     pub rest_bytes: u64,
+    /// The output head: it goes with the last offloaded layers (llama.cpp offloads it
+    /// first), so the device listed last carries it; read whole for every token.
+    pub output_bytes: u64,
     /// Context cache of one layer for the planned context.
     pub kv_layer_bytes: u64,
     /// What one token hands from one Mac to the next (f32 activations).
@@ -110,10 +116,19 @@ impl Shape {
         } else {
             info.tensor_bytes
         };
+        let separate_output = if info.output_separate {
+            info.output_bytes
+        } else {
+            0
+        };
         Shape {
             layers,
             layer_bytes: layer_total / u64::from(layers),
-            rest_bytes: info.tensor_bytes.saturating_sub(layer_total),
+            rest_bytes: info
+                .tensor_bytes
+                .saturating_sub(layer_total)
+                .saturating_sub(separate_output),
+            output_bytes: info.output_bytes,
             kv_layer_bytes: shape.kv_bytes_per_token * ctx / u64::from(layers),
             activation_bytes: info.embedding_length.unwrap_or(4096) * 4,
         }
@@ -123,17 +138,22 @@ impl Shape {
         self.layer_bytes + self.kv_layer_bytes
     }
 
-    /// Memory a device needs for `layers` layers (plus the rest, on this Mac).
-    pub fn need(&self, layers: u32, with_rest: bool) -> u64 {
-        let held =
-            u64::from(layers) * self.per_layer() + if with_rest { self.rest_bytes } else { 0 };
+    /// Memory a device needs for `layers` layers, plus the token embeddings (`rest`, on
+    /// this Mac's processor) and the output head (`output`, on the device listed last).
+    pub fn need(&self, layers: u32, rest: bool, output: bool) -> u64 {
+        let held = u64::from(layers) * self.per_layer()
+            + if rest { self.rest_bytes } else { 0 }
+            + if output { self.output_bytes } else { 0 };
         held + COMPUTE_FLOOR + (held as f64 * COMPUTE_SHARE) as u64
     }
 
-    /// The most layers `room` bytes hold.
-    pub fn layers_in(&self, room: u64, with_rest: bool) -> u32 {
+    /// The most layers `room` bytes hold (with the rest and the output as said).
+    pub fn layers_in(&self, room: u64, rest: bool, output: bool) -> u32 {
+        if self.need(0, rest, output) > room {
+            return 0;
+        }
         let mut n = 0;
-        while n < self.layers && self.need(n + 1, with_rest) <= room {
+        while n < self.layers && self.need(n + 1, rest, output) <= room {
             n += 1;
         }
         n
@@ -160,7 +180,7 @@ const SAME_SPEED: f64 = 0.75;
 /// proportion to their room, so none runs at its limit and losing one often leaves room
 /// on the others; the processor of this Mac takes what is left.
 pub fn plan(shape: &Shape, here: &Room, gpu: Option<&GpuRoom>, helpers: &[Room]) -> Plan {
-    let whole = shape.need(shape.layers, true);
+    let all_layers = shape.layers;
     let mut rooms: Vec<(&Room, Place)> = vec![(here, Place::Processor)];
     if let Some(g) = gpu {
         rooms.push((&g.room, Place::Gpu { id: g.id.clone() }));
@@ -171,28 +191,46 @@ pub fn plan(shape: &Shape, here: &Room, gpu: Option<&GpuRoom>, helpers: &[Room])
             .enumerate()
             .map(|(index, h)| (h, Place::Helper { index })),
     );
-    let holds_rest = shape.need(0, true) <= here.memory_bytes;
-    let can: Vec<u32> = rooms
-        .iter()
-        .map(|(r, place)| match place {
-            Place::Processor if !holds_rest => 0,
-            Place::Processor => shape.layers_in(r.memory_bytes, true),
-            _ => shape.layers_in(r.memory_bytes, false),
-        })
-        .collect();
-    // It fits where it runs fast here: every layer on the GPU when there is one, else
-    // in main memory.
+    let holds_rest = shape.need(0, true, false) <= here.memory_bytes;
+    // It fits where it runs fast here: every layer and the output on the GPU when there
+    // is one, else in main memory.
     let fast = usize::from(gpu.is_some());
-    if holds_rest && can[fast] >= shape.layers {
+    let alone_room = rooms[fast].0.memory_bytes;
+    if holds_rest && shape.layers_in(alone_room, fast == 0, true) >= all_layers {
         return Plan::Alone {
-            bytes: whole,
-            room: rooms[fast].0.memory_bytes,
+            bytes: shape.need(all_layers, fast == 0, true),
+            room: alone_room,
         };
     }
+    // The device listed last carries the output head: this Mac's GPU, else the helper
+    // with the most room.
+    let carrier = if gpu.is_some() {
+        1
+    } else {
+        (1..rooms.len())
+            .max_by_key(|&k| rooms[k].0.memory_bytes)
+            .unwrap_or(0)
+    };
+    // A helper receives each tensor whole before it stores it: while loading, it holds
+    // its largest one twice (the sample's output head made a 276 MB share peak at
+    // 417 MB). Its room is counted without that.
+    let peak = |k: usize| match rooms[k].1 {
+        Place::Helper { .. } if k == carrier => shape.output_bytes,
+        Place::Helper { .. } => shape.layer_bytes,
+        _ => 0,
+    };
+    let can: Vec<u32> = rooms
+        .iter()
+        .enumerate()
+        .map(|(k, (r, _))| match k {
+            0 if !holds_rest => 0,
+            _ => shape.layers_in(r.memory_bytes.saturating_sub(peak(k)), k == 0, k == carrier),
+        })
+        .collect();
     let room = rooms.iter().map(|(r, _)| r.memory_bytes).sum::<u64>();
-    if !holds_rest || can.iter().sum::<u32>() < shape.layers {
+    if !holds_rest || carrier == 0 || can[carrier] == 0 || can.iter().sum::<u32>() < all_layers {
         return Plan::TooBig {
-            need: whole + COMPUTE_FLOOR * (rooms.len() as u64 - 1),
+            need: shape.need(all_layers, true, true) + COMPUTE_FLOOR * (rooms.len() as u64 - 1),
             room,
         };
     }
@@ -200,7 +238,7 @@ pub fn plan(shape: &Shape, here: &Room, gpu: Option<&GpuRoom>, helpers: &[Room])
     let mut order: Vec<usize> = (0..rooms.len()).collect();
     order.sort_by(|&a, &b| speed(rooms[b].0).total_cmp(&speed(rooms[a].0)));
     let mut layers = vec![0u32; rooms.len()];
-    let mut left = shape.layers;
+    let mut left = all_layers;
     let mut i = 0;
     while left > 0 && i < order.len() {
         let lead = speed(rooms[order[i]].0);
@@ -217,17 +255,25 @@ pub fn plan(shape: &Shape, here: &Room, gpu: Option<&GpuRoom>, helpers: &[Room])
         }
         left -= here_now;
     }
+    // The output goes with the last offloaded layers: its carrier needs at least one.
+    if layers[carrier] == 0 {
+        if let Some(most) = (0..rooms.len()).max_by_key(|&k| layers[k]) {
+            layers[most] -= 1;
+            layers[carrier] = 1;
+        }
+    }
     let shares: Vec<Share> = rooms
         .iter()
-        .zip(&layers)
-        .map(|((r, place), &n)| Share {
+        .enumerate()
+        .map(|(k, (r, place))| Share {
             who: match place {
                 Place::Gpu { .. } => format!("{} (GPU)", r.who),
                 _ => r.who.clone(),
             },
             place: place.clone(),
-            layers: n,
-            bytes: shape.need(n, *place == Place::Processor),
+            layers: layers[k],
+            bytes: shape.need(layers[k], k == 0, k == carrier) + peak(k),
+            carries_output: k == carrier,
         })
         .collect();
     let all: Vec<&Room> = rooms.iter().map(|(r, _)| *r).collect();
@@ -237,10 +283,10 @@ pub fn plan(shape: &Shape, here: &Room, gpu: Option<&GpuRoom>, helpers: &[Room])
         .collect();
     // Alone: as this Mac would run it if it could hold it (on its fastest memory).
     let mut alone = vec![0u32; rooms.len()];
-    alone[fast] = shape.layers;
+    alone[fast] = all_layers;
     Plan::Split {
-        predicted_tok_s: predict(shape, &all, &remote, &layers),
-        alone_tok_s: predict(shape, &all, &remote, &alone),
+        predicted_tok_s: predict(shape, &all, &remote, &layers, carrier),
+        alone_tok_s: predict(shape, &all, &remote, &alone, fast),
         shares,
     }
 }
@@ -269,14 +315,14 @@ fn proportional(layers: u32, can: &[u32]) -> Vec<u32> {
     out
 }
 
-/// Tokens/s for `layers[i]` layers on `rooms[i]` (the first is this Mac's processor,
-/// which also reads the embeddings and output; `remote[i]` rooms are across a link).
-fn predict(shape: &Shape, rooms: &[&Room], remote: &[bool], layers: &[u32]) -> f64 {
-    let mut seconds =
-        shape.rest_bytes as f64 / rooms[0].bandwidth.unwrap_or(UNKNOWN_BANDWIDTH).max(1.0);
+/// Tokens/s for `layers[i]` layers on `rooms[i]`, the output head on `rooms[carrier]`
+/// (`remote[i]` rooms are across a link). The token embeddings are looked up, one row a
+/// token, so they cost nothing here.
+fn predict(shape: &Shape, rooms: &[&Room], remote: &[bool], layers: &[u32], carrier: usize) -> f64 {
+    let bw = |r: &Room| r.bandwidth.unwrap_or(UNKNOWN_BANDWIDTH).max(1.0);
+    let mut seconds = shape.output_bytes as f64 / bw(rooms[carrier]);
     for ((room, &far), &n) in rooms.iter().zip(remote).zip(layers) {
-        let bw = room.bandwidth.unwrap_or(UNKNOWN_BANDWIDTH).max(1.0);
-        seconds += f64::from(n) * shape.layer_bytes as f64 / bw;
+        seconds += f64::from(n) * shape.layer_bytes as f64 / bw(room);
         if far && n > 0 {
             let link = room
                 .link_bytes_per_s
@@ -296,11 +342,18 @@ impl Plan {
         let Plan::Split { shares, .. } = self else {
             return None;
         };
-        let helpers = shares
+        // In the order llama-server lists them: the carrier of the output last.
+        let mut listed: Vec<(usize, u32, bool)> = shares
             .iter()
-            .filter(|s| matches!(s.place, Place::Helper { .. }))
-            .map(|s| s.layers)
+            .filter_map(|s| match s.place {
+                Place::Helper { index } if s.layers > 0 => {
+                    Some((index, s.layers, s.carries_output))
+                }
+                _ => None,
+            })
             .collect();
+        listed.sort_by_key(|&(_, _, carries)| carries);
+        let helpers = listed.into_iter().map(|(i, n, _)| (i, n)).collect();
         let gpu = shares.iter().find_map(|s| match &s.place {
             Place::Gpu { id } => Some((id.clone(), s.layers)),
             _ => None,
@@ -312,8 +365,9 @@ impl Plan {
 /// A split's layers by where llama-server puts them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placed {
-    /// Per helper, in the order asked.
-    pub helpers: Vec<u32>,
+    /// (helper's index as asked, its layers), in the order llama-server is to list
+    /// them: the helper carrying the output head last. Helpers without a share are left out.
+    pub helpers: Vec<(usize, u32)>,
     /// This Mac's GPU (its id) and its layers.
     pub gpu: Option<(String, u32)>,
 }
@@ -325,12 +379,14 @@ mod tests {
     const MB: u64 = 1_000_000;
 
     /// The sample model (gemma-3-270m Q4_K_M) at 4096 tokens of context, as its
-    /// header gives it: 18 layers of 4.9 MB, 178 MB of embeddings, 4.2 MB of cache each.
+    /// header gives it: 18 layers of 4.9 MB, 178 MB of embeddings (tied: the output head
+    /// is the same 178 MB again), 4.2 MB of cache each.
     fn sample() -> Shape {
         Shape {
             layers: 18,
             layer_bytes: 4_896_768,
             rest_bytes: 178_260_480,
+            output_bytes: 178_257_920,
             kv_layer_bytes: 4_194_304,
             activation_bytes: 640 * 4,
         }
@@ -365,7 +421,7 @@ mod tests {
             &s,
             &room("This Mac", 260, None),
             None,
-            &[room("A", 120, Some(0.5)), room("B", 120, Some(0.5))],
+            &[room("A", 120, Some(0.5)), room("B", 600, Some(0.5))],
         );
         let Plan::Split {
             shares,
@@ -380,7 +436,11 @@ mod tests {
             18,
             "{shares:?}"
         );
-        for (share, limit) in shares.iter().zip([260, 120, 120]) {
+        assert!(
+            shares[2].carries_output,
+            "the roomiest helper carries the output: {shares:?}"
+        );
+        for (share, limit) in shares.iter().zip([260, 120, 600]) {
             assert!(share.bytes <= limit * MB, "{share:?} over {limit} MB");
             assert!(share.layers > 0, "{share:?}");
         }
@@ -389,7 +449,10 @@ mod tests {
             "{predicted_tok_s} vs {alone_tok_s}"
         );
         let placed = p.layers_by_place().unwrap();
-        assert_eq!(placed.helpers, vec![shares[1].layers, shares[2].layers]);
+        assert_eq!(
+            placed.helpers,
+            vec![(0, shares[1].layers), (1, shares[2].layers)]
+        );
         assert_eq!(placed.gpu, None);
     }
 
@@ -414,7 +477,7 @@ mod tests {
             &s,
             &room("This Mac", 260, None),
             None,
-            &[room("A", 200, Some(rtt))],
+            &[room("A", 600, Some(rtt))],
         ) {
             Plan::Split {
                 predicted_tok_s, ..
@@ -438,6 +501,7 @@ mod tests {
             layers: 60,
             layer_bytes: 280_000_000,
             rest_bytes: 700_000_000,
+            output_bytes: 700_000_000,
             kv_layer_bytes: 8_000_000,
             activation_bytes: 5376 * 4,
         };
@@ -474,12 +538,14 @@ mod tests {
         assert_eq!(gpu_n + mac_n + cpu_n, 60, "{shares:?}");
         assert_eq!(
             gpu_n,
-            shape.layers_in(3000 * MB, false),
+            shape.layers_in(3000 * MB, false, true),
             "the Radeon is filled first: {shares:?}"
         );
         assert_eq!(
             mac_n,
-            shape.layers_in(16000 * MB, false).min(60 - gpu_n),
+            shape
+                .layers_in(16000 * MB - shape.layer_bytes, false, false)
+                .min(60 - gpu_n),
             "{shares:?}"
         );
         assert!(
@@ -492,7 +558,7 @@ mod tests {
         assert_eq!(
             p.layers_by_place().unwrap(),
             Placed {
-                helpers: vec![mac_n],
+                helpers: vec![(0, mac_n)],
                 gpu: Some(("Vulkan0".into(), gpu_n))
             }
         );

@@ -174,7 +174,7 @@ impl Core {
         let device = hw.vulkan_devices.first();
         match (machine.gpu, device) {
             (Some(g), Some(dev)) if g.unified => {
-                let rest = shape.need(0, true);
+                let rest = shape.need(0, true, false);
                 (
                     room(rest.min(budget), cpu_bw),
                     Some(GpuRoom {
@@ -278,10 +278,8 @@ impl Core {
             layers: Vec::new(),
             local_gpu,
         };
-        for (reached, n) in planned.reached.iter().zip(layers) {
-            if n == 0 {
-                continue;
-            }
+        for (index, n) in layers {
+            let reached = &planned.reached[index];
             let relay = Relay::start(
                 reached.peer.clone(),
                 me.clone(),
