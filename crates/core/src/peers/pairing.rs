@@ -142,12 +142,11 @@ pub async fn pair_with(address: &str, code: &str, me: &Me<'_>) -> Result<Peer, P
     })
     .await;
     let (answer, key) = result.map_err(|e| match e {
+        WireError::Timeout(_) => unreachable(e),
         // The other Mac hangs up when the keys it derived from its code do not open
-        // what this one sent.
-        WireError::Closed | WireError::Garbled(_) => {
-            failed("the code did not match the one the other Mac shows")
-        }
-        e => unreachable(e),
+        // what this one sent: a close, or a reset when this Mac's next frame was
+        // already on its way.
+        _ => failed("the code did not match the one the other Mac shows"),
     })?;
     if let Some(why) = answer.refused {
         return Err(failed(why));
