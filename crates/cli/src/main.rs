@@ -80,6 +80,10 @@ enum Command {
         /// macbook-air-m1-8gb, mac-mini-m4-pro-24gb).
         #[arg(long, value_name = "FILE")]
         machine: Option<String>,
+        /// Plan for this Mac (or --machine) together with another one, as a profile like
+        /// --machine takes: what the two can run that neither runs fast alone.
+        #[arg(long, value_name = "FILE", conflicts_with = "measure")]
+        with: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -165,10 +169,17 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Models(args) => models::run(&core, args, &cancel).await,
         Command::Rescore { run, json } => quality::rescore(&core, run, json).await,
         Command::Recommend {
+            machine,
+            with: Some(with),
+            json,
+            ..
+        } => recommend::pair(&core, machine, &with, json).await,
+        Command::Recommend {
             goal,
             all,
             measure,
             machine,
+            with: None,
             json,
         } => {
             let opts = recommend::Options {

@@ -34,6 +34,71 @@ pub struct Options {
     pub machine: Option<String>,
 }
 
+/// `kindling recommend --with B [--machine A]`: what the two run together that neither
+/// runs fast alone.
+pub async fn pair(core: &Core, machine: Option<String>, with: &str, json: bool) -> Result<()> {
+    use kindling_core::recommend::machine::MachineFile;
+    let name = |given: &str| {
+        std::path::Path::new(given)
+            .file_stem()
+            .map_or_else(|| given.to_string(), |s| s.to_string_lossy().into_owned())
+    };
+    let a = match &machine {
+        Some(m) => (name(m), MachineFile::find(m)?),
+        None => {
+            let d = core.detect().await;
+            let file = MachineFile {
+                hardware: d.hardware,
+                memory_bandwidth_bytes_per_second: d.memory_bandwidth_bytes_per_second,
+                runtime_info: None,
+            };
+            ("this Mac".to_string(), file)
+        }
+    };
+    let b = (name(with), MachineFile::find(with)?);
+    let ctx = u64::from(core.settings().ctx_size.max(4096));
+    let rows =
+        kindling_core::recommend::pair::pair_only(&core.catalog(), (&a.0, &a.1), (&b.0, &b.1), ctx);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).expect("serializes")
+        );
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("Nothing in the catalog needs both: whatever {} and {} can run, one of them runs fast alone.", a.0, b.0);
+        return Ok(());
+    }
+    println!(
+        "What {} and {} can run together that neither runs fast alone (over a wired link, 1 ms; predicted):",
+        a.0, b.0
+    );
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let shares: Vec<String> = r
+                .shares
+                .iter()
+                .filter(|s| s.layers > 0)
+                .map(|s| format!("{} {}", s.who, s.layers))
+                .collect();
+            vec![
+                format!("{} {}", r.family, r.quant),
+                kindling_core::units::format_bytes(r.bytes),
+                format!("{:.1} tok/s", r.predicted_tok_s),
+                format!("served by {}; layers: {}", r.serving, shares.join(", ")),
+            ]
+        })
+        .collect();
+    use format::Align::{Left, Right};
+    for line in format::table(&[Left, Right, Right, Left], &table) {
+        println!("  {line}");
+    }
+    println!("Pair the two (`kindling pair`) and serve with `kindling serve --with`: the plan there uses what each Mac lends and the link as measured.");
+    Ok(())
+}
+
 pub async fn recommend(core: &Core, opts: Options, cancel: &Cancel) -> Result<()> {
     let Options {
         goal,

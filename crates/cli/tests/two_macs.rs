@@ -369,3 +369,35 @@ fn a_helper_on_another_runtime_build_is_refused_with_the_mac_to_update() {
     assert!(said.contains("runs build 1;"), "{said}");
     assert!(said.contains("Update Kindling on Old iMac"), "{said}");
 }
+
+/// `recommend --with` plans for two recorded profiles: the field report's iMac and a
+/// 24 GB Apple Silicon Mac run Gemma 4 31B together, which neither runs fast alone.
+#[test]
+fn recommend_with_names_what_the_pair_runs_that_neither_runs_alone() {
+    let home = tempfile::tempdir().unwrap();
+    let out = kindling(home.path())
+        .args([
+            "recommend",
+            "--machine",
+            "imac-2017",
+            "--with",
+            "mac-mini-m4-pro-24gb",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("neither runs fast alone"), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.contains("Gemma 4 31B Q4_K_M"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.contains("tok/s") && line.contains("imac-2017"),
+        "{line}"
+    );
+}

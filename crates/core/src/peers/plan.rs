@@ -14,6 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::gguf::GgufInfo;
+use crate::recommend::fit::{ram_reserve, MachineProfile, VRAM_RESERVE};
 
 /// Round trips per helper per generated token, as measured: the sample model split over
 /// an emulated 1 Gbit/s link lost 7.2 ms a token going from 0 to 5 ms of round trip
@@ -134,6 +135,27 @@ impl Shape {
         }
     }
 
+    /// Approximate shape of a catalog model not on disk: the catalog's layer count and
+    /// cache size (see `ModelShape::from_catalog`), and an output head (tied to the
+    /// embeddings, as in most families here) of 5% of the file, what Gemma 4 31B's is.
+    pub fn from_catalog(
+        f: &crate::catalog::Family,
+        v: &crate::catalog::Variant,
+        ctx: u64,
+    ) -> Shape {
+        let m = crate::recommend::fit::ModelShape::from_catalog(f, v);
+        let layers = m.layers.max(1);
+        let head = m.file_bytes / 20;
+        Shape {
+            layers,
+            layer_bytes: m.file_bytes.saturating_sub(head) / u64::from(layers),
+            rest_bytes: head,
+            output_bytes: head,
+            kv_layer_bytes: m.kv_bytes_per_token * ctx.min(m.max_context) / u64::from(layers),
+            activation_bytes: 4 * 4096,
+        }
+    }
+
     fn per_layer(&self) -> u64 {
         self.layer_bytes + self.kv_layer_bytes
     }
@@ -167,6 +189,67 @@ const UNKNOWN_BANDWIDTH: f64 = 20e9;
 pub struct GpuRoom {
     pub id: String,
     pub room: Room,
+}
+
+/// The room a Mac gives a model of `shape` it serves: main memory (`limit` when the
+/// owner set one, else all but what the system and other apps keep) and its GPU's. On a
+/// Mac whose GPU shares main memory, the layers go to the GPU and the processor keeps only
+/// the token embeddings. `device`: llama.cpp's id for its GPU, when the runtime listed one.
+pub fn rooms_of(
+    machine: &MachineProfile,
+    device: Option<&str>,
+    limit: Option<u64>,
+    shape: &Shape,
+) -> (Room, Option<GpuRoom>) {
+    let ram = machine.ram_bytes;
+    let budget = limit.unwrap_or_else(|| ram.saturating_sub(ram_reserve(ram)));
+    let cpu_bw = machine.cpu_bandwidth;
+    let room = |memory_bytes, bandwidth| Room {
+        who: "This Mac".into(),
+        memory_bytes,
+        bandwidth,
+        rtt_s: None,
+        link_bytes_per_s: None,
+    };
+    match &machine.gpu {
+        // Apple Silicon: Metal's device, listed or not.
+        Some(g) if g.unified => {
+            let rest = shape.need(0, true, false);
+            let gpu = GpuRoom {
+                id: device.unwrap_or("MTL0").to_string(),
+                room: room(budget.saturating_sub(rest), g.bandwidth.or(cpu_bw)),
+            };
+            (room(rest.min(budget), cpu_bw), Some(gpu))
+        }
+        Some(g) if device.is_some() => {
+            let vram = g.vram_bytes.saturating_sub(VRAM_RESERVE);
+            let gpu = GpuRoom {
+                id: device.unwrap_or_default().to_string(),
+                room: room(limit.map_or(vram, |l| l.min(vram)), g.bandwidth),
+            };
+            (room(budget, cpu_bw), Some(gpu))
+        }
+        _ => (room(budget, cpu_bw), None),
+    }
+}
+
+/// What a helper lends under a cap of `cap` bytes: its GPU when allowed (no more than
+/// a discrete GPU holds), else its processor; with that memory's speed.
+pub fn lent(
+    machine: &MachineProfile,
+    cap: u64,
+    use_gpu: bool,
+) -> (Option<String>, Option<f64>, u64) {
+    let cpu_bw = machine.cpu_bandwidth;
+    match machine.gpu.as_ref().filter(|_| use_gpu) {
+        Some(g) if g.unified => (Some(g.name.clone()), g.bandwidth.or(cpu_bw), cap),
+        Some(g) => (
+            Some(g.name.clone()),
+            g.bandwidth.or(cpu_bw),
+            cap.min(g.vram_bytes.saturating_sub(VRAM_RESERVE)),
+        ),
+        None => (None, cpu_bw, cap),
+    }
 }
 
 /// Rooms whose memory is at least this share of the fastest one's speed are filled

@@ -119,19 +119,7 @@ impl Core {
         let hw = &detection.hardware;
         let cpu_bw = self.kept_bandwidth(hw).await.ok();
         let (machine, _, _) = crate::recommend::machine::profile(hw, cpu_bw);
-        // Lending the GPU: its memory's speed, and no more than a discrete GPU holds.
-        let (gpu, bandwidth, memory_bytes) = match machine.gpu.filter(|_| opts.use_gpu) {
-            Some(g) if g.unified => (Some(g.name), g.bandwidth.or(cpu_bw), opts.memory_bytes),
-            Some(g) => (
-                Some(g.name),
-                g.bandwidth.or(cpu_bw),
-                opts.memory_bytes.min(
-                    g.vram_bytes
-                        .saturating_sub(crate::recommend::fit::VRAM_RESERVE),
-                ),
-            ),
-            None => (None, cpu_bw, opts.memory_bytes),
-        };
+        let (gpu, bandwidth, memory_bytes) = plan::lent(&machine, opts.memory_bytes, opts.use_gpu);
         let runtime_line = detection
             .runtime_info
             .as_ref()
@@ -161,42 +149,8 @@ impl Core {
         let hw = &detection.hardware;
         let cpu_bw = self.kept_bandwidth(hw).await.ok();
         let (machine, _, _) = crate::recommend::machine::profile(hw, cpu_bw);
-        let ram = hw.ram_total_bytes;
-        let budget =
-            limit.unwrap_or_else(|| ram.saturating_sub(crate::recommend::fit::ram_reserve(ram)));
-        let room = |memory_bytes, bandwidth| Room {
-            who: "This Mac".into(),
-            memory_bytes,
-            bandwidth,
-            rtt_s: None,
-            link_bytes_per_s: None,
-        };
-        let device = hw.vulkan_devices.first();
-        match (machine.gpu, device) {
-            (Some(g), Some(dev)) if g.unified => {
-                let rest = shape.need(0, true, false);
-                (
-                    room(rest.min(budget), cpu_bw),
-                    Some(GpuRoom {
-                        id: dev.id.clone(),
-                        room: room(budget.saturating_sub(rest), g.bandwidth.or(cpu_bw)),
-                    }),
-                )
-            }
-            (Some(g), Some(dev)) => {
-                let vram = g
-                    .vram_bytes
-                    .saturating_sub(crate::recommend::fit::VRAM_RESERVE);
-                (
-                    room(budget, cpu_bw),
-                    Some(GpuRoom {
-                        id: dev.id.clone(),
-                        room: room(limit.map_or(vram, |l| l.min(vram)), g.bandwidth),
-                    }),
-                )
-            }
-            _ => (room(budget, cpu_bw), None),
-        }
+        let device = hw.vulkan_devices.first().map(|d| d.id.as_str());
+        plan::rooms_of(&machine, device, limit, shape)
     }
 
     /// The plan for `model` with the paired Macs `with` (names), this Mac giving at most

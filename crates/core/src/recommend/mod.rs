@@ -6,6 +6,7 @@
 pub mod fit;
 pub mod launch;
 pub mod machine;
+pub mod pair;
 
 use serde::{Deserialize, Serialize};
 
