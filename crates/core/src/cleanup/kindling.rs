@@ -34,6 +34,28 @@ fn walk(dir: &Path, depth: u32, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// Every file of the RPC tensor cache not touched within the hour (a Mac may be loading
+/// from it now): removing one only makes that model's next load send it again.
+pub(super) fn scan_rpc_cache(root: &Path, now: SystemTime, plan: &mut Plan) {
+    let mut files = Vec::new();
+    walk(root, 0, &mut files);
+    for path in files {
+        let Some(meta) = file_meta(&path) else {
+            continue;
+        };
+        if !old_enough(&meta, now) {
+            continue;
+        }
+        plan.items.push(PlanItem {
+            path,
+            root: root.to_path_buf(),
+            bytes: meta.len(),
+            reason: Reason::KindlingRpcCache,
+            is_dir: false,
+        });
+    }
+}
+
 pub(super) fn scan(
     store: &KindlingStore,
     now: SystemTime,

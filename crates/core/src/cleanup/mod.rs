@@ -40,10 +40,13 @@ pub enum Reason {
     KindlingPartial,
     /// A file in Kindling's models folder that its database does not know.
     KindlingUnknownFile,
+    /// Parts of another Mac's model this Mac kept while lending it memory (llama.cpp's
+    /// RPC tensor cache): they only make that model load faster next time.
+    KindlingRpcCache,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 7] = [
+    pub const ALL: [Reason; 8] = [
         Reason::OllamaOrphanBlob,
         Reason::OllamaPartial,
         Reason::HfOrphanBlob,
@@ -51,6 +54,7 @@ impl Reason {
         Reason::HfDetachedRevision,
         Reason::KindlingPartial,
         Reason::KindlingUnknownFile,
+        Reason::KindlingRpcCache,
     ];
 
     /// In plain words.
@@ -63,6 +67,9 @@ impl Reason {
             Reason::HfDetachedRevision => "old Hugging Face revision nothing points to",
             Reason::KindlingPartial => "unfinished Kindling download nobody is resuming",
             Reason::KindlingUnknownFile => "file in Kindling's models folder it does not know",
+            Reason::KindlingRpcCache => {
+                "parts of another Mac's model kept to load it faster next time"
+            }
         }
     }
 }
@@ -123,6 +130,8 @@ pub struct Stores {
     /// Kindling's own models folder, with the files its database knows and the partial
     /// downloads still wanted (active or paused).
     pub kindling: Option<kindling::KindlingStore>,
+    /// The tensors this Mac keeps for the Macs it lends memory to.
+    pub rpc_cache: Option<PathBuf>,
 }
 
 pub use kindling::KindlingStore;
@@ -155,6 +164,7 @@ impl Stores {
                     .collect(),
                 wanted_partials: k.wanted_partials.iter().map(|p| canonical(p)).collect(),
             }),
+            rpc_cache: self.rpc_cache.as_deref().map(canonical),
         }
     }
 }
@@ -176,6 +186,9 @@ pub fn scan(stores: &Stores, now: SystemTime) -> Plan {
     }
     if let Some(k) = &stores.kindling {
         kindling::scan(k, now, &mut plan, &mut hashes);
+    }
+    if let Some(root) = &stores.rpc_cache {
+        kindling::scan_rpc_cache(root, now, &mut plan);
     }
     plan.duplicates = hashes
         .into_iter()

@@ -48,6 +48,7 @@ impl Core {
                 known,
                 wanted_partials,
             }),
+            rpc_cache: Some(self.paths().rpc_cache()),
         })
     }
 

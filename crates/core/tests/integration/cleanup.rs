@@ -307,6 +307,7 @@ fn the_same_content_in_two_stores_is_reported_not_removed() {
             ollama: Some(oroot),
             huggingface: Some(t.path().join("hub")),
             kindling: None,
+            rpc_cache: None,
         },
         SystemTime::now(),
     );
@@ -534,4 +535,24 @@ proptest! {
             }
         }
     }
+}
+
+/// The tensors this Mac kept while lending memory to another Mac are listed (an hour
+/// after their last use), and go to the Trash like the rest.
+#[test]
+fn the_rpc_tensor_cache_is_listed_once_an_hour_old() {
+    let t = tempfile::tempdir().unwrap();
+    let cache = t.path().join("rpc-cache/rpc");
+    write(&cache.join("0a1b2c3d4e5f6789"), &[0u8; 4096], 2 * HOUR);
+    write(&cache.join("fresh"), &[0u8; 100], Duration::ZERO);
+    let plan = cleanup::scan(
+        &Stores {
+            rpc_cache: Some(t.path().join("rpc-cache")),
+            ..Stores::default()
+        },
+        SystemTime::now(),
+    );
+    assert_eq!(plan.items.len(), 1, "{:?}", plan.items);
+    assert_eq!(plan.items[0].reason, cleanup::Reason::KindlingRpcCache);
+    assert_eq!(plan.items[0].bytes, 4096);
 }

@@ -3,4 +3,4 @@
 /**
  * Why something can go.
  */
-export type Reason = "ollama_orphan_blob" | "ollama_partial" | "hf_orphan_blob" | "hf_incomplete" | "hf_detached_revision" | "kindling_partial" | "kindling_unknown_file";
+export type Reason = "ollama_orphan_blob" | "ollama_partial" | "hf_orphan_blob" | "hf_incomplete" | "hf_detached_revision" | "kindling_partial" | "kindling_unknown_file" | "kindling_rpc_cache";
