@@ -129,7 +129,7 @@ fn main() {
         "127.0.0.2",
         hp,
     );
-    let _helper = macs::share(bin(), helper.path(), "Helper", "127.0.0.2", hp, "400MB");
+    let _helper = macs::share(bin(), helper.path(), "Helper", "127.0.0.2", hp, "700MB");
     let port = free_port("127.0.0.1");
 
     let (alone, load) = serve(serving.path(), port, &[], "Serving");
