@@ -84,21 +84,7 @@ fn signal(pid: u32, sig: &str) {
 fn pairing_with_a_wrong_code_fails_and_keeps_nothing() {
     let homes = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let port = free_port("127.0.0.4");
-    let mut shower = Running::start({
-        let mut c = kindling(homes[1].path());
-        c.args([
-            "pair",
-            "--host",
-            "127.0.0.4",
-            "--port",
-            &port.to_string(),
-            "--name",
-            "Alpha",
-        ]);
-        c
-    });
-    let line = shower.expect("Pairing code:", Duration::from_secs(30));
-    let code: String = line.chars().filter(char::is_ascii_digit).collect();
+    let (mut shower, code) = macs::show_code(kindling(homes[1].path()), "127.0.0.4", port, "Alpha");
     let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
     let out = kindling(homes[0].path())
         .args(["pair", &wrong, "--at", &format!("127.0.0.4:{port}")])
@@ -317,22 +303,9 @@ fn a_helper_on_another_runtime_build_is_refused_with_the_mac_to_update() {
         }
     }
     let port = free_port("127.0.0.5");
-    let mut shower = Running::start({
-        let mut c = kindling(older.path());
-        c.env("KINDLING_LLAMA_SERVER", other.join("llama-server"))
-            .args([
-                "pair",
-                "--host",
-                "127.0.0.5",
-                "--port",
-                &port.to_string(),
-                "--name",
-                "Old iMac",
-            ]);
-        c
-    });
-    let line = shower.expect("Pairing code:", Duration::from_secs(30));
-    let code: String = line.chars().filter(char::is_ascii_digit).collect();
+    let mut older_kindling = kindling(older.path());
+    older_kindling.env("KINDLING_LLAMA_SERVER", other.join("llama-server"));
+    let (shower, code) = macs::show_code(older_kindling, "127.0.0.5", port, "Old iMac");
     let out = kindling(serving.path())
         .args(["pair", &code, "--at", &format!("127.0.0.5:{port}")])
         .output()

@@ -104,6 +104,24 @@ impl Drop for Running {
     }
 }
 
+/// Starts `cmd` (a `kindling` of the showing Mac's home) as `pair` showing a code on
+/// `ip:port` as `name`; returns it running, and the code's six digits.
+pub fn show_code(mut cmd: Command, ip: &str, port: u16, name: &str) -> (Running, String) {
+    cmd.args([
+        "pair",
+        "--host",
+        ip,
+        "--port",
+        &port.to_string(),
+        "--name",
+        name,
+    ]);
+    let mut shower = Running::start(cmd);
+    let line = shower.expect("Pairing code:", Duration::from_secs(30));
+    let code = line.chars().filter(char::is_ascii_digit).collect();
+    (shower, code)
+}
+
 /// Pairs the Mac of `home` (typing the code) with the one of `helper_home`, which
 /// shows it on `ip:port`.
 pub fn pair(
@@ -115,21 +133,7 @@ pub fn pair(
     ip: &str,
     port: u16,
 ) {
-    let mut shower = Running::start({
-        let mut c = kindling(bin, helper_home);
-        c.args([
-            "pair",
-            "--host",
-            ip,
-            "--port",
-            &port.to_string(),
-            "--name",
-            helper,
-        ]);
-        c
-    });
-    let line = shower.expect("Pairing code:", Duration::from_secs(30));
-    let code = line.trim_start_matches("Pairing code:").trim().to_string();
+    let (mut shower, code) = show_code(kindling(bin, helper_home), ip, port, helper);
     let out = kindling(bin, home)
         .args([
             "pair",

@@ -117,16 +117,11 @@ pub async fn pair_with(address: &str, code: &str, me: &Me<'_>) -> Result<Peer, P
     let mut hs = noise(me.identity, &psk, true)?;
     let mut buf = vec![0u8; 65535];
     let result = within(EXCHANGE_TIMEOUT, async {
-        let n = hs
-            .write_message(&[], &mut buf)
-            .map_err(|e| WireError::Garbled(e.to_string()))?;
+        let n = hs.write_message(&[], &mut buf).map_err(wire::garbled)?;
         wire::write_raw(&mut stream, &buf[..n]).await?;
         let m = wire::read_raw(&mut stream).await?;
-        hs.read_message(&m, &mut buf)
-            .map_err(|e| WireError::Garbled(e.to_string()))?;
-        let n = hs
-            .write_message(&[], &mut buf)
-            .map_err(|e| WireError::Garbled(e.to_string()))?;
+        hs.read_message(&m, &mut buf).map_err(wire::garbled)?;
+        let n = hs.write_message(&[], &mut buf).map_err(wire::garbled)?;
         wire::write_raw(&mut stream, &buf[..n]).await?;
         let mut ch = wire::from_handshake(stream, hs)?;
         ch.tx
@@ -186,11 +181,8 @@ pub async fn answer(mut stream: TcpStream, code: &str, me: &Me<'_>) -> Result<Pe
     let wrong_code = || failed("the code typed on the other Mac was not the one shown here");
     let result = within(EXCHANGE_TIMEOUT, async {
         let m = wire::read_raw(&mut stream).await?;
-        hs.read_message(&m, &mut buf)
-            .map_err(|e| WireError::Garbled(e.to_string()))?;
-        let n = hs
-            .write_message(&[], &mut buf)
-            .map_err(|e| WireError::Garbled(e.to_string()))?;
+        hs.read_message(&m, &mut buf).map_err(wire::garbled)?;
+        let n = hs.write_message(&[], &mut buf).map_err(wire::garbled)?;
         wire::write_raw(&mut stream, &buf[..n]).await?;
         let m = wire::read_raw(&mut stream).await?;
         // With a different code the pre-shared key differs, and this fails.

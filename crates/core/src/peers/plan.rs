@@ -16,9 +16,9 @@ use serde::{Deserialize, Serialize};
 use crate::gguf::GgufInfo;
 use crate::recommend::fit::{ram_reserve, MachineProfile, VRAM_RESERVE};
 
-/// Round trips per helper per generated token, as measured: the sample model split over
-/// an emulated 1 Gbit/s link lost 7.2 ms a token going from 0 to 5 ms of round trip
-/// (`make bench-split`, 19.0 → 16.7 tokens/s).
+/// Round trips per helper per generated token. Not settled: `make bench-split` (the
+/// sample over an emulated 1 Gbit/s link, 0 → 5 ms round trip) gave 1.5 in one run and
+/// 3.6 in another on this 2-core machine, where both "Macs" share the cores.
 pub const ROUND_TRIPS_PER_TOKEN: f64 = 1.5;
 /// Memory a device keeps beside its weights for compute buffers: this much, plus
 /// [`COMPUTE_SHARE`] of what it holds.

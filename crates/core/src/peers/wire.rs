@@ -107,7 +107,7 @@ pub async fn within<T>(
         .unwrap_or(Err(WireError::Timeout(limit.as_secs())))
 }
 
-fn garbled(e: impl std::fmt::Display) -> WireError {
+pub(super) fn garbled(e: impl std::fmt::Display) -> WireError {
     WireError::Garbled(e.to_string())
 }
 
