@@ -5,7 +5,9 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use kindling_testsupport::macs::wait_until;
 
 static SERVER_LOCK: Mutex<()> = Mutex::new(());
 
@@ -43,17 +45,6 @@ fn alive(pid: u32) -> bool {
             .is_some_and(|rest| rest.starts_with('Z')),
         Err(_) => false,
     }
-}
-
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let t = Instant::now();
-    while t.elapsed() < limit {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    f()
 }
 
 /// Reads `lines` up to and including the first one for which `stop` holds (or to the
