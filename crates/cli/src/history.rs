@@ -165,16 +165,10 @@ pub async fn run(core: &Core, args: Args) -> Result<()> {
             }
         }
         if !d.server_args.is_empty() {
-            let asked_in = match kindling_core::chat_format::ChatFormat::from_args(&d.server_args) {
-                Some(label) => {
-                    format!("{label}'s format, chosen by Kindling (the file's own was not used)")
-                }
-                None => {
-                    "the model file's own template (llama.cpp's ChatML when the file carries none)"
-                        .to_string()
-                }
-            };
-            format::row("Asked in", &asked_in);
+            format::row(
+                "Asked in",
+                &kindling_core::chat_format::asked_in(&d.server_args),
+            );
         }
         format::row("Server args", &d.server_args.join(" "));
         if let Some(msg) = &r.error_message {

@@ -129,6 +129,20 @@ impl ChatFormat {
     }
 }
 
+/// The format a run was asked in, as one sentence for the owner, from the arguments its
+/// server was started with: the CLI's `history show`, the app's History detail and the
+/// exported page all say the same.
+pub fn asked_in(args: &[String]) -> String {
+    match ChatFormat::from_args(args) {
+        Some(label) => {
+            format!("{label}'s format, chosen by Kindling (the file's own was not used)")
+        }
+        None => {
+            "the model file's own template (llama.cpp's ChatML when the file carries none)".into()
+        }
+    }
+}
+
 /// How llama-server is told the format.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -65,6 +65,9 @@ pub struct RunDetail {
     pub runtime_path: Option<String>,
     pub devices: serde_json::Value,
     pub server_args: Vec<String>,
+    /// What format the model was asked in, in one sentence ([`crate::chat_format::asked_in`]);
+    /// `None` when the run recorded no server arguments.
+    pub asked_in: Option<String>,
     pub hardware: Option<crate::hardware::HardwareProfile>,
     pub bandwidth_bytes_per_second: Option<f64>,
     pub measurements: Vec<Measurement>,
@@ -322,15 +325,19 @@ impl Database {
                     ))
                 }),
         };
+        let server_args: Vec<String> = args
+            .and_then(|a| serde_json::from_str(&a).ok())
+            .unwrap_or_default();
         Ok(RunDetail {
             run: summary_from_row(row)?,
             runtime_path,
             devices: devices
                 .and_then(|d| serde_json::from_str(&d).ok())
                 .unwrap_or(serde_json::Value::Null),
-            server_args: args
-                .and_then(|a| serde_json::from_str(&a).ok())
-                .unwrap_or_default(),
+            asked_in: Some(&server_args)
+                .filter(|a| !a.is_empty())
+                .map(|a| crate::chat_format::asked_in(a)),
+            server_args,
             bandwidth_bytes_per_second: hw.as_ref().and_then(|h| h.1),
             hardware: hw.map(|h| h.0),
             measurements,
