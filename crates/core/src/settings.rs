@@ -49,6 +49,10 @@ pub struct Settings {
     /// End a served answer that turns into garbage (a loop, special tokens) with an error
     /// instead of letting it run to its length limit. It is counted either way.
     pub end_bad_answers: bool,
+    /// Minutes a night may spend settling a tie at the top of a quick showdown (both
+    /// candidates answer the rest of the full suite); a tie that would take longer is
+    /// left a tie, and the verdict says so. 0 never settles.
+    pub tie_minutes: u32,
     /// Fields this version does not know, kept verbatim.
     #[serde(flatten)]
     #[cfg_attr(feature = "ts", ts(skip))]
@@ -72,6 +76,7 @@ impl Default for Settings {
             second_model: None,
             second_port: DEFAULT_SECOND_PORT,
             end_bad_answers: true,
+            tie_minutes: 120,
             extra: toml::Table::new(),
         }
     }

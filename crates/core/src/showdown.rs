@@ -7,6 +7,8 @@
 //! among the candidates that meet the goal's speed floor. The CLI and the app run the same
 //! job.
 
+pub mod tie;
+
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -476,6 +478,7 @@ impl Core {
                 Err(e) => self.fail_entry(entry.id, &e.to_string()).await?,
             }
         }
+        self.settle_tie(id, cancel).await?;
         self.db()
             .finish_showdown(id, crate::kinds::ShowdownState::Completed, &history::now())
             .await?;
@@ -598,6 +601,40 @@ impl Core {
             .collect())
     }
 
+    /// What settling showdown `sd`'s tie found: the pair judged again on the tests of
+    /// their full-suite runs, once both finished.
+    async fn settled(&self, sd: &StoredShowdown) -> Result<Option<tie::Settled>> {
+        let Some(t) = &sd.tie else {
+            return Ok(None);
+        };
+        let entry = |id: i64| sd.entries.iter().find(|e| e.id == id);
+        let (Some(a), Some(b)) = (
+            t.entries.first().and_then(|id| entry(*id)),
+            t.entries.get(1).and_then(|id| entry(*id)),
+        ) else {
+            return Ok(None);
+        };
+        let (Some(run_a), Some(run_b)) = (a.run_id, b.run_id) else {
+            return Ok(None);
+        };
+        let mut judged = None;
+        if let (tie::Settle::Measured { .. }, Some(fa), Some(fb)) =
+            (&t.settled, a.full_run_id, b.full_run_id)
+        {
+            let tests = |r: QualityReport| -> Vec<crate::bench::paired::TestScore> {
+                r.tests.iter().map(Into::into).collect()
+            };
+            let ta = tests(self.quality_report(fa, None).await?);
+            let tb = tests(self.quality_report(fb, None).await?);
+            judged = crate::bench::paired::paired(&ta, &tb);
+        }
+        Ok(Some(tie::Settled {
+            runs: (run_a, run_b),
+            settle: t.settled.clone(),
+            judged,
+        }))
+    }
+
     async fn fail_entry(&self, entry_id: i64, why: &str) -> Result<()> {
         Ok(self
             .db()
@@ -638,7 +675,8 @@ impl Core {
             .iter()
             .filter(|e| e.status == EntryStatus::Failed)
             .count();
-        let verdict = verdict(&ranked, showdown.goal, failed);
+        let settled = self.settled(&showdown).await?;
+        let verdict = verdict(&ranked, showdown.goal, failed, settled.as_ref());
         // No winner (none meets the goal, or most candidates could not be measured)
         // means no losers: nothing is offered for the Trash on a night that decided
         // nothing.
@@ -698,8 +736,14 @@ pub fn most_failed(measured: usize, failed: usize) -> bool {
 }
 
 /// "Use Gemma 4 E4B Q4_K_M: it answered as well as Q8_0 and is 40% smaller." `failed`
-/// candidates could not be had or measured. Pure.
-pub fn verdict(ranked: &[Ranked], goal: Goal, failed: usize) -> String {
+/// candidates could not be had or measured; `settled` is what settling a tie at the top
+/// found (see [`tie`]). Pure.
+pub fn verdict(
+    ranked: &[Ranked],
+    goal: Goal,
+    failed: usize,
+    settled: Option<&tie::Settled>,
+) -> String {
     let total = ranked.len() + failed;
     if most_failed(ranked.len(), failed) {
         return format!(
@@ -707,7 +751,7 @@ pub fn verdict(ranked: &[Ranked], goal: Goal, failed: usize) -> String {
             ranked.len()
         );
     }
-    let mut sentence = verdict_of_measured(ranked, goal);
+    let mut sentence = verdict_of_measured(ranked, goal, settled);
     let busy: Vec<&str> = ranked
         .iter()
         .filter(|r| r.measured_busy.is_some())
@@ -725,7 +769,7 @@ pub fn verdict(ranked: &[Ranked], goal: Goal, failed: usize) -> String {
     format!("{sentence} ({failed} of {total} candidates could not be measured; see why below.)")
 }
 
-fn verdict_of_measured(ranked: &[Ranked], goal: Goal) -> String {
+fn verdict_of_measured(ranked: &[Ranked], goal: Goal, settled: Option<&tie::Settled>) -> String {
     let Some(best) = ranked.first() else {
         return "Nothing was measured yet.".into();
     };
@@ -734,13 +778,17 @@ fn verdict_of_measured(ranked: &[Ranked], goal: Goal) -> String {
             "No candidate reached {CONVERSATIONAL_TPS:.0} tokens/s here; for chat pick a smaller model, or choose the patient goal."
         );
     }
-    let better_scored = ranked
-        .iter()
-        .skip(1)
-        .filter(|r| r.meets_goal || goal == Goal::Patient)
-        .max_by(|a, b| a.score.total_cmp(&b.score));
-    let judged = better_scored.map(|o| (o, judge(best, o)));
-    match judged {
+    // The settling applies to this very pair only (a rescore may have changed the top).
+    let settled = tie::rival(ranked, goal).and_then(|(b, o)| {
+        settled.filter(|s| s.runs == (b.run_id, o.run_id))
+    });
+    let judged = tie::rival(ranked, goal).map(|(_, o)| {
+        let j = settled
+            .and_then(|s| s.judged.clone())
+            .unwrap_or_else(|| judge(best, o));
+        (o, j)
+    });
+    let main = match judged {
         Some((o, j)) if j.better() == Some(false) => format!(
             "Use {}: the best score per GB ({:.0}% in {:.1} GB); {} but is {:.0}% bigger.",
             best.label,
@@ -762,6 +810,13 @@ fn verdict_of_measured(ranked: &[Ranked], goal: Goal) -> String {
             best.label,
             best.score * 100.0
         ),
+    };
+    match (settled, tie::rival(ranked, goal)) {
+        (Some(s), Some((_, o))) => format!(
+            "{main} {}",
+            tie::sentence(&s.settle, &best.label, &o.label)
+        ),
+        _ => main,
     }
 }
 
@@ -837,7 +892,7 @@ mod tests {
         rank(&mut r);
         assert_eq!(r[0].label, "small");
         assert_eq!(
-            verdict(&r, Goal::Conversational, 0),
+            verdict(&r, Goal::Conversational, 0, None),
             "Use small: it answered as well as big (difference 8 points, within what 10 tests can tell) and is 67% smaller."
         );
         let perfect = chatml
@@ -847,9 +902,54 @@ mod tests {
         let mut r = vec![measured("huge", perfect, 3.0), small];
         rank(&mut r);
         assert_eq!(
-            verdict(&r, Goal::Conversational, 0),
+            verdict(&r, Goal::Conversational, 0, None),
             "Use small: the best score per GB (5% in 0.1 GB); huge answered better (95 points, 99% sure) but is 2900% bigger."
         );
+    }
+
+    /// Ten quick tests called the pair alike; the full suite (here: the bigger one
+    /// answering every test right) decides, and the verdict says how it was reached. A
+    /// settling that belongs to another pair (the top changed on a rescore) is not used.
+    #[test]
+    fn a_settled_tie_is_judged_on_the_full_suite_and_says_so() {
+        let quick_small = recorded(include_str!(
+            "../tests/fixtures/scores/sample-quick-gemma.json"
+        ));
+        let chatml = recorded(include_str!(
+            "../tests/fixtures/scores/sample-quick-chatml.json"
+        ));
+        let small = Ranked {
+            run_id: 1,
+            ..measured("small", quick_small.clone(), 0.1)
+        };
+        let big = Ranked {
+            run_id: 2,
+            ..measured("big", chatml.clone(), 0.3)
+        };
+        let mut r = vec![big, small];
+        rank(&mut r);
+        let perfect: Vec<TestScore> = chatml
+            .into_iter()
+            .map(|t| TestScore { score: 1.0, ..t })
+            .collect();
+        let settled = tie::Settled {
+            runs: (1, 2),
+            settle: tie::Settle::Measured {
+                tests: 38,
+                seconds: 150.0,
+            },
+            judged: crate::bench::paired::paired(&quick_small, &perfect),
+        };
+        assert_eq!(
+            verdict(&r, Goal::Conversational, 0, Some(&settled)),
+            "Use small: the best score per GB (5% in 0.1 GB); big answered better (95 points, 99% sure) but is 200% bigger. small and big tied on the quick tests, so both answered the full suite (38 tests; 3 min more) and were judged on it."
+        );
+        let elsewhere = tie::Settled {
+            runs: (7, 8),
+            ..settled
+        };
+        assert!(verdict(&r, Goal::Conversational, 0, Some(&elsewhere))
+            .starts_with("Use small: it answered as well as big"));
     }
 
     #[test]
@@ -863,7 +963,7 @@ mod tests {
         rank(&mut r);
         let order: Vec<&str> = r.iter().map(|x| x.label.as_str()).collect();
         assert_eq!(order, ["tiny Q4_K_M", "tiny Q8_0", "tiny Q2_K"]);
-        let v = verdict(&r, Goal::Conversational, 0);
+        let v = verdict(&r, Goal::Conversational, 0, None);
         assert_eq!(
             v,
             "Use tiny Q4_K_M: it answered as well as tiny Q8_0 (difference 0 points, within what 1 test can tell) and is 13% smaller."
@@ -875,7 +975,7 @@ mod tests {
     #[test]
     fn a_night_where_most_candidates_failed_picks_no_winner() {
         let r = vec![ranked("tiny Q2_K", 0.05, 0.23, 35.0)];
-        let v = verdict(&r, Goal::Conversational, 3);
+        let v = verdict(&r, Goal::Conversational, 3, None);
         assert!(
             v.starts_with("Only 1 of 4 candidates could be measured (3 failed)")
                 && !v.contains("Use "),
@@ -886,7 +986,7 @@ mod tests {
             ranked("tiny Q4_K_M", 0.14, 0.26, 32.0),
             ranked("tiny Q2_K", 0.05, 0.23, 35.0),
         ];
-        let v = verdict(&two, Goal::Conversational, 1);
+        let v = verdict(&two, Goal::Conversational, 1, None);
         assert!(
             v.starts_with("Use tiny Q4_K_M")
                 && v.ends_with("(1 of 3 candidates could not be measured; see why below.)"),
@@ -931,7 +1031,7 @@ mod tests {
         ];
         rank(&mut r);
         assert_eq!(r[0].label, "tiny Q4_K_M");
-        let v = verdict(&r, Goal::Conversational, 0);
+        let v = verdict(&r, Goal::Conversational, 0, None);
         assert!(v.starts_with("Use tiny Q4_K_M"), "{v}");
         assert!(
             v.contains(
@@ -949,11 +1049,11 @@ mod tests {
         ];
         rank(&mut r);
         assert_eq!(r[0].label, "small");
-        let v = verdict(&r, Goal::Conversational, 0);
+        let v = verdict(&r, Goal::Conversational, 0, None);
         assert!(v.starts_with("Use small: it scored 60%"), "{v}");
         let mut slow = vec![ranked("big", 0.9, 18.0, 1.1)];
         rank(&mut slow);
-        assert!(verdict(&slow, Goal::Conversational, 0).starts_with("No candidate reached"));
-        assert_eq!(verdict(&[], Goal::Patient, 0), "Nothing was measured yet.");
+        assert!(verdict(&slow, Goal::Conversational, 0, None).starts_with("No candidate reached"));
+        assert_eq!(verdict(&[], Goal::Patient, 0, None), "Nothing was measured yet.");
     }
 }

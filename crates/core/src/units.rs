@@ -37,7 +37,12 @@ pub fn format_duration(secs: f64) -> String {
     } else if s < 3600 {
         format!("{} min", (s + 30) / 60)
     } else {
-        format!("{} h {} min", s / 3600, (s % 3600 + 30) / 60)
+        // Whole minutes first, so 2 h 59.6 min reads "3 h", never "2 h 60 min".
+        let min = (s + 30) / 60;
+        match min % 60 {
+            0 => format!("{} h", min / 60),
+            m => format!("{} h {m} min", min / 60),
+        }
     }
 }
 
@@ -102,6 +107,9 @@ mod tests {
         assert_eq!(format_duration(45.4), "45 s");
         assert_eq!(format_duration(600.0), "10 min");
         assert_eq!(format_duration(4800.0), "1 h 20 min");
+        // "3 h 0 min" and "2 h 60 min" are not how a person writes three hours.
+        assert_eq!(format_duration(3.0 * 3600.0), "3 h");
+        assert_eq!(format_duration(3.0 * 3600.0 - 20.0), "3 h");
         assert_eq!(format_duration(-3.0), "0 s");
     }
 }

@@ -48,6 +48,12 @@ impl RunResult {
         }
     }
 
+    /// A run that settled a showdown's tie: it repeats the quick run's speed and answers,
+    /// so it neither recommends nor calibrates.
+    pub fn is_tie_break(&self) -> bool {
+        matches!(self, RunResult::Quality(q) if q.config.tie_break)
+    }
+
     /// Score in percent ÷ the model's size in GB (quality runs only).
     pub fn score_per_gb(&self) -> Option<f64> {
         match self {

@@ -24,6 +24,8 @@ pub struct ShowdownEntry {
     /// The quality run that measured it.
     pub run_id: Option<i64>,
     pub error: Option<String>,
+    /// The full-suite run that settles a tie it is in (see `crate::showdown::tie`).
+    pub full_run_id: Option<i64>,
 }
 
 /// A showdown as stored.
@@ -37,6 +39,8 @@ pub struct StoredShowdown {
     pub created_at: String,
     pub finished_at: Option<String>,
     pub entries: Vec<ShowdownEntry>,
+    /// What became of a tie at the top, once the night looked at it.
+    pub tie: Option<crate::showdown::tie::TieOutcome>,
 }
 
 /// What a new showdown's entry starts with.
@@ -58,6 +62,7 @@ type EntryRow = (
     String,
     Option<i64>,
     Option<String>,
+    Option<i64>,
 );
 
 impl Database {
@@ -100,15 +105,16 @@ impl Database {
     pub async fn showdown(&self, id: i64) -> Result<StoredShowdown> {
         // Every stored name is read strictly: a newer Kindling's status is refused, never
         // taken for "pending" (which would measure a finished candidate again).
-        let row: (i64, String, String, bool, String, Option<String>) = sqlx::query_as(
-            "SELECT id, status, goal, quick, created_at, finished_at FROM showdowns WHERE id = ?",
+        #[allow(clippy::type_complexity)]
+        let row: (i64, String, String, bool, String, Option<String>, Option<String>) = sqlx::query_as(
+            "SELECT id, status, goal, quick, created_at, finished_at, tie_json FROM showdowns WHERE id = ?",
         )
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
         .ok_or(HistoryError::RunNotFound(id))?;
         let rows: Vec<EntryRow> = sqlx::query_as(
-            "SELECT id, position, label, catalog_id, model_path, think, status, run_id, error
+            "SELECT id, position, label, catalog_id, model_path, think, status, run_id, error, full_run_id
              FROM showdown_entries WHERE showdown_id = ? ORDER BY position",
         )
         .bind(id)
@@ -127,6 +133,7 @@ impl Database {
                     status: EntryStatus::parse(&r.6)?,
                     run_id: r.7,
                     error: r.8,
+                    full_run_id: r.9,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -138,6 +145,9 @@ impl Database {
             created_at: row.4,
             finished_at: row.5,
             entries,
+            // A tie written by a newer Kindling in a form this one cannot read is looked
+            // at again (settling resumes from the entries' runs), never taken as settled.
+            tie: row.6.and_then(|t| serde_json::from_str(&t).ok()),
         })
     }
 
@@ -190,6 +200,64 @@ impl Database {
         .bind(entry_id)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    /// Keeps the full-suite run that settles a tie on its entry, the moment it exists.
+    pub async fn set_full_run(&self, entry_id: i64, run_id: i64) -> Result<()> {
+        sqlx::query("UPDATE showdown_entries SET full_run_id = ? WHERE id = ?")
+            .bind(run_id)
+            .bind(entry_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Keeps what became of the tie at the top of showdown `id`.
+    pub async fn set_tie(&self, id: i64, tie: &crate::showdown::tie::TieOutcome) -> Result<()> {
+        sqlx::query("UPDATE showdowns SET tie_json = ? WHERE id = ?")
+            .bind(serde_json::to_string(tie).expect("a tie serializes"))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Copies run `from`'s answers, their grades and its measurements into run `to`, in
+    /// one transaction: a tie's full-suite run starts from its quick run's (greedy
+    /// answers; asking again would repeat them). Answers `to` already has are left.
+    pub async fn carry_answers(&self, from: i64, to: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO quality_results (run_id, test_id, category, outcome, answer_json, created_at)
+             SELECT ?1, test_id, category, outcome, answer_json, created_at FROM quality_results f
+             WHERE f.run_id = ?2
+               AND NOT EXISTS (SELECT 1 FROM quality_results t WHERE t.run_id = ?1 AND t.test_id = f.test_id)",
+        )
+        .bind(to)
+        .bind(from)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO quality_scores (run_id, test_id, score, detail, grader_version, graded_at)
+             SELECT ?1, test_id, score, detail, grader_version, graded_at FROM quality_scores f
+             WHERE f.run_id = ?2
+               AND NOT EXISTS (SELECT 1 FROM quality_scores t WHERE t.run_id = ?1 AND t.test_id = f.test_id)",
+        )
+        .bind(to)
+        .bind(from)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO measurements (run_id, name, repetition, value, unit, detail_json)
+             SELECT ?1, name, repetition, value, unit, detail_json FROM measurements
+             WHERE run_id = ?2 AND NOT EXISTS (SELECT 1 FROM measurements WHERE run_id = ?1)",
+        )
+        .bind(to)
+        .bind(from)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 

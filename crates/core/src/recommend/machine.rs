@@ -148,7 +148,9 @@ impl Core {
         Ok(measured)
     }
 
-    /// This machine's own completed runs (imported ones never count), newest first.
+    /// This machine's own completed runs, newest first. Imported ones never count, nor do
+    /// the runs that settled a showdown's tie (they repeat a quick run's figures, and their
+    /// full-suite score is not comparable with the quick scores beside it).
     async fn own_runs(&self) -> Result<Vec<crate::history::RunSummary>> {
         Ok(self
             .db()
@@ -156,6 +158,7 @@ impl Core {
             .await?
             .into_iter()
             .filter(|r| r.status == RunStatus::Completed && !r.imported)
+            .filter(|r| !r.result.as_ref().is_some_and(|x| x.is_tie_break()))
             .collect())
     }
 

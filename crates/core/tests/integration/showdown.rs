@@ -201,6 +201,18 @@ async fn a_showdown_measures_each_candidate_and_resumes_where_it_stopped() {
     );
     assert_eq!(report.losers.len(), 1);
     assert_ne!(report.losers[0], report.ranked[0].path);
+    // The two tied, and they are one file's bytes: nothing more to measure, and said.
+    assert_eq!(
+        again.db().showdown(id).await.unwrap().tie.map(|t| t.settled),
+        Some(kindling_core::showdown::tie::Settle::SameContent),
+        "{}",
+        report.verdict
+    );
+    assert!(
+        report.verdict.contains("are the same file's bytes"),
+        "{}",
+        report.verdict
+    );
 
     // The loser is the second model's now: the plan keeps it.
     let loser = report.losers[0].clone();
@@ -367,5 +379,102 @@ async fn a_model_kept_as_an_ollama_blob_is_used_in_place() {
     assert_eq!(
         core.installed_file("sample-Q4_K_M.gguf").await.unwrap(),
         Some(blob)
+    );
+}
+
+/// A copy of the sample model whose name differs by one letter: the same weights, other
+/// bytes, so a tie between the two cannot be waved away as the same file.
+fn renamed_copy(to: &std::path::Path) {
+    let mut bytes = std::fs::read(super::sample_model()).unwrap();
+    let head = &bytes[..bytes.len().min(1 << 20)];
+    let at = head
+        .windows(5)
+        .position(|w| w == b"Gemma" || w == b"gemma")
+        .expect("the sample names itself Gemma in its header");
+    bytes[at] ^= 0x20; // G <-> g
+    std::fs::write(to, bytes).unwrap();
+}
+
+/// Ten quick tests cannot tell the two apart, so the night asks both the other 28 tests
+/// of the full suite, carrying what each already answered, and judges the pair on all 38.
+/// The full-suite runs neither recommend nor calibrate: they repeat the quick runs'
+/// figures. The time the settling took is printed for the closing note.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tie_at_the_top_is_settled_on_the_full_suite() {
+    let _guard = super::SERVER_LOCK.lock().await;
+    let t = tempfile::tempdir_in(".").unwrap();
+    let core = super::core_in(t.path()).await;
+    let a = t.path().join("sample.gguf");
+    let b = t.path().join("sample-renamed.gguf");
+    std::fs::copy(super::sample_model(), &a).unwrap();
+    renamed_copy(&b);
+    let contenders: Vec<Contender> = [("Sample", &a), ("Sample renamed", &b)]
+        .iter()
+        .map(|(label, p)| {
+            Contender::new(
+                (*label).into(),
+                None,
+                Some((*p).clone()),
+                std::fs::metadata(p).unwrap().len(),
+            )
+        })
+        .collect();
+    let id = core
+        .showdown_start(Goal::Patient, true, &contenders)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let report = core.showdown_run(id, &Cancel::new()).await.unwrap();
+    let night = started.elapsed();
+
+    let sd = core.db().showdown(id).await.unwrap();
+    let tie = sd.tie.clone().expect("the tie at the top was looked at");
+    let kindling_core::showdown::tie::Settle::Measured { tests, seconds } = tie.settled else {
+        panic!("the tie was not measured: {tie:?} ({})", report.verdict);
+    };
+    let full = Suite::core().select(false).len();
+    let quick = Suite::core().select(true).len();
+    assert_eq!(tests as usize, full);
+    for e in &sd.entries {
+        let run = e.full_run_id.expect("each of the pair has its full-suite run");
+        let results = core.db().results(run).await.unwrap();
+        assert_eq!(results.len(), full, "every test of the full suite answered");
+        let quick_answers = core.db().results(e.run_id.unwrap()).await.unwrap();
+        assert_eq!(quick_answers.len(), quick);
+        for q in &quick_answers {
+            let carried = results.iter().find(|r| r.test_id == q.test_id).unwrap();
+            assert_eq!(
+                carried.answer_json, q.answer_json,
+                "{}: the quick answer (with its timing) was carried, not asked again",
+                q.test_id
+            );
+        }
+        let detail = core.db().run_detail(run).await.unwrap();
+        assert!(
+            detail
+                .run
+                .result
+                .as_ref()
+                .is_some_and(|r| r.is_tie_break()),
+            "run {run} is marked as a tie's"
+        );
+    }
+    assert!(
+        report.verdict.contains(&format!(
+            "tied on the quick tests, so both answered the full suite ({full} tests;"
+        )),
+        "{}",
+        report.verdict
+    );
+    assert!(
+        report.verdict.contains(&format!("within what {full} tests can tell"))
+            || report.verdict.contains("sure)"),
+        "the pair is judged on the full suite: {}",
+        report.verdict
+    );
+    eprintln!(
+        "settling the tie took {seconds:.0} s of a {:.0} s showdown; verdict: {}",
+        night.as_secs_f64(),
+        report.verdict
     );
 }

@@ -58,6 +58,11 @@ pub struct RunConfig {
     pub think: Option<bool>,
     pub suite_id: String,
     pub suite_version: u32,
+    /// Asked to settle a showdown's tie: the full suite, carrying the quick run's answers
+    /// and speed. Its score is judged beside its rival's only; it neither recommends nor
+    /// calibrates (its figures repeat the quick run's).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tie_break: bool,
 }
 
 /// Everything stored about one test's answer (raw; scores are derived from it).
@@ -276,6 +281,7 @@ impl Core {
             think: req.think,
             suite_id: suite.suite.id.clone(),
             suite_version: suite.suite.version,
+            tie_break: false,
         };
         // What the server will be started with; the exact arguments (its port too)
         // replace these once it runs.

@@ -217,6 +217,7 @@ mod tests {
             think: None,
             suite_id: "core".into(),
             suite_version: 1,
+            tie_break: false,
         };
         let r = summarize(1, cfg, 2_000_000_000, &tests, lines, Some((100.0, 10.0)), 0);
         assert_eq!(r.categories.len(), 2);
