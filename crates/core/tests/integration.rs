@@ -93,17 +93,10 @@ fn alive(pid: u32) -> bool {
     }
 }
 
-/// Reproduced: a showdown measured Q4_K_M at 6.6 tokens/s (this machine runs it at ~66)
-/// while another program kept both cores busy, and ruled it out. Now a speed taken while
-/// others keep the machine busy is set aside and measured again once they stop.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_speed_taken_while_another_program_is_busy_is_measured_again_when_quiet() {
-    let _guard = SERVER_LOCK.lock().await;
-    let home = tempfile::tempdir().unwrap();
-    let core = core_in(home.path()).await;
-    // Two programs apart from Kindling (their parent exits at once) spin a core each
-    // for 20 s: a backup or Spotlight, as far as the benchmark can tell.
-    let spinner = "timeout 20 sh -c 'while :; do :; done'";
+/// Two programs apart from Kindling (their parent exits at once) spin a core each for
+/// `secs`: a backup or Spotlight, as far as the benchmark can tell.
+fn spin_both_cores(secs: u32) {
+    let spinner = format!("timeout {secs} sh -c 'while :; do :; done'");
     let started = std::process::Command::new("sh")
         .args([
             "-c",
@@ -112,35 +105,64 @@ async fn a_speed_taken_while_another_program_is_busy_is_measured_again_when_quie
         .status()
         .unwrap();
     assert!(started.success());
+}
+
+fn tiny_speed_request() -> SpeedRequest {
+    SpeedRequest {
+        model: sample_model(),
+        options: SpeedOptions {
+            prompt_tokens: 64,
+            gen_tokens: 32,
+            repetitions: 2,
+            max_repetitions: 2,
+            warmup: true,
+        },
+        port: None,
+        probe_bandwidth: false,
+    }
+}
+
+fn named(detail: &kindling_core::history::RunDetail, name: &str) -> Vec<f64> {
+    detail
+        .measurements
+        .iter()
+        .filter(|m| m.name == name)
+        .map(|m| m.value)
+        .collect()
+}
+
+/// Reproduced: a showdown measured Q4_K_M at 6.6 tokens/s (this machine runs it at ~66)
+/// while another program kept both cores busy, and ruled it out. Now a speed taken while
+/// others keep the machine busy is set aside and measured again once they stop. The
+/// programs start once the benchmark has looked (during its warm-up) and found the
+/// machine quiet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_speed_taken_while_another_program_is_busy_is_measured_again_when_quiet() {
+    let _guard = SERVER_LOCK.lock().await;
+    let home = tempfile::tempdir().unwrap();
+    let core = core_in(home.path()).await;
+    let mut events = core.events().subscribe();
+    let spinners = tokio::spawn(async move {
+        while let Ok(ev) = events.recv().await {
+            if let Event::BenchProgress {
+                phase: BenchPhase::Measuring,
+                ..
+            } = ev
+            {
+                spin_both_cores(20);
+                return true;
+            }
+        }
+        false
+    });
     let report = core
-        .bench_speed(
-            SpeedRequest {
-                model: sample_model(),
-                options: SpeedOptions {
-                    prompt_tokens: 64,
-                    gen_tokens: 32,
-                    repetitions: 2,
-                    max_repetitions: 2,
-                    warmup: false,
-                },
-                port: None,
-                probe_bandwidth: false,
-            },
-            &Cancel::new(),
-        )
+        .bench_speed(tiny_speed_request(), &Cancel::new())
         .await
         .expect("the benchmark completes");
+    assert!(spinners.await.unwrap(), "the spinners started");
     let detail = core.db().run_detail(report.run_id).await.unwrap();
-    let named = |name: &str| -> Vec<f64> {
-        detail
-            .measurements
-            .iter()
-            .filter(|m| m.name == name)
-            .map(|m| m.value)
-            .collect()
-    };
-    let busy = named("busy_gen_per_second");
-    let quiet = named("gen_per_second");
+    let busy = named(&detail, "busy_gen_per_second");
+    let quiet = named(&detail, "gen_per_second");
     assert_eq!(
         busy.len(),
         2,
@@ -148,7 +170,11 @@ async fn a_speed_taken_while_another_program_is_busy_is_measured_again_when_quie
         detail.measurements
     );
     assert_eq!(quiet.len(), 2, "and measured again");
-    let others = named("others_cpu_cores");
+    assert!(
+        named(&detail, "waited_for_quiet").is_empty(),
+        "it was quiet when it looked"
+    );
+    let others = named(&detail, "others_cpu_cores");
     assert_eq!(others.len(), 1, "{others:?}");
     assert!(others[0] < 0.5, "measured again when quiet: {others:?}");
     assert_eq!(report.summary.measured_busy, None);
@@ -161,6 +187,53 @@ async fn a_speed_taken_while_another_program_is_busy_is_measured_again_when_quie
         mean(&quiet) > mean(&busy),
         "quiet {quiet:?} is faster than busy {busy:?}"
     );
+}
+
+/// A benchmark started while another program keeps the machine busy measures nothing
+/// under load: it looks first, says it waits, waits for quiet, and keeps how long.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_benchmark_started_on_a_busy_machine_waits_for_quiet_before_measuring() {
+    let _guard = SERVER_LOCK.lock().await;
+    let home = tempfile::tempdir().unwrap();
+    let core = core_in(home.path()).await;
+    let mut events = core.events().subscribe();
+    let said = tokio::spawn(async move {
+        let mut said = Vec::new();
+        while let Ok(ev) = events.recv().await {
+            if let Event::BenchProgress { phase, message, .. } = ev {
+                let done = phase == BenchPhase::Done;
+                said.push(message);
+                if done {
+                    break;
+                }
+            }
+        }
+        said
+    });
+    spin_both_cores(12);
+    let report = core
+        .bench_speed(tiny_speed_request(), &Cancel::new())
+        .await
+        .expect("the benchmark completes");
+    let said = said.await.unwrap();
+    let detail = core.db().run_detail(report.run_id).await.unwrap();
+    assert!(
+        said.iter()
+            .any(|m| m.contains("waiting for it to quiet down before measuring")),
+        "{said:?}"
+    );
+    let waited = named(&detail, "waited_for_quiet");
+    assert_eq!(waited.len(), 1, "{:?}", detail.measurements);
+    assert!(waited[0] >= 2.0, "it waited: {waited:?}");
+    assert!(
+        named(&detail, "busy_gen_per_second").is_empty(),
+        "nothing was measured under load: {:?}",
+        detail.measurements
+    );
+    assert_eq!(named(&detail, "gen_per_second").len(), 2);
+    let others = named(&detail, "others_cpu_cores");
+    assert!(others.len() == 1 && others[0] < 0.5, "{others:?}");
+    assert_eq!(report.summary.measured_busy, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -251,10 +251,14 @@ impl Core {
         Ok((report, server))
     }
 
-    /// Measures the speed of `server`'s model while watching what other programs do:
-    /// figures taken while they kept the machine busy are set aside (`busy_…`), and the
-    /// speed is measured again once the machine is quiet, or kept, and marked, when it
-    /// never quiets within [`QUIET_PATIENCE`].
+    /// Measures the speed of `server`'s model while watching what other programs do. It
+    /// looks first, during the warm-up (our own server's work does not count): on a busy
+    /// machine it waits for quiet before measuring, and keeps how long it waited
+    /// (`waited_for_quiet`, seconds). Figures taken while others kept the machine busy,
+    /// or repetitions that still disagree by more than [`speed::NOISY_SPREAD_PCT`], are
+    /// set aside (`busy_…`) and the speed is measured again once the machine is quiet;
+    /// the second figures are kept, and marked when it never quieted within
+    /// [`QUIET_PATIENCE`].
     pub(crate) async fn measure(
         &self,
         run_id: i64,
@@ -263,75 +267,117 @@ impl Core {
         cancel: &CancellationToken,
     ) -> Result<Vec<SpeedSample>> {
         let own = [server.pid()];
+        let http = crate::server::http_client();
+        let probe = crate::bench::quiet::Probe::start(&own);
+        let (prompt, timeout) = self.warm_up(run_id, server, &http, opts, cancel).await?;
+        let look = finish(probe).await;
+        if look.busy() {
+            let waited = self.wait_for_quiet(run_id, &own, &look, cancel).await?;
+            self.db()
+                .add_measurements(
+                    run_id,
+                    &[Measurement {
+                        name: "waited_for_quiet".into(),
+                        repetition: None,
+                        value: waited,
+                        unit: "s".into(),
+                    }],
+                )
+                .await?;
+        }
         let mut waited = false;
         loop {
             let probe = crate::bench::quiet::Probe::start(&own);
-            let samples = self.measure_reps(run_id, server, opts, cancel).await?;
-            let load = tokio::task::spawn_blocking(move || probe.finish())
-                .await
-                .expect("a probe does not panic");
-            let record = |load: &crate::bench::quiet::Load| {
-                vec![
-                    Measurement {
-                        name: crate::bench::quiet::OTHERS_CORES.into(),
-                        repetition: None,
-                        value: load.others_cores,
-                        unit: "cores".into(),
-                    },
-                    Measurement {
-                        name: "cores".into(),
-                        repetition: None,
-                        value: load.cores as f64,
-                        unit: "cores".into(),
-                    },
-                ]
-            };
-            if !load.busy() || waited {
-                self.db().add_measurements(run_id, &record(&load)).await?;
+            let samples = self
+                .measure_reps(run_id, server, &http, &prompt, timeout, opts, cancel)
+                .await?;
+            let load = finish(probe).await;
+            let gen: Vec<f64> = samples.iter().map(|s| s.predicted_per_second).collect();
+            let noisy = speed::too_noisy(&gen);
+            if (!load.busy() && !noisy) || waited {
+                self.db()
+                    .add_measurements(
+                        run_id,
+                        &[
+                            Measurement {
+                                name: crate::bench::quiet::OTHERS_CORES.into(),
+                                repetition: None,
+                                value: load.others_cores,
+                                unit: "cores".into(),
+                            },
+                            Measurement {
+                                name: "cores".into(),
+                                repetition: None,
+                                value: load.cores as f64,
+                                unit: "cores".into(),
+                            },
+                        ],
+                    )
+                    .await?;
                 return Ok(samples);
             }
             waited = true;
-            self.events().emit(Event::BenchProgress {
-                run_id,
-                tokens_per_second: None,
-                phase: BenchPhase::Measuring,
-                step: 1,
-                total: 1,
-                message: format!(
-                    "The machine was busy while measuring ({}): waiting for it to quiet down, then measuring again",
-                    load.describe()
-                ),
-            });
             self.db()
                 .set_aside_measurements(run_id, &SPEED_MEASUREMENTS)
                 .await?;
-            let quiet = tokio::select! {
-                l = crate::bench::quiet::wait_for_quiet(&own, QUIET_STEP, QUIET_PATIENCE) => l,
-                _ = cancel.cancelled() => return Err(Error::Cancelled),
-            };
-            tracing::info!(run_id, "after waiting: {}", quiet.describe());
+            self.wait_for_quiet(run_id, &own, &load, cancel).await?;
         }
     }
 
-    /// Warm-up, then the measured repetitions of one speed measurement, each stored as
-    /// it is taken.
-    async fn measure_reps(
+    /// Says why the benchmark waits, then waits for the machine to quiet down (at most
+    /// [`QUIET_PATIENCE`]); the seconds waited.
+    async fn wait_for_quiet(
+        &self,
+        run_id: i64,
+        own: &[u32],
+        load: &crate::bench::quiet::Load,
+        cancel: &CancellationToken,
+    ) -> Result<f64> {
+        let why = if load.busy() {
+            load.describe()
+        } else {
+            format!(
+                "its figures disagreed by more than {:.0}%",
+                speed::NOISY_SPREAD_PCT
+            )
+        };
+        self.events().emit(Event::BenchProgress {
+            run_id,
+            tokens_per_second: None,
+            phase: BenchPhase::Measuring,
+            step: 1,
+            total: 1,
+            message: format!(
+                "The machine is busy ({why}): waiting for it to quiet down before measuring"
+            ),
+        });
+        let started = std::time::Instant::now();
+        let quiet = tokio::select! {
+            l = crate::bench::quiet::wait_for_quiet(own, QUIET_STEP, QUIET_PATIENCE) => l,
+            _ = cancel.cancelled() => return Err(Error::Cancelled),
+        };
+        tracing::info!(run_id, "after waiting: {}", quiet.describe());
+        Ok(started.elapsed().as_secs_f64())
+    }
+
+    /// The prompt of a speed measurement, and the first request (caches, shader
+    /// compilation), which also sets the later requests' deadline, so a 1 tok/s model
+    /// still has the time it needs.
+    async fn warm_up(
         &self,
         run_id: i64,
         server: &Server,
+        http: &reqwest::Client,
         opts: &SpeedOptions,
         cancel: &CancellationToken,
-    ) -> Result<Vec<SpeedSample>> {
-        let http = crate::server::http_client();
+    ) -> Result<(Vec<serde_json::Value>, Duration)> {
         let base = server.base_url();
         let prompt = guarded(
             server,
             cancel,
-            speed::prompt_tokens(&http, &base, opts.prompt_tokens),
+            speed::prompt_tokens(http, &base, opts.prompt_tokens),
         )
         .await?;
-        // The first request may be slow (caches, shader compilation); later ones get
-        // a deadline derived from it, so a 1 tok/s model still has the time it needs.
         let mut timeout = Duration::from_secs(30 * 60);
         if opts.warmup {
             self.events().emit(Event::BenchProgress {
@@ -345,11 +391,27 @@ impl Core {
             let w = guarded(
                 server,
                 cancel,
-                speed::measure_once(&http, &base, &prompt, opts.gen_tokens, timeout),
+                speed::measure_once(http, &base, &prompt, opts.gen_tokens, timeout),
             )
             .await?;
             timeout = Duration::from_secs_f64(w.wall_ms / 1e3 * 3.0 + 30.0);
         }
+        Ok((prompt, timeout))
+    }
+
+    /// The measured repetitions of one speed measurement, each stored as it is taken.
+    #[allow(clippy::too_many_arguments)]
+    async fn measure_reps(
+        &self,
+        run_id: i64,
+        server: &Server,
+        http: &reqwest::Client,
+        prompt: &[serde_json::Value],
+        timeout: Duration,
+        opts: &SpeedOptions,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<SpeedSample>> {
+        let base = server.base_url();
         let mut samples: Vec<SpeedSample> = Vec::new();
         let gen = |samples: &[SpeedSample]| -> Vec<f64> {
             samples.iter().map(|s| s.predicted_per_second).collect()
@@ -376,7 +438,7 @@ impl Core {
             let s = guarded(
                 server,
                 cancel,
-                speed::measure_once(&http, &base, &prompt, opts.gen_tokens, timeout),
+                speed::measure_once(http, &base, prompt, opts.gen_tokens, timeout),
             )
             .await?;
             let rep_i = Some(i64::from(rep));
@@ -426,6 +488,13 @@ impl Core {
             tracing::error!(error = %db, run_id, "could not record how the run ended");
         }
     }
+}
+
+/// A probe's result, read off the async runtime (it may sleep to its minimum span).
+async fn finish(probe: crate::bench::quiet::Probe) -> crate::bench::quiet::Load {
+    tokio::task::spawn_blocking(move || probe.finish())
+        .await
+        .expect("a probe does not panic")
 }
 
 /// What every benchmark run records as it starts.
