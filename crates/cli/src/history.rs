@@ -22,9 +22,15 @@ enum Sub {
     /// Put two runs side by side, category by category.
     Compare { a: i64, b: i64 },
     /// Write a run (raw answers included) as one JSON document, to share or keep; or as
-    /// a page anyone can read, or the table people post in llama.cpp's discussions.
+    /// a page anyone can read, or the table people post in llama.cpp's discussions. With
+    /// --showdown, a whole showdown: its verdict, its ranking and every run behind it.
     Export {
-        run: i64,
+        /// The run's number, as listed by `kindling history`.
+        #[arg(required_unless_present = "showdown", conflicts_with = "showdown")]
+        run: Option<i64>,
+        /// Export showdown ID instead of one run (`kindling showdown` names it).
+        #[arg(long, value_name = "ID")]
+        showdown: Option<i64>,
         /// Where to write it (default: print it).
         #[arg(long, value_name = "FILE")]
         out: Option<std::path::PathBuf>,
@@ -67,17 +73,37 @@ pub async fn run(core: &Core, args: Args) -> Result<()> {
         Some(Sub::Compare { a, b }) => return compare(core, *a, *b).await,
         Some(Sub::Export {
             run,
+            showdown,
             out,
             html,
             markdown,
         }) => {
-            let doc = core.db().export_run(*run).await?;
-            let text = if *html {
-                kindling_core::history::page::html(&doc)
-            } else if *markdown {
-                kindling_core::history::page::markdown(&doc)
-            } else {
-                serde_json::to_string_pretty(&doc).expect("serializes")
+            let (text, what) = match (run, showdown) {
+                (_, Some(id)) => {
+                    use kindling_core::showdown::page;
+                    let x = core.showdown_export(*id).await?;
+                    let text = if *html {
+                        page::html(&x)
+                    } else if *markdown {
+                        page::markdown(&x)
+                    } else {
+                        serde_json::to_string_pretty(&x).expect("serializes")
+                    };
+                    (text, format!("showdown {id}"))
+                }
+                (Some(run), None) => {
+                    use kindling_core::history::page;
+                    let doc = core.db().export_run(*run).await?;
+                    let text = if *html {
+                        page::html(&doc)
+                    } else if *markdown {
+                        page::markdown(&doc)
+                    } else {
+                        serde_json::to_string_pretty(&doc).expect("serializes")
+                    };
+                    (text, format!("run {run}"))
+                }
+                (None, None) => unreachable!("clap requires a run or --showdown"),
             };
             match out {
                 Some(path) => {
@@ -85,7 +111,7 @@ pub async fn run(core: &Core, args: Args) -> Result<()> {
                         path: path.clone(),
                         source,
                     })?;
-                    println!("Wrote run {run} to {}", path.display());
+                    println!("Wrote {what} to {}", path.display());
                 }
                 None => println!("{text}"),
             }

@@ -7,6 +7,7 @@
 //! among the candidates that meet the goal's speed floor. The CLI and the app run the same
 //! job.
 
+pub mod page;
 pub mod tie;
 
 use std::path::{Path, PathBuf};

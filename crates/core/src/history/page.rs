@@ -86,20 +86,34 @@ fn title(doc: &RunExport) -> String {
     format!("{model} {quant}").trim().to_string()
 }
 
-/// One self-contained HTML page of the run.
-pub fn html(doc: &RunExport) -> String {
-    let mut out = String::new();
-    let run = &doc.run;
-    let t = title(doc);
-    let id = run.get("id").and_then(Value::as_i64).unwrap_or(0);
-    let _ = write!(
-        out,
+/// The start of a self-contained page titled `title` (escaped here).
+pub(crate) fn head(title: &str) -> String {
+    format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width\">\
-         <title>Kindling run {id}: {}</title><style>{STYLE}</style></head><body>",
-        escape(&t)
-    );
+         <title>{}</title><style>{STYLE}</style></head><body>",
+        escape(title)
+    )
+}
+
+/// One self-contained HTML page of the run.
+pub fn html(doc: &RunExport) -> String {
+    let t = title(doc);
+    let id = doc.run.get("id").and_then(Value::as_i64).unwrap_or(0);
+    let mut out = head(&format!("Kindling run {id}: {t}"));
     let _ = write!(out, "<h1>{}</h1>", escape(&t));
+    out.push_str(&run_body(doc));
+    out.push_str(
+        "<footer>Made by Kindling from its stored run; the same run as data: \
+         <code>kindling history export RUN</code>.</footer></body></html>",
+    );
+    out
+}
+
+/// Everything about a run below its title: facts, speed, quality, every test.
+pub(crate) fn run_body(doc: &RunExport) -> String {
+    let mut out = String::new();
+    let run = &doc.run;
     if run.get("imported").and_then(Value::as_bool) == Some(true) {
         out.push_str("<p class=\"note\">Measured on another machine and imported here.</p>");
     }
@@ -114,6 +128,16 @@ pub fn html(doc: &RunExport) -> String {
         str_at(run, "runtime_version").unwrap_or("not recorded"),
     );
     fact("Backend", str_at(run, "backend").unwrap_or("not recorded"));
+    if let Some(asked) = run.get("server_args").and_then(Value::as_array) {
+        let args: Vec<String> = asked
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect();
+        if !args.is_empty() {
+            fact("Asked in", &crate::chat_format::asked_in(&args));
+        }
+    }
     fact(
         "Server arguments",
         &run.get("server_args")
@@ -246,10 +270,6 @@ pub fn html(doc: &RunExport) -> String {
         }
         out.push_str("</section>");
     }
-    out.push_str(
-        "<footer>Made by Kindling from its stored run; the same run as data: \
-         <code>kindling history export RUN</code>.</footer></body></html>",
-    );
     out
 }
 
@@ -287,7 +307,9 @@ h1{font-size:1.6em}h2{margin-top:1.6em}table.facts th{text-align:left;padding-ri
 .note{background:#fff4e0;padding:.5em}section.test{border-top:1px solid #ddd;margin-top:1em}\
 h3 small{color:#666;font-weight:normal}.verdict{color:#444;font-style:italic}\
 .msg pre{white-space:pre-wrap;background:#f6f6f6;padding:.5em;margin:.2em 0}.msg.assistant pre{background:#fdf3e7}\
-svg.chart text{font-size:13px}footer{margin-top:2em;color:#666}";
+svg.chart text{font-size:13px}footer{margin-top:2em;color:#666}\
+table.ranking{border-collapse:collapse}table.ranking th,table.ranking td{border-bottom:1px solid #ddd;padding:.25em .7em;text-align:left}\
+section.run{border-top:3px solid #d9822b;margin-top:2.5em}";
 
 /// The speed as a llama.cpp-discussion-style table (`llama-bench`'s markdown columns),
 /// then what those tables lack: the machine, the limit, the degenerate count and the

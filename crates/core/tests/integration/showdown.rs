@@ -472,6 +472,19 @@ async fn a_tie_at_the_top_is_settled_on_the_full_suite() {
         "the pair is judged on the full suite: {}",
         report.verdict
     );
+    // Shown to others: the verdict, the ranking and all four runs it stands on.
+    let x = core.showdown_export(id).await.unwrap();
+    let page = kindling_core::showdown::page::html(&x);
+    assert_eq!(x.runs.len(), 4, "two quick runs and the two that settled the tie");
+    assert_eq!(page.matches("<section class=\"run\">").count(), 4);
+    assert_eq!(
+        page.matches("full suite, to settle the tie").count(),
+        2,
+        "{page}"
+    );
+    assert!(page.contains(&kindling_core::history::page::escape(&report.verdict)));
+    let md = kindling_core::showdown::page::markdown(&x);
+    assert!(md.contains("| # | Candidate | Score |") && md.contains("| tg |"), "{md}");
     eprintln!(
         "settling the tie took {seconds:.0} s of a {:.0} s showdown; verdict: {}",
         night.as_secs_f64(),
