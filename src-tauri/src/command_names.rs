@@ -26,6 +26,8 @@ pub const COMMANDS: &[&str] = &[
     "run_answers",
     "rescore_run",
     "export_run",
+    "open_run_page",
+    "open_showdown_page",
     "import_run",
     "models",
     "servable_models",

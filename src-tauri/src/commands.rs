@@ -61,6 +61,8 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         run_answers,
         rescore_run,
         export_run,
+        open_run_page,
+        open_showdown_page,
         import_run,
         models,
         servable_models,
@@ -372,6 +374,65 @@ pub async fn export_run(
     Ok(Some(path.display().to_string()))
 }
 
+/// A page written for the owner, and whether the browser was asked to open it.
+#[derive(Debug, serde::Serialize, ts_rs::TS)]
+pub struct PageShown {
+    pub path: String,
+    pub opened: bool,
+}
+
+/// Writes run `id` as one self-contained web page (every prompt, answer and grader's
+/// reason; the speed with its spread) and opens it in the browser.
+#[tauri::command]
+pub async fn open_run_page(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    id: i64,
+) -> Reply<PageShown> {
+    let doc = state.core.db().export_run(id).await.map_err(report)?;
+    show_page(
+        &app,
+        &state,
+        &format!("kindling-run-{id}.html"),
+        &kindling_core::history::page::html(&doc),
+    )
+}
+
+/// Writes showdown `id` (its verdict, ranking and every run behind it) as one web page
+/// and opens it in the browser.
+#[tauri::command]
+pub async fn open_showdown_page(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    id: i64,
+) -> Reply<PageShown> {
+    let x = state.core.showdown_export(id).await.map_err(report)?;
+    show_page(
+        &app,
+        &state,
+        &format!("kindling-showdown-{id}.html"),
+        &kindling_core::showdown::page::html(&x),
+    )
+}
+
+/// The page goes to Downloads (else Kindling's `pages/`), then to the browser; a machine
+/// without one still has the file, and the app says where.
+fn show_page(app: &AppHandle, state: &AppState, name: &str, text: &str) -> Reply<PageShown> {
+    let downloads = tauri::Manager::path(app).download_dir().ok();
+    let path = state
+        .core
+        .save_page(downloads.as_deref(), name, text)
+        .map_err(report)?;
+    let opened = app
+        .opener()
+        .open_path(path.display().to_string(), None::<&str>)
+        .is_ok();
+    Ok(PageShown {
+        path: path.display().to_string(),
+        opened,
+    })
+}
+
 /// What the servers answered: use per model per day (a week), today's bad answers, and
 /// which of them this Kindling can still save the evidence of.
 #[tauri::command]
@@ -629,6 +690,9 @@ pub struct SettingsChange {
     /// End a served answer that turns into garbage with an error (else it runs on).
     #[serde(default)]
     pub end_bad_answers: Option<bool>,
+    /// Minutes a showdown may spend settling a tie at the top (0: never).
+    #[serde(default)]
+    pub tie_minutes: Option<u32>,
 }
 
 #[tauri::command]
@@ -681,6 +745,9 @@ pub fn settings_set(state: State<'_, AppState>, change: SettingsChange) -> Reply
             }
             if let Some(g) = change.goal {
                 s.goal = g;
+            }
+            if let Some(m) = change.tie_minutes {
+                s.tie_minutes = m;
             }
             if let Some(m) = change.sleep_after_minutes {
                 s.sleep_after_minutes = m;

@@ -42,6 +42,7 @@ fn export_all(dir: &Path) {
     AppInfo::export_all_to(dir).unwrap();
     MachineChoice::export_all_to(dir).unwrap();
     Rescored::export_all_to(dir).unwrap();
+    kindling_desktop::commands::PageShown::export_all_to(dir).unwrap();
     kindling_desktop::dto::ShowdownStatus::export_all_to(dir).unwrap();
     kindling_core::showdown::Proposal::export_all_to(dir).unwrap();
     kindling_core::showdown::LosersCleanup::export_all_to(dir).unwrap();

@@ -144,6 +144,45 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     );
     app.screenshot("history-compare");
 
+    // The quality run in full, as a page anyone can read: which format the model was
+    // asked in, then the page the app writes, opened in a browser (WebKitGTK's).
+    app.click(&format!("button[aria-label='Open run {saved}']"));
+    let asked = app.wait_text("[data-testid=asked-in]", secs(30));
+    assert!(
+        asked.contains("Gemma's format, chosen by Kindling"),
+        "{asked}"
+    );
+    app.click("[data-testid=run-page]");
+    let said = app.wait("the page's path", secs(30), || {
+        app.text(".notice").filter(|t| t.contains(".html"))
+    });
+    let page = PathBuf::from(
+        said.split(['(', ' '])
+            .find_map(|w| w.find(".html").map(|end| &w[..end + 5]))
+            .expect("the notice names the page"),
+    );
+    assert!(page.is_file(), "{said}");
+    let browser = App::browse(&display, &page);
+    let title = browser.wait("the page's title", secs(30), || {
+        browser
+            .js("return document.title")
+            .as_str()
+            .filter(|t| t.starts_with("Kindling run"))
+            .map(str::to_string)
+    });
+    assert!(title.contains(&format!("run {saved}")), "{title}");
+    let tests = browser.js("return document.querySelectorAll('section.test').length");
+    assert_eq!(tests.as_u64(), Some(10), "a section per quick test");
+    let facts = browser.text("table.facts").unwrap_or_default();
+    assert!(facts.contains("Gemma's format"), "{facts}");
+    assert_eq!(
+        browser.js("return document.querySelectorAll('svg.chart rect').length > 0"),
+        serde_json::Value::Bool(true),
+        "the chart is drawn inline"
+    );
+    browser.screenshot("history-run-page");
+    drop(browser);
+
     // Server: with its port taken, it says so; then it starts the way the tray does,
     // answers, and stops.
     app.click("button[data-screen=server]");

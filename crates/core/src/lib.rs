@@ -19,6 +19,7 @@ pub mod gpu_check;
 pub mod hardware;
 pub mod history;
 pub mod kinds;
+pub mod pages;
 pub mod paths;
 pub mod peers;
 pub mod recommend;

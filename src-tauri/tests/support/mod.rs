@@ -114,6 +114,18 @@ impl Drop for Display {
     }
 }
 
+/// WebKitGTK's MiniBrowser (Debian ships it with libwebkit2gtk-4.1-0, in the
+/// architecture's library folder).
+fn mini_browser() -> PathBuf {
+    std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|d| d.path().join("webkit2gtk-4.1/MiniBrowser"))
+        .find(|p| p.is_file())
+        .expect("WebKitGTK's MiniBrowser is missing (Debian package libwebkit2gtk-4.1-0)")
+}
+
 /// A WebDriver session on the app, with its own tauri-driver.
 /// A child in its own process group, killed with everything it started when dropped.
 struct Group(Child);
@@ -187,9 +199,59 @@ impl App {
             cmd.current_dir(dir);
         }
         let driver = Group(cmd.spawn().expect("tauri-driver starts"));
+        App::session(
+            driver,
+            port,
+            json!({"browserName": "wry", "tauri:options": {"application": app}}),
+            display,
+            env.iter()
+                .find(|(k, _)| *k == "KINDLING_HOME")
+                .map(|(_, v)| v.to_path_buf()),
+        )
+    }
+
+    /// Opens `page` (a file) in WebKitGTK's MiniBrowser, the engine the app itself runs
+    /// on, driven by WebKitWebDriver: what the owner sees when Kindling opens a page it
+    /// wrote.
+    pub fn browse(display: &Display, page: &Path) -> App {
+        let port = kindling_core::server::free_port().unwrap();
+        let driver = Group(
+            Command::new("WebKitWebDriver")
+                .arg(format!("--port={port}"))
+                .env("DISPLAY", &display.name)
+                .env("GDK_GL", "disable")
+                .process_group(0)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("WebKitWebDriver is missing: `make test` installs webkit2gtk-driver"),
+        );
+        let browser = App::session(
+            driver,
+            port,
+            json!({"browserName": "MiniBrowser", "webkitgtk:browserOptions": {
+                "binary": mini_browser(),
+                "args": ["--automation"]
+            }}),
+            display,
+            None,
+        );
+        let url = format!("file://{}", page.display());
+        browser.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })));
+        browser
+    }
+
+    /// A WebDriver session with `capabilities` on the driver listening on `port`.
+    fn session(
+        driver: Group,
+        port: u16,
+        capabilities: Value,
+        display: &Display,
+        home: Option<PathBuf>,
+    ) -> App {
         assert!(
             wait_for_port(port, Duration::from_secs(20)),
-            "tauri-driver did not listen"
+            "the WebDriver did not listen"
         );
         let http = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(120))
@@ -201,10 +263,7 @@ impl App {
         let reply: Value = loop {
             let sent = http
                 .post(format!("{base}/session"))
-                .json(&json!({"capabilities": {"alwaysMatch": {
-                    "browserName": "wry",
-                    "tauri:options": {"application": app}
-                }}}))
+                .json(&json!({"capabilities": {"alwaysMatch": capabilities.clone()}}))
                 .send();
             match sent {
                 Ok(r) => break r.json().unwrap(),
@@ -224,10 +283,7 @@ impl App {
             http,
             shots,
             display: display.name.clone(),
-            home: env
-                .iter()
-                .find(|(k, _)| *k == "KINDLING_HOME")
-                .map(|(_, v)| v.to_path_buf()),
+            home,
         }
     }
 

@@ -20,6 +20,7 @@ import type { MachineChoice } from "./bindings/MachineChoice";
 import type { Pulled } from "./bindings/Pulled";
 import type { Recommendation } from "./bindings/Recommendation";
 import type { Rescored } from "./bindings/Rescored";
+import type { PageShown } from "./bindings/PageShown";
 import type { RunDetail } from "./bindings/RunDetail";
 import type { RunSummary } from "./bindings/RunSummary";
 import type { ServerStatus } from "./bindings/ServerStatus";
@@ -73,6 +74,10 @@ export const api = {
   /** Re-grades a quality run with this version's graders. */
   rescoreRun: (id: number) => invoke<Rescored>("rescore_run", { id }),
   exportRun: (id: number) => invoke<string | null>("export_run", { id }),
+  /** Writes the run as one web page (Downloads) and opens it in the browser. */
+  openRunPage: (id: number) => invoke<PageShown>("open_run_page", { id }),
+  /** Writes the showdown, with every run behind it, as one web page and opens it. */
+  openShowdownPage: (id: number) => invoke<PageShown>("open_showdown_page", { id }),
   /** Whether two quality runs answered alike, judged test by test, in one sentence. */
   judgeRuns: (a: number, b: number) => invoke<string | null>("judge_runs", { a, b }),
   importRun: () => invoke<number | null>("import_run"),

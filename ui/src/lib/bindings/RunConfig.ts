@@ -3,4 +3,10 @@
 /**
  * Stored with the run so it can be resumed and rescored.
  */
-export type RunConfig = { model: string, quick: boolean, think: boolean | null, suite_id: string, suite_version: number, };
+export type RunConfig = { model: string, quick: boolean, think: boolean | null, suite_id: string, suite_version: number, 
+/**
+ * Asked to settle a showdown's tie: the full suite, carrying the quick run's answers
+ * and speed. Its score is judged beside its rival's only; it neither recommends nor
+ * calibrates (its figures repeat the quick run's).
+ */
+tie_break?: boolean, };

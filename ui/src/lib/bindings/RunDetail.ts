@@ -10,7 +10,12 @@ import type { JsonValue } from "./serde_json/JsonValue";
 /**
  * Everything stored about a run.
  */
-export type RunDetail = { runtime_path: string | null, devices: JsonValue, server_args: Array<string>, hardware: HardwareProfile | null, bandwidth_bytes_per_second: number | null, measurements: Array<Measurement>, log_tail: Array<string>, id: number, kind: RunKind, status: RunStatus, model_path: string | null, model_name: string | null, quant: string | null, runtime_version: string | null, started_at: string, finished_at: string | null, error_code: string | null, error_message: string | null, 
+export type RunDetail = { runtime_path: string | null, devices: JsonValue, server_args: Array<string>, 
+/**
+ * What format the model was asked in, in one sentence ([`crate::chat_format::asked_in`]);
+ * `None` when the run recorded no server arguments.
+ */
+asked_in: string | null, hardware: HardwareProfile | null, bandwidth_bytes_per_second: number | null, measurements: Array<Measurement>, log_tail: Array<string>, id: number, kind: RunKind, status: RunStatus, model_path: string | null, model_name: string | null, quant: string | null, runtime_version: string | null, started_at: string, finished_at: string | null, error_code: string | null, error_message: string | null, 
 /**
  * Where the model ran: `Vulkan` or `CPU` (from the devices and server arguments).
  */

@@ -63,4 +63,10 @@ second_port: number,
  * End a served answer that turns into garbage (a loop, special tokens) with an error
  * instead of letting it run to its length limit. It is counted either way.
  */
-end_bad_answers: boolean, };
+end_bad_answers: boolean, 
+/**
+ * Minutes a night may spend settling a tie at the top of a quick showdown (both
+ * candidates answer the rest of the full suite); a tie that would take longer is
+ * left a tie, and the verdict says so. 0 never settles.
+ */
+tie_minutes: number, };

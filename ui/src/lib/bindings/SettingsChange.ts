@@ -20,4 +20,8 @@ sleep_after_minutes: number | null,
 /**
  * End a served answer that turns into garbage with an error (else it runs on).
  */
-end_bad_answers: boolean | null, };
+end_bad_answers: boolean | null, 
+/**
+ * Minutes a showdown may spend settling a tie at the top (0: never).
+ */
+tie_minutes: number | null, };

@@ -20,4 +20,8 @@ think: boolean | null, status: EntryStatus,
 /**
  * The quality run that measured it.
  */
-run_id: number | null, error: string | null, };
+run_id: number | null, error: string | null, 
+/**
+ * The full-suite run that settles a tie it is in (see `crate::showdown::tie`).
+ */
+full_run_id: number | null, };

@@ -2,8 +2,13 @@
 import type { Goal } from "./Goal";
 import type { ShowdownEntry } from "./ShowdownEntry";
 import type { ShowdownState } from "./ShowdownState";
+import type { TieOutcome } from "./TieOutcome";
 
 /**
  * A showdown as stored.
  */
-export type StoredShowdown = { id: number, status: ShowdownState, goal: Goal, quick: boolean, created_at: string, finished_at: string | null, entries: Array<ShowdownEntry>, };
+export type StoredShowdown = { id: number, status: ShowdownState, goal: Goal, quick: boolean, created_at: string, finished_at: string | null, entries: Array<ShowdownEntry>, 
+/**
+ * What became of a tie at the top, once the night looked at it.
+ */
+tie: TieOutcome | null, };
