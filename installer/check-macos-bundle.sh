@@ -58,6 +58,10 @@ if [ "$target" = macos-x86_64 ]; then
 else
   "$server" --list-devices || bad "llama-server --list-devices failed"
 fi
+# What this Mac lends another (two Macs, one model): beside llama-server, where Kindling
+# looks for it, and it runs with the bundled libraries.
+"$app/Contents/MacOS/ggml-rpc-server" --help >/dev/null 2>&1 \
+  || bad "Contents/MacOS/ggml-rpc-server is missing or does not run"
 
 # 5. The bundled command, with the bundled runtime, measures the sample model on the
 #    processor (GGML_VK_VISIBLE_DEVICES set but empty: ggml uses no Vulkan device).

@@ -7,10 +7,12 @@
 #   /usr/bin/kindling-desktop    the app
 #   /usr/bin/kindling            the command (the README's CLI), a sidecar too
 #   /usr/bin/llama-server        the runtime, as the app's Tauri sidecar (externalBin)
+#   /usr/bin/ggml-rpc-server     the runtime's half of a model split with another Mac (a
+#                                sidecar too: Kindling finds it beside llama-server)
 #   /usr/lib/kindling/           its libraries, ggml backends and runtime.json
 #                                (llama-server's RUNPATH has $ORIGIN/../lib/kindling; the
 #                                app starts it in that folder, where ggml finds backends)
-# Inside the .app: Contents/MacOS/llama-server and Contents/MacOS/kindling (sidecars),
+# Inside the .app: Contents/MacOS/llama-server, ggml-rpc-server and kindling (sidecars),
 # the runtime's dylibs in Contents/Frameworks (bundle.macOS.frameworks: so they are
 # signed), Resources/runtime.json (what the runtime is: MoltenVK's version retires the
 # workarounds it fixed), and for Intel Macs Resources/MoltenVK_icd.json, which the app
@@ -28,17 +30,21 @@ lib="$stage/lib"
 rm -rf "$stage" && mkdir -p "$lib"
 
 # 1. The sidecars, under the names Tauri wants (it strips the target triple when
-#    bundling): llama-server, and the `kindling` command from the same core as the app
-#    (the README's CLI section works on an installed Kindling too).
+#    bundling): llama-server, ggml-rpc-server (what a Mac lends another), and the
+#    `kindling` command from the same core as the app (the README's CLI section works on
+#    an installed Kindling too).
 triple="$(rustc -vV | sed -n 's/^host: //p')"
 mkdir -p "$root/src-tauri/binaries"
-cp "$built/llama-server" "$root/src-tauri/binaries/llama-server-$triple"
+for bin in llama-server ggml-rpc-server; do
+  cp "$built/$bin" "$root/src-tauri/binaries/$bin-$triple"
+done
 say "Building the kindling command"
 (cd "$root" && cargo build --release --locked -p kindling-cli) >&2
 cp "$target_dir/release/kindling" "$root/src-tauri/binaries/kindling-$triple"
 
 # 2. Its libraries: what it needs from the build (by the name it asks for, links followed),
-#    every ggml backend (loaded by file name at run time), and the manifest.
+#    every ggml backend (loaded by file name at run time; the RPC one is what `--rpc`
+#    needs to reach another Mac), and the manifest.
 case "$(uname -s)" in
   Darwin) needed() { otool -L "$1" | awk 'NR > 1 { print $1 }' | sed -n 's|^@rpath/||p'; } ;;
   *) needed() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'; } ;;
@@ -51,8 +57,11 @@ stage_lib() {
   local dep
   for dep in $(needed "$built/$name"); do stage_lib "$dep"; done
 }
-for dep in $(needed "$built/llama-server"); do stage_lib "$dep"; done
-for backend in "$built"/libggml-cpu-*.so "$built"/libggml-vulkan.so "$built"/libMoltenVK.dylib; do
+for bin in llama-server ggml-rpc-server; do
+  for dep in $(needed "$built/$bin"); do stage_lib "$dep"; done
+done
+for backend in "$built"/libggml-cpu-*.so "$built"/libggml-vulkan.so "$built"/libggml-rpc.so \
+  "$built"/libggml-rpc.dylib "$built"/libMoltenVK.dylib; do
   if [ -e "$backend" ]; then stage_lib "$(basename "$backend")"; fi
 done
 cp "$built/runtime.json" "$lib/"
@@ -100,9 +109,9 @@ tauri="$root/ui/node_modules/.bin/tauri"
 say "Building the release app and its bundle (a long step the first time: about 10 minutes on 2 cores)"
 start=$(date +%s)
 (cd "$root/src-tauri" && "$tauri" build --ci --bundles "$bundles" --config "$overlay") >&2
-# tauri build leaves the sidecar, without its libraries, beside target/release/kindling,
-# where it cannot start; the bundle has its own copy.
-rm -f "$target_dir/release/llama-server"
+# tauri build leaves the sidecars, without their libraries, beside target/release/kindling,
+# where they cannot start; the bundle has its own copies.
+rm -f "$target_dir/release/llama-server" "$target_dir/release/ggml-rpc-server"
 case "$bundles" in
   deb) made="$(ls -t "$target_dir"/release/bundle/deb/*.deb | head -1)" ;;
   *) made="$(ls -t "$target_dir"/release/bundle/dmg/*.dmg | head -1)" ;;

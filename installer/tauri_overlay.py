@@ -18,7 +18,9 @@ import sys
 
 
 def overlay(system, lib, stage, env):
-    bundle = {"externalBin": ["binaries/llama-server", "binaries/kindling"]}
+    bundle = {
+        "externalBin": ["binaries/llama-server", "binaries/ggml-rpc-server", "binaries/kindling"]
+    }
     out = {"bundle": bundle}
     if system == "Darwin":
         resources = {os.path.join(lib, "runtime.json"): "runtime.json"}

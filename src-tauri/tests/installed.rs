@@ -112,6 +112,31 @@ fn an_owner_installs_downloads_benchmarks_serves_and_quits() {
         "the runtime is not in the package beside the app"
     );
     assert!(root.join("usr/lib/kindling/runtime.json").is_file());
+    // What this machine lends another: found where Kindling looks (beside llama-server),
+    // running on the packaged libraries, with the RPC backend `--rpc` loads.
+    let rpc = kindling_core::peers::share::rpc_server_beside(&server_bin)
+        .expect("ggml-rpc-server is in the package beside llama-server");
+    assert_eq!(
+        rpc,
+        root.join("usr/bin/ggml-rpc-server").canonicalize().unwrap()
+    );
+    let help = Command::new(&rpc)
+        .arg("--help")
+        .current_dir(root.join("usr/lib/kindling"))
+        .output()
+        .unwrap();
+    assert!(
+        help.status.success() && String::from_utf8_lossy(&help.stdout).contains("--host"),
+        "the packaged ggml-rpc-server does not run: {}",
+        String::from_utf8_lossy(&help.stderr)
+    );
+    assert!(
+        std::fs::read_dir(root.join("usr/lib/kindling"))
+            .unwrap()
+            .flatten()
+            .any(|f| f.file_name().to_string_lossy().starts_with("libggml-rpc")),
+        "the RPC backend llama-server loads for --rpc is in the package"
+    );
     // Nothing in the package needs OpenSSL (the .deb declared no libssl3 and needed it).
     for lib in std::fs::read_dir(root.join("usr/lib/kindling"))
         .unwrap()

@@ -427,7 +427,11 @@ fn the_mac_overlay_carries_the_manifest_the_floor_and_the_command() {
     assert_eq!(bundle["macOS"]["hardenedRuntime"], false);
     assert_eq!(
         bundle["externalBin"],
-        serde_json::json!(["binaries/llama-server", "binaries/kindling"])
+        serde_json::json!([
+            "binaries/llama-server",
+            "binaries/ggml-rpc-server",
+            "binaries/kindling"
+        ])
     );
     let resources = bundle["resources"].as_object().unwrap();
     let names: Vec<&str> = resources.values().map(|v| v.as_str().unwrap()).collect();
