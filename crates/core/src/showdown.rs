@@ -780,9 +780,8 @@ fn verdict_of_measured(ranked: &[Ranked], goal: Goal, settled: Option<&tie::Sett
         );
     }
     // The settling applies to this very pair only (a rescore may have changed the top).
-    let settled = tie::rival(ranked, goal).and_then(|(b, o)| {
-        settled.filter(|s| s.runs == (b.run_id, o.run_id))
-    });
+    let settled = tie::rival(ranked, goal)
+        .and_then(|(b, o)| settled.filter(|s| s.runs == (b.run_id, o.run_id)));
     let judged = tie::rival(ranked, goal).map(|(_, o)| {
         let j = settled
             .and_then(|s| s.judged.clone())
@@ -806,6 +805,21 @@ fn verdict_of_measured(ranked: &[Ranked], goal: Goal, settled: Option<&tie::Sett
             j.tie_clause(),
             (1.0 - best.bytes as f64 / o.bytes.max(1) as f64) * 100.0
         ),
+        // Judged test by test (not from totals alone): say how, whatever the sizes.
+        Some((o, j)) if !best.tests.is_empty() || settled.is_some() => match j.better() {
+            None => format!(
+                "Use {}: it answered as well as {} ({}), with the better score per GB.",
+                best.label,
+                o.label,
+                j.tie_clause()
+            ),
+            _ => format!(
+                "Use {}: {}, with the better score per GB.",
+                best.label,
+                j.sentence(&best.label, &o.label)
+                    .replacen(&best.label, "it", 1)
+            ),
+        },
         _ => format!(
             "Use {}: it scored {:.0}%, the best score per GB of those measured.",
             best.label,
@@ -813,10 +827,9 @@ fn verdict_of_measured(ranked: &[Ranked], goal: Goal, settled: Option<&tie::Sett
         ),
     };
     match (settled, tie::rival(ranked, goal)) {
-        (Some(s), Some((_, o))) => format!(
-            "{main} {}",
-            tie::sentence(&s.settle, &best.label, &o.label)
-        ),
+        (Some(s), Some((_, o))) => {
+            format!("{main} {}", tie::sentence(&s.settle, &best.label, &o.label))
+        }
         _ => main,
     }
 }
@@ -1055,6 +1068,9 @@ mod tests {
         let mut slow = vec![ranked("big", 0.9, 18.0, 1.1)];
         rank(&mut slow);
         assert!(verdict(&slow, Goal::Conversational, 0, None).starts_with("No candidate reached"));
-        assert_eq!(verdict(&[], Goal::Patient, 0, None), "Nothing was measured yet.");
+        assert_eq!(
+            verdict(&[], Goal::Patient, 0, None),
+            "Nothing was measured yet."
+        );
     }
 }

@@ -219,12 +219,7 @@ impl Core {
             match self.bench_quality(request(Some(full)), cancel).await {
                 Ok(_) => {}
                 Err(Error::Cancelled) => return Err(Error::Cancelled),
-                Err(e) => {
-                    return Ok(keep(Settle::Failed {
-                        why: e.to_string(),
-                    })
-                    .await?)
-                }
+                Err(e) => return Ok(keep(Settle::Failed { why: e.to_string() }).await?),
             }
         }
         Ok(keep(Settle::Measured {
@@ -294,6 +289,7 @@ mod tests {
             too_long,
             "They tied on the quick tests; settling it on the full suite would take both about 3 h, more than the 2 h a night allows it (Settings), so it stays a tie."
         );
-        assert!(sentence(&Settle::SameContent, "A", "B").starts_with("A and B are the same file's bytes"));
+        assert!(sentence(&Settle::SameContent, "A", "B")
+            .starts_with("A and B are the same file's bytes"));
     }
 }

@@ -203,7 +203,13 @@ async fn a_showdown_measures_each_candidate_and_resumes_where_it_stopped() {
     assert_ne!(report.losers[0], report.ranked[0].path);
     // The two tied, and they are one file's bytes: nothing more to measure, and said.
     assert_eq!(
-        again.db().showdown(id).await.unwrap().tie.map(|t| t.settled),
+        again
+            .db()
+            .showdown(id)
+            .await
+            .unwrap()
+            .tie
+            .map(|t| t.settled),
         Some(kindling_core::showdown::tie::Settle::SameContent),
         "{}",
         report.verdict
@@ -387,11 +393,13 @@ async fn a_model_kept_as_an_ollama_blob_is_used_in_place() {
 fn renamed_copy(to: &std::path::Path) {
     let mut bytes = std::fs::read(super::sample_model()).unwrap();
     let head = &bytes[..bytes.len().min(1 << 20)];
+    // general.name ("Gemma 3 270m"), not general.architecture ("gemma3"): another
+    // architecture's name would not load at all.
     let at = head
-        .windows(5)
-        .position(|w| w == b"Gemma" || w == b"gemma")
-        .expect("the sample names itself Gemma in its header");
-    bytes[at] ^= 0x20; // G <-> g
+        .windows(7)
+        .position(|w| w == b"Gemma 3")
+        .expect("the sample names itself \"Gemma 3 270m\" in its header");
+    bytes[at] = b'g';
     std::fs::write(to, bytes).unwrap();
 }
 
@@ -436,7 +444,9 @@ async fn a_tie_at_the_top_is_settled_on_the_full_suite() {
     let quick = Suite::core().select(true).len();
     assert_eq!(tests as usize, full);
     for e in &sd.entries {
-        let run = e.full_run_id.expect("each of the pair has its full-suite run");
+        let run = e
+            .full_run_id
+            .expect("each of the pair has its full-suite run");
         let results = core.db().results(run).await.unwrap();
         assert_eq!(results.len(), full, "every test of the full suite answered");
         let quick_answers = core.db().results(e.run_id.unwrap()).await.unwrap();
@@ -451,11 +461,7 @@ async fn a_tie_at_the_top_is_settled_on_the_full_suite() {
         }
         let detail = core.db().run_detail(run).await.unwrap();
         assert!(
-            detail
-                .run
-                .result
-                .as_ref()
-                .is_some_and(|r| r.is_tie_break()),
+            detail.run.result.as_ref().is_some_and(|r| r.is_tie_break()),
             "run {run} is marked as a tie's"
         );
     }
@@ -467,7 +473,9 @@ async fn a_tie_at_the_top_is_settled_on_the_full_suite() {
         report.verdict
     );
     assert!(
-        report.verdict.contains(&format!("within what {full} tests can tell"))
+        report
+            .verdict
+            .contains(&format!("within what {full} tests can tell"))
             || report.verdict.contains("sure)"),
         "the pair is judged on the full suite: {}",
         report.verdict
@@ -475,7 +483,11 @@ async fn a_tie_at_the_top_is_settled_on_the_full_suite() {
     // Shown to others: the verdict, the ranking and all four runs it stands on.
     let x = core.showdown_export(id).await.unwrap();
     let page = kindling_core::showdown::page::html(&x);
-    assert_eq!(x.runs.len(), 4, "two quick runs and the two that settled the tie");
+    assert_eq!(
+        x.runs.len(),
+        4,
+        "two quick runs and the two that settled the tie"
+    );
     assert_eq!(page.matches("<section class=\"run\">").count(), 4);
     assert_eq!(
         page.matches("full suite, to settle the tie").count(),
@@ -484,7 +496,10 @@ async fn a_tie_at_the_top_is_settled_on_the_full_suite() {
     );
     assert!(page.contains(&kindling_core::history::page::escape(&report.verdict)));
     let md = kindling_core::showdown::page::markdown(&x);
-    assert!(md.contains("| # | Candidate | Score |") && md.contains("| tg |"), "{md}");
+    assert!(
+        md.contains("| # | Candidate | Score |") && md.contains("| tg |"),
+        "{md}"
+    );
     eprintln!(
         "settling the tie took {seconds:.0} s of a {:.0} s showdown; verdict: {}",
         night.as_secs_f64(),
