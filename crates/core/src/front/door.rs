@@ -58,6 +58,9 @@ pub struct Door {
     front: Front,
     slot: Slot,
     route: Arc<Route>,
+    /// Ends the accepting: no new connection.
+    accepting: CancellationToken,
+    /// Ends the connections (each finishes the answer on its way, within a grace).
     cancel: CancellationToken,
 }
 
@@ -65,7 +68,6 @@ struct Ctx {
     front: Front,
     slot: Slot,
     policy: Policy,
-    port: u16,
 }
 
 impl Door {
@@ -80,20 +82,29 @@ impl Door {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let addr = listener.local_addr()?;
         let cancel = CancellationToken::new();
+        let accepting = CancellationToken::new();
         let ctx = Arc::new(Ctx {
             front: front.clone(),
             slot,
             policy,
-            port: addr.port(),
         });
-        tokio::spawn(accept(listener, ctx, cancel.clone()));
+        tokio::spawn(accept(listener, ctx, accepting.clone(), cancel.clone()));
         Ok(Door {
             addr,
             front,
             slot,
             route,
+            accepting,
             cancel,
         })
+    }
+
+    /// Takes no new connection, and keeps the answers on their way: a server stopping
+    /// calls this first, so an answer its end cuts short still reaches the app with the
+    /// error event that says so, instead of being dropped by the door's own grace
+    /// running out while a hung server ignores its stop signal.
+    pub fn stop_accepting(&self) {
+        self.accepting.cancel();
     }
 
     /// Where the door listens.
@@ -109,6 +120,7 @@ impl Door {
 
 impl Drop for Door {
     fn drop(&mut self) {
+        self.accepting.cancel();
         self.cancel.cancel();
         self.front.close(self.slot, &self.route);
     }
@@ -117,10 +129,15 @@ impl Drop for Door {
 /// How long an answer on its way may take to finish once the door closes.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
-async fn accept(listener: tokio::net::TcpListener, ctx: Arc<Ctx>, cancel: CancellationToken) {
+async fn accept(
+    listener: tokio::net::TcpListener,
+    ctx: Arc<Ctx>,
+    accepting: CancellationToken,
+    cancel: CancellationToken,
+) {
     loop {
         let stream = tokio::select! {
-            _ = cancel.cancelled() => return,
+            _ = accepting.cancelled() => return,
             r = listener.accept() => match r {
                 Ok((s, _)) => s,
                 Err(e) => {
@@ -161,7 +178,7 @@ async fn handle(req: Request<Incoming>, ctx: &Ctx) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let anthropic = path.starts_with("/v1/messages");
-    let admitted = match gate::admit(&parts.method, &path, &parts.headers, &ctx.policy, ctx.port) {
+    let admitted = match gate::admit(&parts.method, &path, &parts.headers, &ctx.policy) {
         Ok(a) => a,
         Err(r) => {
             tracing::info!(%path, code = r.code, "the front door refused a request");

@@ -321,8 +321,13 @@ impl Server {
 
     /// Stops the server: SIGTERM, then SIGKILL after [`STOP_GRACE`]. Returns how it ended.
     pub async fn stop(&self) -> ExitStatus {
-        // Nothing new reaches a server on its way out.
-        self.door.lock().expect("door lock").take();
+        // Nothing new reaches a server on its way out; the answers on their way stay
+        // open until the process is gone, so one it cuts short ends with the error event
+        // (see `Door::stop_accepting`), and only then does the door close.
+        let door = self.door.lock().expect("door lock").take();
+        if let Some(d) = &door {
+            d.stop_accepting();
+        }
         self.stop_requested
             .store(true, std::sync::atomic::Ordering::SeqCst);
         self.events.emit(Event::ServerState {
@@ -343,6 +348,7 @@ impl Server {
                         .await;
             }
         }
+        drop(door);
         if let Some(f) = &self.record {
             let _ = std::fs::remove_file(f);
         }
