@@ -3,8 +3,7 @@
 
 use std::net::IpAddr;
 
-use kindling_core::peers::pairing::{self, Me};
-use kindling_core::peers::relay;
+use kindling_core::peers::pairing;
 use kindling_core::peers::share::{Helper, ShareOptions, DEAD_AFTER, HEARTBEAT};
 use kindling_core::peers::{this_mac_name, PeerError, DEFAULT_SHARE_PORT};
 use kindling_core::units::{format_bytes, parse_bytes};
@@ -52,6 +51,13 @@ pub struct ShareArgs {
     /// The most disk the cache of other Macs' model parts may keep (default 20GB).
     #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
     cache_limit: Option<u64>,
+    /// The port of this Mac's own model server, which paired Macs may send requests to
+    /// for the models it serves (default: the server port in Settings).
+    #[arg(long, value_name = "N", conflicts_with = "no_route")]
+    serve_port: Option<u16>,
+    /// Lend only memory: paired Macs may not use this Mac's own model server.
+    #[arg(long)]
+    no_route: bool,
 }
 
 fn any_host() -> IpAddr {
@@ -71,17 +77,9 @@ async fn open_helper(
 
 pub async fn pair(core: &Core, args: PairArgs, cancel: &Cancel) -> Result<()> {
     let name = this_mac_name(args.name.as_deref());
-    let identity = core.identity()?;
     match (args.code, args.at) {
         (Some(code), Some(at)) => {
-            let me = Me {
-                identity: &identity,
-                name: name.clone(),
-                build: core.runtime_build(),
-                share_port: DEFAULT_SHARE_PORT,
-            };
-            let peer = pairing::pair_with(&at, &code, &me).await?;
-            core.book().add(peer.clone()).map_err(PeerError::from)?;
+            let peer = core.pair_with_code(&code, &at, &name).await?;
             println!(
                 "Paired with {} ({}). This Mac is \"{name}\" there.",
                 peer.name,
@@ -107,6 +105,7 @@ pub async fn pair(core: &Core, args: PairArgs, cancel: &Cancel) -> Result<()> {
                 cache_limit_bytes: 0,
                 heartbeat: HEARTBEAT,
                 dead_after: DEAD_AFTER,
+                serve_port: None,
             };
             let (helper, _) = open_helper(core, &name, opts).await?;
             let code = helper.show_code();
@@ -114,7 +113,7 @@ pub async fn pair(core: &Core, args: PairArgs, cancel: &Cancel) -> Result<()> {
             println!(
                 "On the other Mac, type it in Kindling, or run: kindling pair {} --at {}",
                 pairing::digits(&code),
-                reach_hint(&helper)
+                helper.reach_hint()
             );
             println!("The code works once, for ten minutes. Press Ctrl-C to stop.");
             let outcome = tokio::select! {
@@ -133,28 +132,6 @@ pub async fn pair(core: &Core, args: PairArgs, cancel: &Cancel) -> Result<()> {
 }
 
 /// How the other Mac reaches this one: its address on the house's network and port.
-fn reach_hint(helper: &Helper) -> String {
-    let addr = helper.local_addr();
-    let ip = if addr.ip().is_unspecified() {
-        local_ip().unwrap_or_else(|| "THIS-MAC-ADDRESS".into())
-    } else {
-        addr.ip().to_string()
-    };
-    if addr.port() == DEFAULT_SHARE_PORT {
-        ip
-    } else {
-        format!("{ip}:{}", addr.port())
-    }
-}
-
-/// This machine's address on the local network (the one a route to the outside uses;
-/// no packet is sent).
-fn local_ip() -> Option<String> {
-    let s = std::net::UdpSocket::bind(("0.0.0.0", 0)).ok()?;
-    s.connect(("192.168.0.1", 9)).ok()?;
-    Some(s.local_addr().ok()?.ip().to_string())
-}
-
 pub async fn share(core: &Core, args: ShareArgs, cancel: &Cancel) -> Result<()> {
     let name = this_mac_name(args.name.as_deref());
     let ram = core.detect().await.hardware.ram_total_bytes;
@@ -166,8 +143,10 @@ pub async fn share(core: &Core, args: ShareArgs, cancel: &Cancel) -> Result<()> 
         cache_limit_bytes: args.cache_limit.unwrap_or(20_000_000_000),
         heartbeat: HEARTBEAT,
         dead_after: DEAD_AFTER,
+        serve_port: (!args.no_route).then(|| args.serve_port.unwrap_or(core.settings().port)),
     };
     let memory = opts.memory_bytes;
+    let opts_serve_port = opts.serve_port;
     let (helper, offer) = open_helper(core, &name, opts).await?;
     let how = match &offer.gpu {
         Some(gpu) => format!("on its {gpu}"),
@@ -179,14 +158,19 @@ pub async fn share(core: &Core, args: ShareArgs, cancel: &Cancel) -> Result<()> 
     );
     println!(
         "They reach it at {} (encrypted; a Mac that was not paired gets nothing).",
-        reach_hint(&helper)
+        helper.reach_hint()
     );
+    if let Some(port) = opts_serve_port {
+        println!(
+            "They may also use the models this Mac's own server serves (port {port}) while it runs."
+        );
+    }
     if args.pair {
         let code = helper.show_code();
         println!(
             "Pairing code: {code} (on the other Mac: kindling pair {} --at {})",
             pairing::digits(&code),
-            reach_hint(&helper)
+            helper.reach_hint()
         );
     }
     println!("Press Ctrl-C to stop.");
@@ -213,48 +197,8 @@ pub async fn unpair(core: &Core, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// One paired Mac as `kindling peers` shows it.
-#[derive(serde::Serialize)]
-struct Row {
-    name: String,
-    address: Option<String>,
-    paired_at: String,
-    reachable: bool,
-    offer: Option<kindling_core::peers::Offer>,
-    build: Option<u32>,
-    problem: Option<String>,
-    rtt_ms: Option<f64>,
-}
-
 pub async fn list(core: &Core, json: bool, name: Option<String>) -> Result<()> {
-    let peers = core.book().list().map_err(PeerError::from)?;
-    let me = core.caller(&this_mac_name(name.as_deref()))?;
-    let mut rows = Vec::new();
-    for peer in peers {
-        let reached = relay::reach(&peer, &me).await;
-        rows.push(match reached {
-            Ok(r) => Row {
-                name: peer.name.clone(),
-                address: peer.address.clone(),
-                paired_at: peer.paired_at.clone(),
-                reachable: true,
-                build: peer.build,
-                offer: Some(r.offer),
-                problem: None,
-                rtt_ms: Some(r.rtt.as_secs_f64() * 1000.0),
-            },
-            Err(e) => Row {
-                name: peer.name.clone(),
-                address: peer.address.clone(),
-                paired_at: peer.paired_at.clone(),
-                reachable: false,
-                build: peer.build,
-                offer: None,
-                problem: Some(e.to_string()),
-                rtt_ms: None,
-            },
-        });
-    }
+    let rows = core.peer_statuses(&this_mac_name(name.as_deref())).await?;
     if json {
         println!(
             "{}",

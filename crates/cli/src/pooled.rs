@@ -22,6 +22,35 @@ pub async fn serve_with(core: &Core, args: crate::serve::Args, cancel: &Cancel) 
         return Ok(());
     }
     loop {
+        if let Some(relay) = core.route(&planned, port, &me, Watch::default()).await? {
+            println!(
+                "Apps on this Mac use http://127.0.0.1:{port}/v1 as before; {} answers. Press Ctrl-C to stop.",
+                relay.peer
+            );
+            let lost = tokio::select! {
+                _ = cancel.cancelled() => None,
+                e = relay.lost() => Some(e),
+            };
+            relay.stop();
+            let Some(lost) = lost else {
+                println!("Stopped sending requests to {}.", relay.peer);
+                return Ok(());
+            };
+            eprintln!("{lost}");
+            let name = relay.peer.clone();
+            drop(relay);
+            with.retain(|w| !name.to_lowercase().starts_with(&w.to_lowercase()));
+            planned = core
+                .plan_with(&model, &with, args.local_memory, &me)
+                .await?;
+            if let Plan::TooBig { .. } = planned.plan {
+                eprintln!("Without {name} the model does not fit: serving stopped. When {name} is back, start again.");
+                return Err(lost.into());
+            }
+            eprintln!("Serving it without {name}.");
+            print_plan(&planned, &model);
+            continue;
+        }
         eprintln!("Starting the model server with {} …", model.display());
         let pooled = core
             .serve_pooled(&model, Some(port), planned, &me, Watch::default(), cancel)
@@ -77,6 +106,14 @@ fn print_plan(planned: &Planned, model: &std::path::Path) {
     let name = model
         .file_name()
         .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
+    if let Some(r) = planned.route.and_then(|i| planned.reached.get(i)) {
+        println!(
+            "{name} does not fit where this Mac runs it fast, and {} serves it already: this Mac's apps are sent there ({:.1} ms away). Nothing is split, nothing copied.",
+            r.peer.name,
+            r.rtt.as_secs_f64() * 1000.0
+        );
+        return;
+    }
     match &planned.plan {
         Plan::Alone { bytes, room } => println!(
             "{name} fits this Mac ({} of the {} it may use): it is not split.",

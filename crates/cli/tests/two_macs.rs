@@ -374,3 +374,111 @@ fn recommend_with_names_what_the_pair_runs_that_neither_runs_alone() {
         "{line}"
     );
 }
+
+/// Route first: Gamma already serves the sample model, which does not fit where this
+/// Mac may run it (its allowance is too small). `serve --with Gamma` starts no model
+/// here: this Mac's server port, on loopback only, carries its apps' requests whole to
+/// Gamma's own server, and the answers are Gamma's. When Gamma goes away, the owner is
+/// told which Mac, and (the model fitting nowhere else) serving stops.
+#[test]
+fn a_model_a_paired_mac_serves_is_routed_there_whole() {
+    let (serving, gamma) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let share_port = free_port("127.0.0.6");
+    pair(
+        serving.path(),
+        "Server",
+        gamma.path(),
+        "Gamma",
+        "127.0.0.6",
+        share_port,
+    );
+    // Gamma serves the model to its own apps, and lends that server to the Macs it paired with.
+    let gamma_port = free_port("127.0.0.1");
+    let mut gamma_server = Running::start({
+        let mut c = kindling(gamma.path());
+        c.args(["serve", "--model"])
+            .arg(sample_model())
+            .args(["--port", &gamma_port.to_string()]);
+        c
+    });
+    gamma_server.expect("Press Ctrl-C to stop", Duration::from_secs(120));
+    let helper = Running::start({
+        let mut c = kindling(gamma.path());
+        c.args([
+            "share",
+            "--host",
+            "127.0.0.6",
+            "--port",
+            &share_port.to_string(),
+            "--name",
+            "Gamma",
+            "--memory",
+            "100MB",
+            "--serve-port",
+            &gamma_port.to_string(),
+        ]);
+        c
+    });
+    let mut helper = helper;
+    helper.expect("Press Ctrl-C to stop.", Duration::from_secs(60));
+
+    let plan = kindling(serving.path())
+        .args(["serve", "--model"])
+        .arg(sample_model())
+        .args(["--with", "Gamma", "--local-memory", "100MB", "--plan"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        said.contains("Gamma serves it already"),
+        "{said}{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+
+    let port = free_port("127.0.0.1");
+    let mut server = Running::start({
+        let mut c = kindling(serving.path());
+        c.args(["serve", "--model"])
+            .arg(sample_model())
+            .args(["--port", &port.to_string(), "--name", "Server"])
+            .args(["--with", "Gamma", "--local-memory", "100MB"]);
+        c
+    });
+    server.expect("Gamma answers", Duration::from_secs(60));
+    // The answer is Gamma's own, to the token; a streamed one arrives whole.
+    assert_eq!(greedy(port), greedy(gamma_port));
+    let body = r#"{"model":"gemma-3-270m-q4_k_m","messages":[{"role":"user","content":"Say hello."}],"max_tokens":16,"temperature":0,"stream":true}"#;
+    let streamed = http(port, "POST", "/v1/chat/completions", body).unwrap_or_default();
+    assert!(streamed.contains("data: [DONE]"), "{streamed}");
+    // No model runs on the serving Mac, and it listens on loopback only.
+    let here = children(server.pid());
+    assert!(
+        !here
+            .iter()
+            .any(|p| cmdline(*p).join(" ").contains("llama-server")),
+        "a model server started on the serving Mac"
+    );
+    let mut serving_pids = vec![server.pid()];
+    serving_pids.extend(here);
+    for pid in serving_pids {
+        for addr in listens(pid) {
+            assert_eq!(addr.ip().to_string(), "127.0.0.1", "{addr}");
+        }
+    }
+
+    // Gamma's sharing is killed: the owner is told which Mac, and with nowhere else to
+    // run it, serving stops and the port answers nothing.
+    signal(helper.pid(), "-KILL");
+    server.expect("Gamma stopped answering", Duration::from_secs(30));
+    server.expect(
+        "Without Gamma the model does not fit",
+        Duration::from_secs(30),
+    );
+    assert!(wait_until(Duration::from_secs(30), || server
+        .child
+        .try_wait()
+        .unwrap()
+        .is_some()));
+    assert!(!server.child.wait().unwrap().success());
+    assert!(http(port, "GET", "/health", "").is_none_or(|r| r.is_empty()));
+}

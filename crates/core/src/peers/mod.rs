@@ -9,7 +9,8 @@
 //! - [`share`]: the helper's side: llama.cpp's `ggml-rpc-server` bound to loopback, reached
 //!   only through the tunnel, offering what its owner allowed.
 //! - [`relay`]: the serving side: a loopback port per helper that llama-server's `--rpc`
-//!   dials, each connection carried through a tunnel.
+//!   dials, each connection carried through a tunnel; or, to route, the owner's own
+//!   server port carried whole to a paired Mac's front door.
 //! - [`plan`]: which Mac holds which share of the model, and the speed to expect.
 //!
 //! `ggml-rpc-server` has no authentication and its deserializer has had remote-code bugs:
@@ -23,6 +24,7 @@ pub mod plan;
 pub mod pool;
 pub mod relay;
 pub mod share;
+pub mod status;
 pub mod wire;
 
 use serde::{Deserialize, Serialize};
@@ -56,6 +58,9 @@ pub enum Want {
     Offer,
     /// A connection to its `ggml-rpc-server`.
     Rpc,
+    /// A connection to its front door (the model server apps use), to route a model it
+    /// serves already: nothing is split, nothing copied.
+    Route,
 }
 
 /// The listening Mac's answer.
@@ -87,6 +92,10 @@ pub struct Offer {
     pub summary: String,
     /// Its runtime, as every stored run records one.
     pub runtime: String,
+    /// The models its front door answers for now (their ids, as `/v1/models` lists
+    /// them), when it lends it: a paired Mac may route requests for them there.
+    #[serde(default)]
+    pub serves: Vec<String>,
 }
 
 /// Why a Mac could not be used, in words for its owner.
@@ -114,6 +123,8 @@ pub enum PeerError {
     Pairing { why: String },
     #[error("{name} stopped answering ({how}). The model it held a share of was stopped; nothing half-finished was passed on as a whole answer.")]
     Lost { name: String, how: String },
+    #[error("{name} stopped answering ({how}). This Mac's apps were sent there for its model; they get an error now, never an answer cut short as if it were whole.")]
+    RouteLost { name: String, how: String },
     #[error("Even together these Macs have {} for this model, and it needs {}. Pick a smaller quant, or let the helpers lend more memory.", crate::units::format_bytes(*room), crate::units::format_bytes(*need))]
     TooBig { need: u64, room: u64 },
     #[error("This Kindling's runtime has no ggml-rpc-server beside {server}, so it cannot lend this Mac's memory. Reinstall Kindling.")]
@@ -137,7 +148,7 @@ impl PeerError {
             PeerError::Refused { .. } | PeerError::Declined { .. } => C::PeerRefused,
             PeerError::BuildMismatch { .. } => C::PeerBuildMismatch,
             PeerError::Pairing { .. } => C::PairingFailed,
-            PeerError::Lost { .. } => C::PeerLost,
+            PeerError::Lost { .. } | PeerError::RouteLost { .. } => C::PeerLost,
             PeerError::NoRpcServer { .. } => C::RuntimeBroken,
             PeerError::TooBig { .. } => C::DoesNotFit,
             PeerError::System { .. } => C::System,

@@ -91,6 +91,20 @@ pub enum Plan {
     TooBig { need: u64, room: u64 },
 }
 
+/// The paired Mac to route a model to instead of splitting it: route first, split only
+/// when nothing else fits. When the model does not fit where this Mac runs it fast (the
+/// plan is not [`Plan::Alone`]) and a paired Mac's front door already serves it (by its
+/// id, as apps name it), requests go there whole. `serves` is each helper's list, in
+/// the order asked. Pure.
+pub fn route_first(plan: &Plan, model_id: &str, serves: &[&[String]]) -> Option<usize> {
+    if matches!(plan, Plan::Alone { .. }) {
+        return None;
+    }
+    serves
+        .iter()
+        .position(|s| s.iter().any(|id| id.eq_ignore_ascii_case(model_id)))
+}
+
 /// A model's shape as the split sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Shape {
@@ -460,6 +474,28 @@ mod tests {
     use super::*;
 
     const MB: u64 = 1_000_000;
+
+    /// Route first: a model that fits here is served here even when a paired Mac
+    /// serves it; one that does not goes to the Mac that serves it, by its id, whatever
+    /// the case; with none serving it, it is split (no route).
+    #[test]
+    fn a_model_that_does_not_fit_goes_whole_to_the_mac_that_serves_it() {
+        let alone = Plan::Alone {
+            bytes: 10 * MB,
+            room: 20 * MB,
+        };
+        let split = Plan::TooBig {
+            need: 30 * MB,
+            room: 20 * MB,
+        };
+        let beta = vec!["llama-3.2-1b-q4_k_m".to_string()];
+        let gamma = vec!["gemma-3-270m-q4_k_m".to_string()];
+        let serves: Vec<&[String]> = vec![&beta, &gamma];
+        assert_eq!(route_first(&alone, "gemma-3-270m-q4_k_m", &serves), None);
+        assert_eq!(route_first(&split, "Gemma-3-270M-Q4_K_M", &serves), Some(1));
+        assert_eq!(route_first(&split, "qwen3-8b-q4_k_m", &serves), None);
+        assert_eq!(route_first(&split, "gemma-3-270m-q4_k_m", &[]), None);
+    }
 
     /// The sample model (gemma-3-270m Q4_K_M) at 4096 tokens of context, as its
     /// header gives it: 18 layers of 4.9 MB, 178 MB of embeddings (tied: the output head

@@ -24,6 +24,9 @@ pub struct Planned {
     pub gpu: Option<GpuRoom>,
     /// Each helper reached, in the order asked.
     pub helpers: Vec<Room>,
+    /// The helper that already serves the model, when it does not fit where this Mac
+    /// runs it fast: requests are routed there instead (see [`plan::route_first`]).
+    pub route: Option<usize>,
     #[serde(skip)]
     pub reached: Vec<Reached>,
     #[serde(skip)]
@@ -135,6 +138,7 @@ impl Core {
                 bandwidth,
                 summary: hw.summary(),
                 runtime: runtime_line,
+                serves: Vec::new(),
             },
             runtime,
         })
@@ -181,14 +185,45 @@ impl Core {
                 link_bytes_per_s: None,
             })
             .collect();
+        let plan = plan::plan(&shape, &here, gpu.as_ref(), &helpers);
+        let serves: Vec<&[String]> = reached.iter().map(|r| r.offer.serves.as_slice()).collect();
+        let route = plan::route_first(&plan, &crate::front::model_id(model), &serves);
         Ok(Planned {
-            plan: plan::plan(&shape, &here, gpu.as_ref(), &helpers),
+            plan,
+            route,
             here,
             gpu,
             helpers,
             reached,
             shape,
         })
+    }
+
+    /// Routes the owner's apps to the paired Mac that serves the model (`planned.route`):
+    /// this Mac's server port, on loopback, carries each connection whole through a
+    /// tunnel to that Mac's front door; no server starts here. `None` when the plan
+    /// routes nowhere.
+    pub async fn route(
+        &self,
+        planned: &Planned,
+        port: u16,
+        me: &Caller,
+        watch: Watch,
+    ) -> Result<Option<Relay>> {
+        let Some(reached) = planned.route.and_then(|i| planned.reached.get(i)) else {
+            return Ok(None);
+        };
+        Ok(Some(
+            Relay::start_on(
+                port,
+                super::Want::Route,
+                reached.peer.clone(),
+                me.clone(),
+                watch.heartbeat,
+                watch.dead_after,
+            )
+            .await?,
+        ))
     }
 
     /// Serves `model` as `planned`: alone when it fits here, else split with the helpers

@@ -105,10 +105,13 @@ pub async fn reach(peer: &Peer, me: &Caller) -> Result<Reached, PeerError> {
     })
 }
 
-/// A loopback port carrying llama-server's RPC connections to one helper.
+/// A loopback port carrying connections to one paired Mac: llama-server's RPC
+/// connections to its `ggml-rpc-server`, or (routing) the owner's apps' requests to its
+/// front door.
 pub struct Relay {
     pub port: u16,
     pub peer: String,
+    want: Want,
     lost: watch::Receiver<Option<String>>,
     stop: CancellationToken,
 }
@@ -121,10 +124,27 @@ impl Relay {
         heartbeat: Duration,
         dead_after: Duration,
     ) -> Result<Relay, PeerError> {
-        let listener = TcpListener::bind(("127.0.0.1", 0))
+        Relay::start_on(0, Want::Rpc, peer, me, heartbeat, dead_after).await
+    }
+
+    /// Listens on loopback `port` (0: any free one), carrying each connection through a
+    /// new tunnel to `peer` that asks for `want`.
+    pub async fn start_on(
+        port: u16,
+        want: Want,
+        peer: Peer,
+        me: Caller,
+        heartbeat: Duration,
+        dead_after: Duration,
+    ) -> Result<Relay, PeerError> {
+        let listener = TcpListener::bind(("127.0.0.1", port))
             .await
             .map_err(|source| PeerError::System {
-                what: "open a loopback port for the other Mac's link",
+                what: if port == 0 {
+                    "open a loopback port for the other Mac's link"
+                } else {
+                    "listen on the model server's port (is another server using it?)"
+                },
                 source,
             })?;
         let port = listener
@@ -139,6 +159,8 @@ impl Relay {
         let stop = CancellationToken::new();
         let stopped = stop.clone();
         let name = peer.name.clone();
+        let (peer_for_watch, me_for_watch) = (peer.clone(), me.clone());
+        let watch_tx = tx.clone();
         tokio::spawn(async move {
             loop {
                 let accepted = tokio::select! {
@@ -150,7 +172,7 @@ impl Relay {
                     (peer.clone(), me.clone(), tx.clone(), stopped.clone());
                 tokio::spawn(async move {
                     let carried = async {
-                        let (ch, _, _) = match open(&peer, &me, Want::Rpc).await {
+                        let (ch, _, _) = match open(&peer, &me, want).await {
                             Ok(x) => x,
                             Err(e) => {
                                 tx.send_replace(Some(e.to_string()));
@@ -162,6 +184,9 @@ impl Relay {
                             PipeEnd::RemoteSilent { secs } => {
                                 tx.send_replace(Some(format!("nothing came from it for {secs} s")));
                             }
+                            // A front door closes a connection once an answer is
+                            // done: routing, that is the end of a request, not a loss.
+                            PipeEnd::RemoteClosed(_) if want == Want::Route => {}
                             PipeEnd::RemoteClosed(why) => {
                                 tx.send_replace(Some(if why.is_empty() {
                                     "it closed the link".into()
@@ -181,9 +206,33 @@ impl Relay {
                 });
             }
         });
+        if want == Want::Route {
+            // Between requests nothing crosses a routed link: ask the Mac, as often as
+            // the heartbeat would, whether it is still there.
+            let stopped = stop.clone();
+            let every = dead_after / 2;
+            let (tx, peer, me) = (watch_tx, peer_for_watch, me_for_watch);
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = stopped.cancelled() => break,
+                        _ = tokio::time::sleep(every) => {}
+                    }
+                    let asked = tokio::time::timeout(dead_after, reach(&peer, &me)).await;
+                    let how = match asked {
+                        Ok(Ok(_)) => continue,
+                        Ok(Err(e)) => e.to_string(),
+                        Err(_) => format!("nothing came from it for {} s", dead_after.as_secs()),
+                    };
+                    tx.send_replace(Some(how));
+                    break;
+                }
+            });
+        }
         Ok(Relay {
             port,
             peer: name,
+            want,
             lost,
             stop,
         })
@@ -194,9 +243,10 @@ impl Relay {
         let mut rx = self.lost.clone();
         loop {
             if let Some(how) = rx.borrow_and_update().clone() {
-                return PeerError::Lost {
-                    name: self.peer.clone(),
-                    how,
+                let name = self.peer.clone();
+                return match self.want {
+                    Want::Route => PeerError::RouteLost { name, how },
+                    _ => PeerError::Lost { name, how },
                 };
             }
             if rx.changed().await.is_err() {

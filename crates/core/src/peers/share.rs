@@ -3,7 +3,8 @@
 //! One listener (the only thing Kindling opens to the network for this) takes two kinds
 //! of connection: a pairing, while a code is shown, and a tunnel from a paired Mac. A
 //! tunnel asks what this Mac offers, or to reach its `ggml-rpc-server`, which listens on
-//! 127.0.0.1 only and is started on the first such request. The RPC server's tensor
+//! 127.0.0.1 only and is started on the first such request, or (when the owner lends
+//! it) to reach this Mac's own model server, for a model it already serves. The RPC server's tensor
 //! cache lives in the home and is pruned to a size limit (llama.cpp's own has none).
 
 use std::net::{IpAddr, SocketAddr};
@@ -39,6 +40,9 @@ pub struct ShareOptions {
     pub cache_limit_bytes: u64,
     pub heartbeat: Duration,
     pub dead_after: Duration,
+    /// The port of this Mac's own model server (its front door, on loopback), when the
+    /// owner lends it: paired Macs may then route requests for the models it serves.
+    pub serve_port: Option<u16>,
 }
 
 /// How often a quiet link says it is still there, and how long silence means it is gone.
@@ -151,6 +155,21 @@ impl Helper {
         self.addr
     }
 
+    /// How the other Mac's owner types this one's address: its address on the local
+    /// network (with the port, when it is not the usual one).
+    pub fn reach_hint(&self) -> String {
+        let ip = if self.addr.ip().is_unspecified() {
+            local_ip().unwrap_or_else(|| "THIS-MAC-ADDRESS".into())
+        } else {
+            self.addr.ip().to_string()
+        };
+        if self.addr.port() == super::DEFAULT_SHARE_PORT {
+            ip
+        } else {
+            format!("{ip}:{}", self.addr.port())
+        }
+    }
+
     /// Shows a new pairing code: good for one try, for [`pairing::CODE_LIFETIME`].
     pub fn show_code(&self) -> String {
         let code = pairing::new_code();
@@ -189,6 +208,14 @@ impl Drop for Helper {
     fn drop(&mut self) {
         self.stop.cancel();
     }
+}
+
+/// This machine's address on the local network: the one a route towards a private
+/// address would leave from (a UDP socket's `connect` sends no packet).
+fn local_ip() -> Option<String> {
+    let s = std::net::UdpSocket::bind(("0.0.0.0", 0)).ok()?;
+    s.connect(("192.168.0.1", 9)).ok()?;
+    Some(s.local_addr().ok()?.ip().to_string())
 }
 
 /// `ggml-rpc-server` of the runtime whose llama-server is at `server`.
@@ -266,9 +293,32 @@ async fn tunnel(stream: TcpStream, ctx: &Ctx) {
         let _ = ch.tx.json(&answer).await;
         return;
     }
+    if let (Some(offer), Some(port)) = (answer.offer.as_mut(), ctx.opts.serve_port) {
+        offer.serves = served_models(port).await;
+    }
     match hello.want {
         Want::Offer | Want::Pair => {
             let _ = ch.tx.json(&answer).await;
+        }
+        Want::Route => {
+            let door = match ctx.opts.serve_port {
+                None => Err("it does not lend its model server".to_string()),
+                Some(port) => TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .map_err(|_| "its model server is not running".to_string()),
+            };
+            let door = match door {
+                Ok(d) => d,
+                Err(why) => {
+                    answer.refused = Some(why);
+                    let _ = ch.tx.json(&answer).await;
+                    return;
+                }
+            };
+            if ch.tx.json(&answer).await.is_err() {
+                return;
+            }
+            let _ = wire::pipe(door, ch, ctx.opts.heartbeat, ctx.opts.dead_after).await;
         }
         Want::Rpc => {
             let local = match reach_rpc_server(ctx).await {
@@ -285,6 +335,32 @@ async fn tunnel(stream: TcpStream, ctx: &Ctx) {
             let _ = wire::pipe(local, ch, ctx.opts.heartbeat, ctx.opts.dead_after).await;
             prune_cache(&ctx.cache.join("rpc"), ctx.opts.cache_limit_bytes);
         }
+    }
+}
+
+/// The models this Mac's front door on `port` answers for now (none when it is not
+/// running, or does not answer within two seconds).
+async fn served_models(port: u16) -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    struct Listed {
+        data: Vec<Model>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Model {
+        id: String,
+    }
+    let asked = crate::server::http_client()
+        .get(format!("http://127.0.0.1:{port}/v1/models"))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await;
+    match asked {
+        Ok(r) if r.status().is_success() => r
+            .json::<Listed>()
+            .await
+            .map(|l| l.data.into_iter().map(|m| m.id).collect())
+            .unwrap_or_default(),
+        _ => Vec::new(),
     }
 }
 
