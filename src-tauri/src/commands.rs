@@ -31,7 +31,7 @@ use crate::{bench_job, server_control};
 
 type Reply<T> = Result<T, ErrorReport>;
 
-fn report(e: impl Into<kindling_core::Error>) -> ErrorReport {
+pub(crate) fn report(e: impl Into<kindling_core::Error>) -> ErrorReport {
     e.into().to_report()
 }
 
@@ -82,6 +82,12 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         served_usage,
         save_served_evidence,
         judge_runs,
+        crate::other_macs::peers,
+        crate::other_macs::pair_with,
+        crate::other_macs::unpair,
+        crate::other_macs::share_start,
+        crate::other_macs::share_stop,
+        crate::other_macs::share_status,
         open_chat,
         settings_get,
         settings_set,

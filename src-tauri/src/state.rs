@@ -78,6 +78,8 @@ pub struct AppState {
     /// stopped by the owner, so a showdown resumes at the next launch, and no server
     /// set aside for a job comes back.
     pub quitting: std::sync::atomic::AtomicBool,
+    /// This Mac lending itself to its paired Macs ("Use another Mac"), while it does.
+    pub lending: tokio::sync::Mutex<Option<crate::other_macs::Lent>>,
 }
 
 impl AppState {
@@ -95,6 +97,7 @@ impl AppState {
             update: Mutex::new(None),
             started,
             quitting: std::sync::atomic::AtomicBool::new(false),
+            lending: tokio::sync::Mutex::new(None),
         }
     }
 

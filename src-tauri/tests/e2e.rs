@@ -275,6 +275,65 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     });
     assert_eq!(host(second_port).as_deref(), Some("127.0.0.1"));
 
+    // Use another Mac. Not paired yet; a code typed for an address where no Mac answers
+    // is said plainly; lending this one shows a code and an address, which another "Mac"
+    // (a second Kindling home, pairing as `kindling pair CODE --at` does) types; the list
+    // then shows it, and Unpair forgets it. Stop lending closes the share port.
+    app.wait_text("[data-testid=macs-none]", secs(30));
+    app.type_into("[data-testid=pair-code]", "123 456");
+    app.type_into("[data-testid=pair-address]", "127.0.0.1:9");
+    app.click("[data-testid=pair-go]");
+    let refused = app.wait_text("[data-testid=other-macs] .error", secs(30));
+    assert!(
+        refused.contains("did not answer at 127.0.0.1:9"),
+        "{refused}"
+    );
+    app.click("[data-testid=lend-start]");
+    let code = app.wait_text("[data-testid=lend-code]", secs(60));
+    let address = app.wait_text("[data-testid=lend-address]", secs(5));
+    assert!(!address.is_empty());
+    let other = t.path().join("attic-mac");
+    let paired = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let core = kindling_core::Core::open(kindling_core::Paths::new(&other))
+                .await
+                .unwrap();
+            core.pair_with_code(
+                &code,
+                &format!("127.0.0.1:{}", kindling_core::peers::DEFAULT_SHARE_PORT),
+                "Attic Mac",
+            )
+            .await
+        });
+    let peer = paired.unwrap_or_else(|e| panic!("pairing with the app's code failed: {e}"));
+    assert!(!peer.name.is_empty());
+    let listed = app.wait("the Mac that paired in the list", secs(30), || {
+        app.text("[data-testid=mac][data-name='Attic Mac']")
+    });
+    // It lends nothing (no `kindling share` runs in its home): listed, not reachable, and why.
+    assert_eq!(
+        app.attr("[data-testid=mac][data-name='Attic Mac']", "data-reachable")
+            .as_deref(),
+        Some("false"),
+        "{listed}"
+    );
+    assert!(listed.contains("Attic Mac —"), "{listed}");
+    app.screenshot("server-other-macs");
+    app.click("[data-testid=mac-unpair]");
+    app.wait("the unpaired Mac gone", secs(30), || {
+        app.text("[data-testid=macs-none]")
+    });
+    app.click("[data-testid=lend-stop]");
+    app.wait_text("[data-testid=lend-start]", secs(30));
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", kindling_core::peers::DEFAULT_SHARE_PORT))
+            .is_err(),
+        "the share port still listens after Stop lending"
+    );
+
     // "Benchmark my Mac" while both servers run: they step aside (the benchmark has the
     // machine to itself) and come back; the tray and the Server screen
     // follow the served model, not the benchmark's server.

@@ -325,7 +325,35 @@ impl App {
 
     /// Clicks the element matching `css` as a user would (WebDriver element click).
     pub fn click(&self, css: &str) {
-        let found = self.wait(&format!("{css} to appear"), Duration::from_secs(30), || {
+        let found = self.element(css);
+        let r = self.call(
+            reqwest::Method::POST,
+            &format!("/element/{found}/click"),
+            Some(json!({})),
+        );
+        assert!(
+            r.is_null() || r.get("error").is_none(),
+            "click on {css} failed: {r}"
+        );
+    }
+
+    /// Types `text` into the field matching `css`, key by key, as a person would.
+    pub fn type_into(&self, css: &str, text: &str) {
+        let found = self.element(css);
+        let r = self.call(
+            reqwest::Method::POST,
+            &format!("/element/{found}/value"),
+            Some(json!({ "text": text })),
+        );
+        assert!(
+            r.is_null() || r.get("error").is_none(),
+            "typing into {css} failed: {r}"
+        );
+    }
+
+    /// The WebDriver id of the first element matching `css`, once there is one.
+    fn element(&self, css: &str) -> String {
+        self.wait(&format!("{css} to appear"), Duration::from_secs(30), || {
             let v = self.call(
                 reqwest::Method::POST,
                 "/element",
@@ -337,16 +365,7 @@ impl App {
                 .filter(|o| !o.contains_key("error"))
                 .and_then(|o| o.values().next())
                 .and_then(|id| id.as_str().map(str::to_string))
-        });
-        let r = self.call(
-            reqwest::Method::POST,
-            &format!("/element/{found}/click"),
-            Some(json!({})),
-        );
-        assert!(
-            r.is_null() || r.get("error").is_none(),
-            "click on {css} failed: {r}"
-        );
+        })
     }
 
     /// Polls `probe` until it gives a value, or fails the test after `within`.

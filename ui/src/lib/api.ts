@@ -21,6 +21,8 @@ import type { Pulled } from "./bindings/Pulled";
 import type { Recommendation } from "./bindings/Recommendation";
 import type { Rescored } from "./bindings/Rescored";
 import type { PageShown } from "./bindings/PageShown";
+import type { Lending } from "./bindings/Lending";
+import type { PeerStatus } from "./bindings/PeerStatus";
 import type { RunDetail } from "./bindings/RunDetail";
 import type { RunSummary } from "./bindings/RunSummary";
 import type { ServerStatus } from "./bindings/ServerStatus";
@@ -81,6 +83,15 @@ export const api = {
   /** Whether two quality runs answered alike, judged test by test, in one sentence. */
   judgeRuns: (a: number, b: number) => invoke<string | null>("judge_runs", { a, b }),
   importRun: () => invoke<number | null>("import_run"),
+  /** The paired Macs, each asked what it lends now. */
+  peers: () => invoke<PeerStatus[]>("peers"),
+  /** Pairs with the Mac showing `code` at `address`; its name. */
+  pairWith: (code: string, address: string) => invoke<string>("pair_with", { code, address }),
+  unpair: (name: string) => invoke<string>("unpair", { name }),
+  /** Lends this Mac (or shows a new code while it does). */
+  shareStart: () => invoke<Lending>("share_start"),
+  shareStop: () => invoke<boolean>("share_stop"),
+  shareStatus: () => invoke<Lending | null>("share_status"),
   models: () => invoke<Inventory>("models"),
   servableModels: () => invoke<InstalledModel[]>("servable_models"),
   pullModel: (id: string) => invoke<Pulled>("pull_model", { id }),

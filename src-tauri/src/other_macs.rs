@@ -1,0 +1,129 @@
+//! "Use another Mac" in the Server screen: the paired Macs, pairing by the code another
+//! Mac shows, and lending this one. Thin: each command calls one core function (the same
+//! the `kindling pair`, `peers`, `unpair` and `share` commands use).
+
+use kindling_core::peers::share::{Helper, ShareOptions, DEAD_AFTER, HEARTBEAT};
+use kindling_core::peers::status::PeerStatus;
+use kindling_core::peers::{this_mac_name, PeerError, DEFAULT_SHARE_PORT};
+use kindling_core::ErrorReport;
+use serde::Serialize;
+use tauri::State;
+
+use crate::commands::report;
+use crate::state::AppState;
+
+type Reply<T> = Result<T, ErrorReport>;
+
+/// This Mac, lending: what the other Mac's owner types there.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct Lending {
+    /// The pairing code shown (good for one try, for ten minutes).
+    pub code: String,
+    /// This Mac's address as the other Mac types it.
+    pub address: String,
+    /// The most memory a share of a model may take here.
+    pub memory_bytes: u64,
+    /// Its GPU when lent, else the processor does the work.
+    pub gpu: Option<String>,
+}
+
+/// The Mac lending now, with what it shows.
+pub struct Lent {
+    pub helper: Helper,
+    pub view: Lending,
+}
+
+/// The paired Macs, each asked what it lends now.
+#[tauri::command]
+pub async fn peers(state: State<'_, AppState>) -> Reply<Vec<PeerStatus>> {
+    state
+        .core
+        .peer_statuses(&this_mac_name(None))
+        .await
+        .map_err(report)
+}
+
+/// Pairs with the Mac showing `code` at `address`; its name.
+#[tauri::command]
+pub async fn pair_with(state: State<'_, AppState>, code: String, address: String) -> Reply<String> {
+    let peer = state
+        .core
+        .pair_with_code(&code, &address, &this_mac_name(None))
+        .await
+        .map_err(report)?;
+    Ok(peer.name)
+}
+
+/// Forgets a paired Mac: neither can reach the other any more.
+#[tauri::command]
+pub fn unpair(state: State<'_, AppState>, name: String) -> Reply<String> {
+    let peer = state
+        .core
+        .book()
+        .remove(&name)
+        .map_err(|e| report(PeerError::from(e)))?;
+    Ok(peer.name)
+}
+
+/// Lends this Mac to the Macs it paired with (half its memory, its GPU, and its own
+/// model server), and shows a code for one more to pair. Again while lending: a new code.
+#[tauri::command]
+pub async fn share_start(state: State<'_, AppState>) -> Reply<Lending> {
+    let mut lent = state.lending.lock().await;
+    if let Some(l) = lent.as_mut() {
+        l.view.code = l.helper.show_code();
+        return Ok(l.view.clone());
+    }
+    let core = &state.core;
+    let ram = core.detect().await.hardware.ram_total_bytes;
+    let opts = ShareOptions {
+        host: std::net::IpAddr::from([0, 0, 0, 0]),
+        port: DEFAULT_SHARE_PORT,
+        memory_bytes: ram / 2,
+        use_gpu: true,
+        cache_limit_bytes: 20_000_000_000,
+        heartbeat: HEARTBEAT,
+        dead_after: DEAD_AFTER,
+        serve_port: Some(core.settings().port),
+    };
+    let name = this_mac_name(None);
+    let lender = core.lender(&name, &opts).await.map_err(report)?;
+    let offer = lender.offer.clone();
+    let helper = Helper::open(
+        core.identity().map_err(report)?,
+        core.book(),
+        lender,
+        opts,
+        core.paths(),
+    )
+    .await
+    .map_err(report)?;
+    let view = Lending {
+        code: helper.show_code(),
+        address: helper.reach_hint(),
+        memory_bytes: offer.memory_bytes,
+        gpu: offer.gpu,
+    };
+    *lent = Some(Lent {
+        helper,
+        view: view.clone(),
+    });
+    Ok(view)
+}
+
+/// Stops lending this Mac (its RPC server stops; the pairings are kept).
+#[tauri::command]
+pub async fn share_stop(state: State<'_, AppState>) -> Reply<bool> {
+    let lent = state.lending.lock().await.take();
+    let Some(l) = lent else {
+        return Ok(false);
+    };
+    l.helper.stop().await;
+    Ok(true)
+}
+
+/// Whether this Mac lends itself now, and what it shows.
+#[tauri::command]
+pub async fn share_status(state: State<'_, AppState>) -> Reply<Option<Lending>> {
+    Ok(state.lending.lock().await.as_ref().map(|l| l.view.clone()))
+}
