@@ -39,16 +39,7 @@ pub async fn serve_with(core: &Core, args: crate::serve::Args, cancel: &Cancel) 
             eprintln!("{lost}");
             let name = relay.peer.clone();
             drop(relay);
-            with.retain(|w| !name.to_lowercase().starts_with(&w.to_lowercase()));
-            planned = core
-                .plan_with(&model, &with, args.local_memory, &me)
-                .await?;
-            if let Plan::TooBig { .. } = planned.plan {
-                eprintln!("Without {name} the model does not fit: serving stopped. When {name} is back, start again.");
-                return Err(lost.into());
-            }
-            eprintln!("Serving it without {name}.");
-            print_plan(&planned, &model);
+            planned = without(core, &model, &mut with, &name, lost, args.local_memory, &me).await?;
             continue;
         }
         eprintln!("Starting the model server with {} …", model.display());
@@ -89,17 +80,31 @@ pub async fn serve_with(core: &Core, args: crate::serve::Args, cancel: &Cancel) 
         let PeerError::Lost { name, .. } = &lost else {
             return Err(lost.into());
         };
-        with.retain(|w| !name.to_lowercase().starts_with(&w.to_lowercase()));
-        planned = core
-            .plan_with(&model, &with, args.local_memory, &me)
-            .await?;
-        if let Plan::TooBig { .. } = planned.plan {
-            eprintln!("Without {name} the model does not fit: serving stopped. When {name} is back, start again.");
-            return Err(lost.into());
-        }
-        eprintln!("Serving it again without {name}.");
-        print_plan(&planned, &model);
+        let name = name.clone();
+        planned = without(core, &model, &mut with, &name, lost, args.local_memory, &me).await?;
     }
+}
+
+/// The plan again without `name`, the Mac that was `lost` (taken out of `with`); the
+/// loss itself when the Macs left cannot hold the model.
+async fn without(
+    core: &Core,
+    model: &std::path::Path,
+    with: &mut Vec<String>,
+    name: &str,
+    lost: PeerError,
+    local_memory: Option<u64>,
+    me: &kindling_core::peers::relay::Caller,
+) -> Result<Planned> {
+    with.retain(|w| !name.to_lowercase().starts_with(&w.to_lowercase()));
+    let planned = core.plan_with(model, with, local_memory, me).await?;
+    if let Plan::TooBig { .. } = planned.plan {
+        eprintln!("Without {name} the model does not fit: serving stopped. When {name} is back, start again.");
+        return Err(lost.into());
+    }
+    eprintln!("Serving it again without {name}.");
+    print_plan(&planned, model);
+    Ok(planned)
 }
 
 fn print_plan(planned: &Planned, model: &std::path::Path) {

@@ -300,28 +300,13 @@ async fn tunnel(stream: TcpStream, ctx: &Ctx) {
         Want::Offer | Want::Pair => {
             let _ = ch.tx.json(&answer).await;
         }
-        Want::Route => {
-            let door = match ctx.opts.serve_port {
-                None => Err("it does not lend its model server".to_string()),
-                Some(port) => TcpStream::connect(("127.0.0.1", port))
-                    .await
-                    .map_err(|_| "its model server is not running".to_string()),
+        Want::Route | Want::Rpc => {
+            let local = if hello.want == Want::Route {
+                reach_door(ctx).await
+            } else {
+                reach_rpc_server(ctx).await
             };
-            let door = match door {
-                Ok(d) => d,
-                Err(why) => {
-                    answer.refused = Some(why);
-                    let _ = ch.tx.json(&answer).await;
-                    return;
-                }
-            };
-            if ch.tx.json(&answer).await.is_err() {
-                return;
-            }
-            let _ = wire::pipe(door, ch, ctx.opts.heartbeat, ctx.opts.dead_after).await;
-        }
-        Want::Rpc => {
-            let local = match reach_rpc_server(ctx).await {
+            let local = match local {
                 Ok(s) => s,
                 Err(why) => {
                     answer.refused = Some(why);
@@ -333,9 +318,22 @@ async fn tunnel(stream: TcpStream, ctx: &Ctx) {
                 return;
             }
             let _ = wire::pipe(local, ch, ctx.opts.heartbeat, ctx.opts.dead_after).await;
-            prune_cache(&ctx.cache.join("rpc"), ctx.opts.cache_limit_bytes);
+            if hello.want == Want::Rpc {
+                prune_cache(&ctx.cache.join("rpc"), ctx.opts.cache_limit_bytes);
+            }
         }
     }
+}
+
+/// A connection to this Mac's own model server (its front door), when the owner lends it.
+async fn reach_door(ctx: &Ctx) -> Result<TcpStream, String> {
+    let port = ctx
+        .opts
+        .serve_port
+        .ok_or_else(|| "it does not lend its model server".to_string())?;
+    TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|_| "its model server is not running".to_string())
 }
 
 /// The models this Mac's front door on `port` answers for now (none when it is not
