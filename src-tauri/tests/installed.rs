@@ -125,10 +125,14 @@ fn an_owner_installs_downloads_benchmarks_serves_and_quits() {
         .current_dir(root.join("usr/lib/kindling"))
         .output()
         .unwrap();
-    assert!(
-        help.status.success() && String::from_utf8_lossy(&help.stdout).contains("--host"),
-        "the packaged ggml-rpc-server does not run: {}",
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&help.stdout),
         String::from_utf8_lossy(&help.stderr)
+    );
+    assert!(
+        help.status.success() && said.contains("--host"),
+        "the packaged ggml-rpc-server does not run: {said}"
     );
     assert!(
         std::fs::read_dir(root.join("usr/lib/kindling"))
