@@ -210,12 +210,13 @@ impl Core {
                 Some(full) => full,
                 None => {
                     let full = self.begin_quality_run(&request(None)).await?;
-                    self.mark_tie_break(full).await?;
-                    self.db().carry_answers(ranked.run_id, full).await?;
                     self.db().set_full_run(entry.id, full).await?;
                     full
                 }
             };
+            // Both idempotent, so a stop between any two of these steps resumes whole.
+            self.mark_tie_break(full).await?;
+            self.db().carry_answers(ranked.run_id, full).await?;
             match self.bench_quality(request(Some(full)), cancel).await {
                 Ok(_) => {}
                 Err(Error::Cancelled) => return Err(Error::Cancelled),
