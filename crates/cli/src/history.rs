@@ -61,6 +61,23 @@ impl Args {
     }
 }
 
+/// A document as a page (`html`), a markdown table (`markdown`), or JSON.
+fn render<T: serde::Serialize>(
+    doc: &T,
+    html: bool,
+    markdown: bool,
+    as_html: fn(&T) -> String,
+    as_markdown: fn(&T) -> String,
+) -> String {
+    if html {
+        as_html(doc)
+    } else if markdown {
+        as_markdown(doc)
+    } else {
+        serde_json::to_string_pretty(doc).expect("serializes")
+    }
+}
+
 fn gen_speed(r: &RunSummary) -> Option<f64> {
     r.result.as_ref()?.gen_per_second()
 }
@@ -82,25 +99,13 @@ pub async fn run(core: &Core, args: Args) -> Result<()> {
                 (_, Some(id)) => {
                     use kindling_core::showdown::page;
                     let x = core.showdown_export(*id).await?;
-                    let text = if *html {
-                        page::html(&x)
-                    } else if *markdown {
-                        page::markdown(&x)
-                    } else {
-                        serde_json::to_string_pretty(&x).expect("serializes")
-                    };
+                    let text = render(&x, *html, *markdown, page::html, page::markdown);
                     (text, format!("showdown {id}"))
                 }
                 (Some(run), None) => {
                     use kindling_core::history::page;
                     let doc = core.db().export_run(*run).await?;
-                    let text = if *html {
-                        page::html(&doc)
-                    } else if *markdown {
-                        page::markdown(&doc)
-                    } else {
-                        serde_json::to_string_pretty(&doc).expect("serializes")
-                    };
+                    let text = render(&doc, *html, *markdown, page::html, page::markdown);
                     (text, format!("run {run}"))
                 }
                 (None, None) => unreachable!("clap requires a run or --showdown"),

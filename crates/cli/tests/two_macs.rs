@@ -80,6 +80,20 @@ fn signal(pid: u32, sig: &str) {
         .success());
 }
 
+/// `serve --with` says that without `mac` the model fits nowhere, and exits with failure.
+fn stops_without(server: &mut Running, mac: &str) {
+    server.expect(
+        &format!("Without {mac} the model does not fit"),
+        Duration::from_secs(30),
+    );
+    assert!(wait_until(Duration::from_secs(30), || server
+        .child
+        .try_wait()
+        .unwrap()
+        .is_some()));
+    assert!(!server.child.wait().unwrap().success());
+}
+
 #[test]
 fn pairing_with_a_wrong_code_fails_and_keeps_nothing() {
     let homes = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
@@ -267,16 +281,7 @@ fn a_model_split_over_two_helpers_answers_as_alone_and_survives_losing_one() {
     signal(helper_a.pid(), "-STOP");
     let line = server.expect("Alpha stopped answering", Duration::from_secs(30));
     assert!(line.contains("nothing came from it for"), "{line}");
-    server.expect(
-        "Without Alpha the model does not fit",
-        Duration::from_secs(30),
-    );
-    assert!(wait_until(Duration::from_secs(30), || server
-        .child
-        .try_wait()
-        .unwrap()
-        .is_some()));
-    assert!(!server.child.wait().unwrap().success());
+    stops_without(&mut server, "Alpha");
     assert!(!healthy(port), "a server still answers over a dead pool");
     signal(helper_a.pid(), "-CONT");
 }
@@ -470,15 +475,6 @@ fn a_model_a_paired_mac_serves_is_routed_there_whole() {
     // run it, serving stops and the port answers nothing.
     signal(helper.pid(), "-KILL");
     server.expect("Gamma stopped answering", Duration::from_secs(30));
-    server.expect(
-        "Without Gamma the model does not fit",
-        Duration::from_secs(30),
-    );
-    assert!(wait_until(Duration::from_secs(30), || server
-        .child
-        .try_wait()
-        .unwrap()
-        .is_some()));
-    assert!(!server.child.wait().unwrap().success());
+    stops_without(&mut server, "Gamma");
     assert!(http(port, "GET", "/health", "").is_none_or(|r| r.is_empty()));
 }
