@@ -93,6 +93,22 @@ fn serve(home: &Path) -> (Child, u32) {
     (child, pids[0])
 }
 
+/// A showdown number that does not exist was reported as "There is no run 99".
+#[test]
+fn exporting_a_showdown_that_does_not_exist_names_a_showdown() {
+    let home = tempfile::tempdir().unwrap();
+    let out = kindling(home.path())
+        .args(["history", "export", "--showdown", "99", "--html"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("There is no showdown 99") && !said.contains("run 99"),
+        "{said}"
+    );
+}
+
 #[test]
 fn help_speaks_plainly() {
     let home = tempfile::tempdir().unwrap();

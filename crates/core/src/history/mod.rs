@@ -40,6 +40,8 @@ pub enum HistoryError {
     Query(#[from] sqlx::Error),
     #[error("There is no run {0} in the history.")]
     RunNotFound(i64),
+    #[error("There is no showdown {0} in the history. `kindling showdown` starts one and says its number.")]
+    ShowdownNotFound(i64),
     #[error("Kindling cannot import that file: {0}.")]
     Import(String),
     #[error("There is no model {0} among Kindling's models.")]
@@ -52,7 +54,9 @@ pub enum HistoryError {
 impl HistoryError {
     pub fn code(&self) -> ErrorCode {
         match self {
-            HistoryError::RunNotFound(_) => ErrorCode::RunNotFound,
+            HistoryError::RunNotFound(_) | HistoryError::ShowdownNotFound(_) => {
+                ErrorCode::RunNotFound
+            }
             HistoryError::ModelNotFound(_) => ErrorCode::ModelNotFound,
             _ => ErrorCode::Database,
         }

@@ -112,7 +112,7 @@ impl Database {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
-        .ok_or(HistoryError::RunNotFound(id))?;
+        .ok_or(HistoryError::ShowdownNotFound(id))?;
         let rows: Vec<EntryRow> = sqlx::query_as(
             "SELECT id, position, label, catalog_id, model_path, think, status, run_id, error, full_run_id
              FROM showdown_entries WHERE showdown_id = ? ORDER BY position",
@@ -286,7 +286,7 @@ impl Database {
                     .bind(id)
                     .fetch_optional(&self.pool)
                     .await?
-                    .ok_or(HistoryError::RunNotFound(id))?;
+                    .ok_or(HistoryError::ShowdownNotFound(id))?;
             let holder = match (pid, started) {
                 (Some(p), Some(s)) => Some(ProcessId {
                     pid: u32::try_from(p).unwrap_or(0),
