@@ -63,6 +63,15 @@ fi
 "$app/Contents/MacOS/ggml-rpc-server" --help >/dev/null 2>&1 \
   || bad "Contents/MacOS/ggml-rpc-server is missing or does not run"
 
+# The owner is asked before Kindling looks for other Macs on the network (macOS 15+):
+# the question needs its sentence and the Bonjour service in Info.plist (src-tauri/Info.plist,
+# merged by the bundler).
+plist="$app/Contents/Info.plist"
+for key in NSLocalNetworkUsageDescription NSBonjourServices; do
+  /usr/libexec/PlistBuddy -c "Print :$key" "$plist" >/dev/null 2>&1 \
+    || bad "Contents/Info.plist has no $key (src-tauri/Info.plist was not merged)"
+done
+
 # 5. The bundled command, with the bundled runtime, measures the sample model on the
 #    processor (GGML_VK_VISIBLE_DEVICES set but empty: ggml uses no Vulkan device).
 cli="$app/Contents/MacOS/kindling"

@@ -48,7 +48,7 @@ pub async fn peers(state: State<'_, AppState>) -> Reply<Vec<PeerStatus>> {
 pub async fn pair_with(state: State<'_, AppState>, code: String, address: String) -> Reply<String> {
     let peer = state
         .core
-        .pair_with_code(&code, &address, &this_mac_name(None))
+        .pair_with_code(&code, Some(&address), &this_mac_name(None))
         .await
         .map_err(report)?;
     Ok(peer.name)

@@ -303,7 +303,10 @@ fn a_user_benchmarks_serves_and_cleans_up() {
                 .unwrap();
             core.pair_with_code(
                 &code,
-                &format!("127.0.0.1:{}", kindling_core::peers::DEFAULT_SHARE_PORT),
+                Some(&format!(
+                    "127.0.0.1:{}",
+                    kindling_core::peers::DEFAULT_SHARE_PORT
+                )),
                 "Attic Mac",
             )
             .await

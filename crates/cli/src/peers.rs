@@ -14,7 +14,8 @@ pub struct PairArgs {
     /// The code the other Mac shows. Without it, this Mac shows a code to type there.
     code: Option<String>,
     /// Where the other Mac is (its address, or `name.local`), with `:port` if it shares
-    /// on another port than 11490.
+    /// on another port than 11490. Without it, the Mac on this network that shows a code
+    /// now is found by itself (Bonjour).
     #[arg(long, value_name = "ADDRESS", requires = "code")]
     at: Option<String>,
     /// This Mac's name as the other Mac will show it (default: the computer's name).
@@ -77,9 +78,11 @@ async fn open_helper(
 
 pub async fn pair(core: &Core, args: PairArgs, cancel: &Cancel) -> Result<()> {
     let name = this_mac_name(args.name.as_deref());
-    match (args.code, args.at) {
-        (Some(code), Some(at)) => {
-            let peer = core.pair_with_code(&code, &at, &name).await?;
+    match args.code {
+        Some(code) => {
+            let peer = core
+                .pair_with_code(&code, args.at.as_deref(), &name)
+                .await?;
             println!(
                 "Paired with {} ({}). This Mac is \"{name}\" there.",
                 peer.name,
@@ -91,11 +94,7 @@ pub async fn pair(core: &Core, args: PairArgs, cancel: &Cancel) -> Result<()> {
             );
             Ok(())
         }
-        (Some(_), None) => Err(PeerError::Pairing {
-            why: "say where the other Mac is, with --at ADDRESS".into(),
-        }
-        .into()),
-        (None, _) => {
+        None => {
             // Showing a code: listen for one pairing only; lend nothing meanwhile.
             let opts = ShareOptions {
                 host: args.host.unwrap_or_else(any_host),
@@ -111,9 +110,8 @@ pub async fn pair(core: &Core, args: PairArgs, cancel: &Cancel) -> Result<()> {
             let code = helper.show_code();
             println!("Pairing code: {code}");
             println!(
-                "On the other Mac, type it in Kindling, or run: kindling pair {} --at {}",
-                pairing::digits(&code),
-                helper.reach_hint()
+                "On the other Mac, type it in Kindling, or run: {}",
+                type_there(&helper, &code)
             );
             println!("The code works once, for ten minutes. Press Ctrl-C to stop.");
             let outcome = tokio::select! {
@@ -131,7 +129,20 @@ pub async fn pair(core: &Core, args: PairArgs, cancel: &Cancel) -> Result<()> {
     }
 }
 
-/// How the other Mac reaches this one: its address on the house's network and port.
+/// What to type on the other Mac: the code alone when this Mac is announced on the
+/// network (the other finds it), its address too for a Mac on another network.
+fn type_there(helper: &Helper, code: &str) -> String {
+    let digits = pairing::digits(code);
+    if helper.announced() {
+        format!(
+            "kindling pair {digits} (from another network: kindling pair {digits} --at {})",
+            helper.reach_hint()
+        )
+    } else {
+        format!("kindling pair {digits} --at {}", helper.reach_hint())
+    }
+}
+
 pub async fn share(core: &Core, args: ShareArgs, cancel: &Cancel) -> Result<()> {
     let name = this_mac_name(args.name.as_deref());
     let ram = core.detect().await.hardware.ram_total_bytes;
@@ -168,9 +179,8 @@ pub async fn share(core: &Core, args: ShareArgs, cancel: &Cancel) -> Result<()> 
     if args.pair {
         let code = helper.show_code();
         println!(
-            "Pairing code: {code} (on the other Mac: kindling pair {} --at {})",
-            pairing::digits(&code),
-            helper.reach_hint()
+            "Pairing code: {code} (on the other Mac: {})",
+            type_there(&helper, &code)
         );
     }
     println!("Press Ctrl-C to stop.");
@@ -198,7 +208,9 @@ pub async fn unpair(core: &Core, name: &str) -> Result<()> {
 }
 
 pub async fn list(core: &Core, json: bool, name: Option<String>) -> Result<()> {
-    let rows = core.peer_statuses(&this_mac_name(name.as_deref())).await?;
+    let me = this_mac_name(name.as_deref());
+    let (rows, nearby) = tokio::join!(core.peer_statuses(&me), core.nearby_macs());
+    let rows = rows?;
     if json {
         println!(
             "{}",
@@ -206,9 +218,21 @@ pub async fn list(core: &Core, json: bool, name: Option<String>) -> Result<()> {
         );
         return Ok(());
     }
+    // What is heard on the network is a hint: not hearing it is no error.
+    let strangers: Vec<_> = nearby
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| !m.paired)
+        .collect();
     if rows.is_empty() {
-        println!("This Mac is not paired with another yet. On the other Mac run `kindling pair`, then type its code here with `kindling pair CODE --at ADDRESS`.");
-        return Ok(());
+        println!("This Mac is not paired with another yet. On the other Mac run `kindling pair`, then type its code here with `kindling pair CODE`.");
+    }
+    if !strangers.is_empty() {
+        println!("On this network, not paired:");
+        for m in &strangers {
+            println!("  {}  {}", m.name, m.address);
+        }
+        println!("To pair with one, run `kindling pair` on it, then `kindling pair CODE` here.");
     }
     for r in rows {
         println!(

@@ -127,6 +127,65 @@ fn pairing_with_a_wrong_code_fails_and_keeps_nothing() {
     }
 }
 
+/// Macs find each other on the house's network (Bonjour): a Mac showing a code there is
+/// paired by its code alone, and a paired Mac that comes back at another address (a new
+/// port here; a new address from the router at home) is found again by its key, and kept
+/// there.
+#[test]
+fn a_mac_on_the_network_is_paired_by_its_code_alone_and_found_again_where_it_moved() {
+    let ip = macs::lan_ip();
+    let homes = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    // A name of its own: other machines' tests on the same network never meet it.
+    let name = format!("Bonjour {}", std::process::id());
+    let port = free_port(&ip);
+    let (mut shower, code) = macs::show_code(kindling(homes[1].path()), &ip, port, &name);
+    shower.expect(
+        &format!("kindling pair {code} (from another network"),
+        Duration::from_secs(5),
+    );
+    let out = kindling(homes[0].path())
+        .args(["pair", &code, "--name", "Serving"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains(&format!("Paired with {name} ({ip}:{port})")),
+        "{said}"
+    );
+    shower.expect("Paired with Serving", Duration::from_secs(10));
+    drop(shower);
+
+    let moved = free_port(&ip);
+    let _helper = share(homes[1].path(), &name, &ip, moved, "1GB");
+    let out = kindling(homes[0].path())
+        .args(["peers", "--json", "--name", "Serving"])
+        .output()
+        .unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["name"], name.as_str(), "{rows}");
+    assert_eq!(rows[0]["reachable"], true, "{rows}");
+    assert_eq!(rows[0]["address"], format!("{ip}:{moved}"), "{rows}");
+    let book = std::fs::read_to_string(homes[0].path().join("peers.json")).unwrap();
+    assert!(book.contains(&format!("{ip}:{moved}")), "{book}");
+
+    // Nobody shows a code now: typing one says so, and what to do.
+    let out = kindling(homes[0].path())
+        .args(["pair", "123456"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        said.contains("No Mac on this network is showing a pairing code now"),
+        "{said}"
+    );
+}
+
 /// The journey of issue 23: pair a serving Mac with two helpers, split the sample model
 /// over the three (this Mac's own allowance too small to hold it), check the answer and
 /// that nothing but the tunnels listens beyond 127.0.0.1, then lose one helper mid-answer

@@ -219,3 +219,16 @@ pub fn greedy(port: u16) -> String {
         .unwrap_or_else(|| panic!("{v}"))
         .to_string()
 }
+
+/// This machine's address on its network (not loopback): where a Mac announced on the
+/// house's network (Bonjour) is reached.
+pub fn lan_ip() -> String {
+    let s = std::net::UdpSocket::bind(("0.0.0.0", 0)).unwrap();
+    s.connect(("192.168.0.1", 9)).unwrap();
+    let ip = s.local_addr().unwrap().ip();
+    assert!(
+        !ip.is_loopback(),
+        "this machine has no network but loopback"
+    );
+    ip.to_string()
+}

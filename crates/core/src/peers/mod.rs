@@ -19,6 +19,7 @@
 
 pub mod book;
 pub mod identity;
+pub mod nearby;
 pub mod pairing;
 pub mod plan;
 pub mod pool;
@@ -121,6 +122,9 @@ pub enum PeerError {
     BuildMismatch { sentence: String },
     #[error("Pairing failed: {why}. Nothing was saved on either Mac. Start again for a new code.")]
     Pairing { why: String },
+    /// Looked for on the local network and not found (or not told apart).
+    #[error("{why}")]
+    NotNearby { why: String },
     #[error("{name} stopped answering ({how}). The model it held a share of was stopped; nothing half-finished was passed on as a whole answer.")]
     Lost { name: String, how: String },
     #[error("{name} stopped answering ({how}). This Mac's apps were sent there for its model; they get an error now, never an answer cut short as if it were whole.")]
@@ -144,7 +148,9 @@ impl PeerError {
             PeerError::Book(book::BookError::Io { .. }) | PeerError::Identity(_) => C::Io,
             PeerError::Book(book::BookError::Damaged { .. }) => C::PeersInvalid,
             PeerError::Book(_) => C::PeerUnknown,
-            PeerError::Unreachable { .. } | PeerError::NoAddress { .. } => C::PeerUnreachable,
+            PeerError::Unreachable { .. }
+            | PeerError::NoAddress { .. }
+            | PeerError::NotNearby { .. } => C::PeerUnreachable,
             PeerError::Refused { .. } | PeerError::Declined { .. } => C::PeerRefused,
             PeerError::BuildMismatch { .. } => C::PeerBuildMismatch,
             PeerError::Pairing { .. } => C::PairingFailed,

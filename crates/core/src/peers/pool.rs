@@ -112,6 +112,7 @@ impl Core {
             identity: Arc::new(self.identity()?),
             name: name.to_string(),
             build: self.runtime_build(),
+            book: self.book(),
         })
     }
 

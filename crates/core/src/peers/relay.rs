@@ -15,7 +15,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::wire::{self, PipeEnd, WireError};
-use super::{Answer, Hello, Identity, Offer, Peer, PeerError, Want};
+use super::{nearby, Answer, Book, Hello, Identity, Offer, Peer, PeerError, Want};
 
 /// A paired Mac, reached: what it offers and how far away it is.
 #[derive(Debug, Clone)]
@@ -32,6 +32,8 @@ pub struct Caller {
     pub identity: Arc<Identity>,
     pub name: String,
     pub build: Option<u32>,
+    /// The paired Macs: a Mac found at a new address is kept there.
+    pub book: Book,
 }
 
 fn address(peer: &Peer) -> Result<String, PeerError> {
@@ -90,8 +92,39 @@ async fn open(
     Ok((ch, answer, rtt))
 }
 
-/// Asks `peer` what it offers now (and measures the link's round trip).
+/// Asks `peer` what it offers now (and measures the link's round trip). A Mac not
+/// where it was (a new address from the router, or one that paired by dialing this Mac)
+/// is looked for on the local network by its key, reached there, and kept there.
 pub async fn reach(peer: &Peer, me: &Caller) -> Result<Reached, PeerError> {
+    match reach_at(peer, me).await {
+        Err(e @ (PeerError::Unreachable { .. } | PeerError::NoAddress { .. })) => {
+            let Some(moved) = look_for(peer, me).await else {
+                return Err(e);
+            };
+            let reached = reach_at(&moved, me).await?;
+            if let Err(e) = me.book.add(moved) {
+                tracing::warn!(error = %e, "could not keep a paired Mac's new address");
+            }
+            Ok(reached)
+        }
+        r => r,
+    }
+}
+
+/// `peer` as announced on the local network now, when it is there at another address.
+async fn look_for(peer: &Peer, me: &Caller) -> Option<Peer> {
+    let found = nearby::look(nearby::LOOK, &me.identity.public(), |heard| {
+        heard.iter().any(|m| m.key == peer.key)
+    })
+    .await;
+    let there = found.into_iter().find(|m| m.key == peer.key)?;
+    (peer.address.as_deref() != Some(there.address.as_str())).then(|| Peer {
+        address: Some(there.address),
+        ..peer.clone()
+    })
+}
+
+async fn reach_at(peer: &Peer, me: &Caller) -> Result<Reached, PeerError> {
     let (ch, answer, rtt) = open(peer, me, Want::Offer).await?;
     ch.tx.close("").await;
     let offer = answer.offer.ok_or_else(|| PeerError::Declined {

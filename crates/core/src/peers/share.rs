@@ -17,6 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::nearby::Advert;
 use super::pairing::{self, Me};
 use super::wire::{self, MAGIC, OPEN_PAIR, OPEN_TUNNEL};
 use super::{Answer, Book, Hello, Identity, Offer, Peer, PeerError, Want};
@@ -66,6 +67,7 @@ pub struct Helper {
     paired: tokio::sync::Mutex<mpsc::Receiver<Result<Peer, PeerError>>>,
     stop: CancellationToken,
     rpc: Arc<tokio::sync::Mutex<Option<RpcServer>>>,
+    advert: Option<Arc<Advert>>,
 }
 
 struct Ctx {
@@ -78,6 +80,7 @@ struct Ctx {
     code: Arc<Mutex<Option<String>>>,
     paired: mpsc::Sender<Result<Peer, PeerError>>,
     rpc: Arc<tokio::sync::Mutex<Option<RpcServer>>>,
+    advert: Option<Arc<Advert>>,
 }
 
 /// A running `ggml-rpc-server`.
@@ -113,6 +116,12 @@ impl Helper {
         let stop = CancellationToken::new();
         let cache = paths.rpc_cache();
         prune_cache(&cache.join("rpc"), opts.cache_limit_bytes);
+        // Announced on the house's network (Bonjour), unless it listens on loopback only,
+        // where no other Mac could reach it anyway.
+        let advert = (!addr.ip().is_loopback())
+            .then(|| Advert::start(&lender.name, &identity.public(), lender.build, addr))
+            .flatten()
+            .map(Arc::new);
         let ctx = Arc::new(Ctx {
             identity,
             book,
@@ -123,6 +132,7 @@ impl Helper {
             code: code.clone(),
             paired: tx,
             rpc: rpc.clone(),
+            advert: advert.clone(),
         });
         let stopped = stop.clone();
         tokio::spawn(async move {
@@ -148,7 +158,13 @@ impl Helper {
             paired: tokio::sync::Mutex::new(rx),
             stop,
             rpc,
+            advert,
         })
+    }
+
+    /// Whether this Mac is announced on the local network (Bonjour).
+    pub fn announced(&self) -> bool {
+        self.advert.is_some()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -174,13 +190,20 @@ impl Helper {
     pub fn show_code(&self) -> String {
         let code = pairing::new_code();
         *self.code.lock().expect("the code lock is never poisoned") = Some(code.clone());
+        if let Some(advert) = &self.advert {
+            advert.set_pairing(true);
+        }
         let shown = self.code.clone();
         let expected = code.clone();
+        let advert = self.advert.clone();
         tokio::spawn(async move {
             tokio::time::sleep(pairing::CODE_LIFETIME).await;
             let mut current = shown.lock().expect("the code lock is never poisoned");
             if current.as_deref() == Some(expected.as_str()) {
                 *current = None;
+                if let Some(advert) = advert {
+                    advert.set_pairing(false);
+                }
             }
         });
         code
@@ -198,6 +221,9 @@ impl Helper {
     /// Stops listening and stops the RPC server.
     pub async fn stop(&self) {
         self.stop.cancel();
+        if let Some(advert) = &self.advert {
+            advert.withdraw();
+        }
         if let Some(mut rpc) = self.rpc.lock().await.take() {
             let _ = rpc.child.kill().await;
         }
@@ -256,6 +282,9 @@ async fn pair(stream: TcpStream, ctx: &Ctx) {
     else {
         return;
     };
+    if let Some(advert) = &ctx.advert {
+        advert.set_pairing(false);
+    }
     let me = Me {
         identity: &ctx.identity,
         name: ctx.lender.name.clone(),
