@@ -48,6 +48,7 @@ pub const COMMANDS: &[&str] = &[
     "save_served_evidence",
     "judge_runs",
     "peers",
+    "nearby_macs",
     "pair_with",
     "unpair",
     "share_start",

@@ -83,6 +83,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         save_served_evidence,
         judge_runs,
         crate::other_macs::peers,
+        crate::other_macs::nearby_macs,
         crate::other_macs::pair_with,
         crate::other_macs::unpair,
         crate::other_macs::share_start,

@@ -2,6 +2,7 @@
 //! Mac shows, and lending this one. Thin: each command calls one core function (the same
 //! the `kindling pair`, `peers`, `unpair` and `share` commands use).
 
+use kindling_core::peers::nearby::Nearby;
 use kindling_core::peers::share::{Helper, ShareOptions, DEAD_AFTER, HEARTBEAT};
 use kindling_core::peers::status::PeerStatus;
 use kindling_core::peers::{this_mac_name, PeerError, DEFAULT_SHARE_PORT};
@@ -19,8 +20,12 @@ type Reply<T> = Result<T, ErrorReport>;
 pub struct Lending {
     /// The pairing code shown (good for one try, for ten minutes).
     pub code: String,
-    /// This Mac's address as the other Mac types it.
+    /// This Mac's address as the other Mac types it (only needed from another network
+    /// when `announced`).
     pub address: String,
+    /// This Mac is announced on the local network (Bonjour): a Mac there finds it by the
+    /// code alone.
+    pub announced: bool,
     /// The most memory a share of a model may take here.
     pub memory_bytes: u64,
     /// Its GPU when lent, else the processor does the work.
@@ -43,7 +48,15 @@ pub async fn peers(state: State<'_, AppState>) -> Reply<Vec<PeerStatus>> {
         .map_err(report)
 }
 
-/// Pairs with the Mac showing `code` at `address`; its name.
+/// The Macs heard on the local network now (a couple of seconds of listening), each
+/// marked when paired already.
+#[tauri::command]
+pub async fn nearby_macs(state: State<'_, AppState>) -> Reply<Vec<Nearby>> {
+    state.core.nearby_macs().await.map_err(report)
+}
+
+/// Pairs with the Mac showing `code` at `address`, or (`address` empty) with the one on
+/// the local network that shows a code now; its name.
 #[tauri::command]
 pub async fn pair_with(state: State<'_, AppState>, code: String, address: String) -> Reply<String> {
     let peer = state
@@ -101,6 +114,7 @@ pub async fn share_start(state: State<'_, AppState>) -> Reply<Lending> {
     let view = Lending {
         code: helper.show_code(),
         address: helper.reach_hint(),
+        announced: helper.announced(),
         memory_bytes: offer.memory_bytes,
         gpu: offer.gpu,
     };

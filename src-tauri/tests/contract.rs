@@ -45,6 +45,7 @@ fn export_all(dir: &Path) {
     kindling_desktop::commands::PageShown::export_all_to(dir).unwrap();
     kindling_desktop::other_macs::Lending::export_all_to(dir).unwrap();
     kindling_core::peers::status::PeerStatus::export_all_to(dir).unwrap();
+    kindling_core::peers::nearby::Nearby::export_all_to(dir).unwrap();
     kindling_desktop::dto::ShowdownStatus::export_all_to(dir).unwrap();
     kindling_core::showdown::Proposal::export_all_to(dir).unwrap();
     kindling_core::showdown::LosersCleanup::export_all_to(dir).unwrap();

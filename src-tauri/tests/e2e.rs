@@ -276,8 +276,9 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     assert_eq!(host(second_port).as_deref(), Some("127.0.0.1"));
 
     // Use another Mac. Not paired yet; a code typed for an address where no Mac answers
-    // is said plainly; lending this one shows a code and an address, which another "Mac"
-    // (a second Kindling home, pairing as `kindling pair CODE --at` does) types; the list
+    // is said plainly; lending this one shows a code (and an address, for another network),
+    // which another "Mac" (a second Kindling home, pairing as `kindling pair CODE` does)
+    // types, finding this one on the network; the list
     // then shows it, and Unpair forgets it. Stop lending closes the share port.
     app.wait_text("[data-testid=macs-none]", secs(30));
     app.type_into("[data-testid=pair-code]", "123 456");
@@ -292,6 +293,8 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     let code = app.wait_text("[data-testid=lend-code]", secs(60));
     let address = app.wait_text("[data-testid=lend-address]", secs(5));
     assert!(!address.is_empty());
+    let lending = app.wait_text("[data-testid=lending]", secs(5));
+    assert!(lending.contains("it finds this"), "{lending}");
     let other = t.path().join("attic-mac");
     let paired = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -301,15 +304,9 @@ fn a_user_benchmarks_serves_and_cleans_up() {
             let core = kindling_core::Core::open(kindling_core::Paths::new(&other))
                 .await
                 .unwrap();
-            core.pair_with_code(
-                &code,
-                Some(&format!(
-                    "127.0.0.1:{}",
-                    kindling_core::peers::DEFAULT_SHARE_PORT
-                )),
-                "Attic Mac",
-            )
-            .await
+            // No address: the app's Mac is announced on the network (Bonjour), and the
+            // code alone finds it, as `kindling pair CODE` does.
+            core.pair_with_code(&code, None, "Attic Mac").await
         });
     let peer = paired.unwrap_or_else(|e| panic!("pairing with the app's code failed: {e}"));
     assert!(!peer.name.is_empty());

@@ -22,6 +22,7 @@ import type { Recommendation } from "./bindings/Recommendation";
 import type { Rescored } from "./bindings/Rescored";
 import type { PageShown } from "./bindings/PageShown";
 import type { Lending } from "./bindings/Lending";
+import type { Nearby } from "./bindings/Nearby";
 import type { PeerStatus } from "./bindings/PeerStatus";
 import type { RunDetail } from "./bindings/RunDetail";
 import type { RunSummary } from "./bindings/RunSummary";
@@ -85,6 +86,7 @@ export const api = {
   importRun: () => invoke<number | null>("import_run"),
   /** The paired Macs, each asked what it lends now. */
   peers: () => invoke<PeerStatus[]>("peers"),
+  nearbyMacs: () => invoke<Nearby[]>("nearby_macs"),
   /** Pairs with the Mac showing `code` at `address`; its name. */
   pairWith: (code: string, address: string) => invoke<string>("pair_with", { code, address }),
   unpair: (name: string) => invoke<string>("unpair", { name }),

@@ -189,7 +189,9 @@ pub async fn look(
         };
         if let ServiceEvent::ServiceResolved(info) = event {
             if let Some(mac) = heard_from(&info).filter(|m| m.key != mine) {
-                heard.insert(info.get_fullname().to_string(), mac);
+                // One Mac per key: the same Mac may be heard under two instance names (a
+                // name it renamed itself to after hearing its own announcement again).
+                heard.insert(mac.key.clone(), mac);
                 let now: Vec<Nearby> = heard.values().cloned().collect();
                 if until(&now) {
                     break;

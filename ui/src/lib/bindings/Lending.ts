@@ -9,9 +9,15 @@ export type Lending = {
  */
 code: string, 
 /**
- * This Mac's address as the other Mac types it.
+ * This Mac's address as the other Mac types it (only needed from another network
+ * when `announced`).
  */
 address: string, 
+/**
+ * This Mac is announced on the local network (Bonjour): a Mac there finds it by the
+ * code alone.
+ */
+announced: boolean, 
 /**
  * The most memory a share of a model may take here.
  */
