@@ -700,6 +700,12 @@ pub struct SettingsChange {
     /// Minutes a showdown may spend settling a tie at the top (0: never).
     #[serde(default)]
     pub tie_minutes: Option<u32>,
+    /// Lend this Mac on battery too (from the next time it starts lending).
+    #[serde(default)]
+    pub lend_on_battery: Option<bool>,
+    /// Lend this Mac only while its lid is open (from the next time it starts lending).
+    #[serde(default)]
+    pub lend_lid_open_only: Option<bool>,
 }
 
 #[tauri::command]
@@ -755,6 +761,12 @@ pub fn settings_set(state: State<'_, AppState>, change: SettingsChange) -> Reply
             }
             if let Some(m) = change.tie_minutes {
                 s.tie_minutes = m;
+            }
+            if let Some(b) = change.lend_on_battery {
+                s.lend_on_battery = b;
+            }
+            if let Some(l) = change.lend_lid_open_only {
+                s.lend_lid_open_only = l;
             }
             if let Some(m) = change.sleep_after_minutes {
                 s.sleep_after_minutes = m;

@@ -30,6 +30,10 @@ pub struct Lending {
     pub memory_bytes: u64,
     /// Its GPU when lent, else the processor does the work.
     pub gpu: Option<String>,
+    /// It lends only while plugged in.
+    pub plugged_in_only: bool,
+    /// It lends only while its lid is open.
+    pub lid_open_only: bool,
 }
 
 /// The Mac lending now, with what it shows.
@@ -98,7 +102,9 @@ pub async fn share_start(state: State<'_, AppState>) -> Reply<Lending> {
         heartbeat: HEARTBEAT,
         dead_after: DEAD_AFTER,
         serve_port: Some(core.settings().port),
+        lend_when: core.settings().lend_when(),
     };
+    let when = opts.lend_when;
     let name = this_mac_name(None);
     let lender = core.lender(&name, &opts).await.map_err(report)?;
     let offer = lender.offer.clone();
@@ -117,6 +123,8 @@ pub async fn share_start(state: State<'_, AppState>) -> Reply<Lending> {
         announced: helper.announced(),
         memory_bytes: offer.memory_bytes,
         gpu: offer.gpu,
+        plugged_in_only: when.plugged_in,
+        lid_open_only: when.lid_open,
     };
     *lent = Some(Lent {
         helper,

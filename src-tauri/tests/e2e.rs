@@ -289,12 +289,23 @@ fn a_user_benchmarks_serves_and_cleans_up() {
         refused.contains("did not answer at 127.0.0.1:9"),
         "{refused}"
     );
+    // Lend only while the lid is open too (kept in Settings): the lending Mac says both.
+    app.click("[data-testid=lend-lid-open]");
+    app.wait("the lid setting kept", secs(10), || {
+        std::fs::read_to_string(home.join("settings.toml"))
+            .ok()
+            .filter(|t| t.contains("lend_lid_open_only = true"))
+    });
     app.click("[data-testid=lend-start]");
     let code = app.wait_text("[data-testid=lend-code]", secs(60));
     let address = app.wait_text("[data-testid=lend-address]", secs(5));
     assert!(!address.is_empty());
     let lending = app.wait_text("[data-testid=lending]", secs(5));
     assert!(lending.contains("it finds this"), "{lending}");
+    assert!(
+        lending.contains("only while it is plugged in and its lid is open"),
+        "{lending}"
+    );
     let other = t.path().join("attic-mac");
     let paired = tokio::runtime::Builder::new_current_thread()
         .enable_all()

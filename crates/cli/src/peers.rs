@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use kindling_core::hardware::power::LendWhen;
 use kindling_core::peers::pairing;
 use kindling_core::peers::share::{Helper, ShareOptions, DEAD_AFTER, HEARTBEAT};
 use kindling_core::peers::{this_mac_name, PeerError, DEFAULT_SHARE_PORT};
@@ -59,6 +60,14 @@ pub struct ShareArgs {
     /// Lend only memory: paired Macs may not use this Mac's own model server.
     #[arg(long)]
     no_route: bool,
+    /// Lend on battery too (by default a Mac lends only while plugged in: a model at
+    /// work drains a battery in an hour or two).
+    #[arg(long)]
+    on_battery: bool,
+    /// Lend only while the lid is open (by default a Mac plugged in with its lid closed
+    /// still lends, as it does with a display attached).
+    #[arg(long)]
+    lid_open_only: bool,
 }
 
 fn any_host() -> IpAddr {
@@ -105,6 +114,7 @@ pub async fn pair(core: &Core, args: PairArgs, cancel: &Cancel) -> Result<()> {
                 heartbeat: HEARTBEAT,
                 dead_after: DEAD_AFTER,
                 serve_port: None,
+                lend_when: LendWhen::default(),
             };
             let (helper, _) = open_helper(core, &name, opts).await?;
             let code = helper.show_code();
@@ -146,6 +156,7 @@ fn type_there(helper: &Helper, code: &str) -> String {
 pub async fn share(core: &Core, args: ShareArgs, cancel: &Cancel) -> Result<()> {
     let name = this_mac_name(args.name.as_deref());
     let ram = core.detect().await.hardware.ram_total_bytes;
+    let settings = core.settings();
     let opts = ShareOptions {
         host: args.host.unwrap_or_else(any_host),
         port: args.port.unwrap_or(DEFAULT_SHARE_PORT),
@@ -154,8 +165,14 @@ pub async fn share(core: &Core, args: ShareArgs, cancel: &Cancel) -> Result<()> 
         cache_limit_bytes: args.cache_limit.unwrap_or(20_000_000_000),
         heartbeat: HEARTBEAT,
         dead_after: DEAD_AFTER,
-        serve_port: (!args.no_route).then(|| args.serve_port.unwrap_or(core.settings().port)),
+        serve_port: (!args.no_route).then(|| args.serve_port.unwrap_or(settings.port)),
+        // The flags widen or narrow what the owner set in Settings.
+        lend_when: LendWhen {
+            plugged_in: !args.on_battery && !settings.lend_on_battery,
+            lid_open: args.lid_open_only || settings.lend_lid_open_only,
+        },
     };
+    let when = opts.lend_when;
     let memory = opts.memory_bytes;
     let opts_serve_port = opts.serve_port;
     let (helper, offer) = open_helper(core, &name, opts).await?;
@@ -171,6 +188,14 @@ pub async fn share(core: &Core, args: ShareArgs, cancel: &Cancel) -> Result<()> 
         "They reach it at {} (encrypted; a Mac that was not paired gets nothing).",
         helper.reach_hint()
     );
+    match (when.plugged_in, when.lid_open) {
+        (true, true) => println!("It lends only while plugged in with its lid open."),
+        (true, false) => {
+            println!("It lends only while plugged in (--on-battery lends on battery too).")
+        }
+        (false, true) => println!("It lends only while its lid is open."),
+        (false, false) => {}
+    }
     if let Some(port) = opts_serve_port {
         println!(
             "They may also use the models this Mac's own server serves (port {port}) while it runs."

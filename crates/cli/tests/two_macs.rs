@@ -186,6 +186,57 @@ fn a_mac_on_the_network_is_paired_by_its_code_alone_and_found_again_where_it_mov
     );
 }
 
+/// A helper lends only while plugged in (its owner's default). Unplugged, it says no and
+/// why, to a Mac asking what it lends; plugged in again, it lends. The power supplies
+/// folder Linux lists is a stand-in here for a cable pulled out, which no test machine can
+/// do; the ending of a link already lending is `wire`'s `a_pipe_ended_by_its_side_…` test.
+#[test]
+fn a_helper_on_battery_says_no_and_why_and_lends_again_plugged_in() {
+    let homes = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let supplies = tempfile::tempdir().unwrap();
+    let plug = |online: &str| {
+        std::fs::create_dir_all(supplies.path().join("AC")).unwrap();
+        std::fs::write(supplies.path().join("AC/type"), "Mains\n").unwrap();
+        std::fs::write(supplies.path().join("AC/online"), online).unwrap();
+    };
+    plug("1\n");
+    let port = free_port("127.0.0.7");
+    pair(
+        homes[0].path(),
+        "Serving",
+        homes[1].path(),
+        "Laptop",
+        "127.0.0.7",
+        port,
+    );
+    let mut helper = Running::start({
+        let mut c = kindling(homes[1].path());
+        c.args(["share", "--host", "127.0.0.7", "--port", &port.to_string()])
+            .args(["--name", "Laptop", "--memory", "1GB"])
+            .env("KINDLING_POWER_SUPPLIES", supplies.path());
+        c
+    });
+    helper.expect("It lends only while plugged in", Duration::from_secs(60));
+    let peers = || -> serde_json::Value {
+        let out = kindling(homes[0].path())
+            .args(["peers", "--json", "--name", "Serving"])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    assert_eq!(peers()[0]["reachable"], true);
+    plug("0\n");
+    let rows = peers();
+    assert_eq!(rows[0]["reachable"], false, "{rows}");
+    let why = rows[0]["problem"].as_str().unwrap();
+    assert!(
+        why.starts_with("Laptop said no: it runs on battery, and its owner lends it only while it is plugged in."),
+        "{why}"
+    );
+    plug("1\n");
+    assert_eq!(peers()[0]["reachable"], true);
+}
+
 /// The journey of issue 23: pair a serving Mac with two helpers, split the sample model
 /// over the three (this Mac's own allowance too small to hold it), check the answer and
 /// that nothing but the tunnels listens beyond 127.0.0.1, then lose one helper mid-answer

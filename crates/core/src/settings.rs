@@ -53,6 +53,10 @@ pub struct Settings {
     /// candidates answer the rest of the full suite); a tie that would take longer is
     /// left a tie, and the verdict says so. 0 never settles.
     pub tie_minutes: u32,
+    /// Lend this Mac to paired Macs on battery too (by default only while plugged in).
+    pub lend_on_battery: bool,
+    /// Lend this Mac only while its lid is open.
+    pub lend_lid_open_only: bool,
     /// Fields this version does not know, kept verbatim.
     #[serde(flatten)]
     #[cfg_attr(feature = "ts", ts(skip))]
@@ -77,6 +81,8 @@ impl Default for Settings {
             second_port: DEFAULT_SECOND_PORT,
             end_bad_answers: true,
             tie_minutes: 120,
+            lend_on_battery: false,
+            lend_lid_open_only: false,
             extra: toml::Table::new(),
         }
     }
@@ -103,6 +109,14 @@ pub enum SettingsError {
 }
 
 impl Settings {
+    /// When this Mac lends itself, as its owner set it.
+    pub fn lend_when(&self) -> crate::hardware::power::LendWhen {
+        crate::hardware::power::LendWhen {
+            plugged_in: !self.lend_on_battery,
+            lid_open: self.lend_lid_open_only,
+        }
+    }
+
     /// Reads settings from `path`; a missing file means the defaults.
     pub fn load(path: &Path) -> Result<Settings, SettingsError> {
         let text = match std::fs::read_to_string(path) {

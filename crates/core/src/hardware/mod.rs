@@ -6,6 +6,7 @@ pub mod bandwidth;
 #[cfg(target_os = "linux")]
 mod linux;
 pub mod macos;
+pub mod power;
 pub mod vulkan;
 
 use serde::{Deserialize, Serialize};

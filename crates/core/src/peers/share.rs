@@ -21,6 +21,7 @@ use super::nearby::Advert;
 use super::pairing::{self, Me};
 use super::wire::{self, MAGIC, OPEN_PAIR, OPEN_TUNNEL};
 use super::{Answer, Book, Hello, Identity, Offer, Peer, PeerError, Want};
+use crate::hardware::power::{self, LendWhen};
 use crate::runtime::Runtime;
 
 /// The RPC server's file name beside llama-server.
@@ -44,7 +45,12 @@ pub struct ShareOptions {
     /// The port of this Mac's own model server (its front door, on loopback), when the
     /// owner lends it: paired Macs may then route requests for the models it serves.
     pub serve_port: Option<u16>,
+    /// Lend only while plugged in, or only while the lid is open, as the owner allowed.
+    pub lend_when: LendWhen,
 }
+
+/// How often a lending Mac looks again at its power source and lid while it lends.
+pub const POWER_CHECK: Duration = Duration::from_secs(5);
 
 /// How often a quiet link says it is still there, and how long silence means it is gone.
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
@@ -322,6 +328,11 @@ async fn tunnel(stream: TcpStream, ctx: &Ctx) {
         let _ = ch.tx.json(&answer).await;
         return;
     }
+    if let Some(why) = not_lending_now(ctx.opts.lend_when).await {
+        answer.refused = Some(why);
+        let _ = ch.tx.json(&answer).await;
+        return;
+    }
     if let (Some(offer), Some(port)) = (answer.offer.as_mut(), ctx.opts.serve_port) {
         offer.serves = served_models(port).await;
     }
@@ -346,10 +357,38 @@ async fn tunnel(stream: TcpStream, ctx: &Ctx) {
             if ch.tx.json(&answer).await.is_err() {
                 return;
             }
-            let _ = wire::pipe(local, ch, ctx.opts.heartbeat, ctx.opts.dead_after).await;
+            // Lending stops when the owner's conditions end (the cable pulled, the lid
+            // closed): the other Mac is told why, never left with a link gone silent.
+            let until = until_not_lending(ctx.opts.lend_when);
+            let _ =
+                wire::pipe_until(local, ch, ctx.opts.heartbeat, ctx.opts.dead_after, until).await;
             if hello.want == Want::Rpc {
                 prune_cache(&ctx.cache.join("rpc"), ctx.opts.cache_limit_bytes);
             }
+        }
+    }
+}
+
+/// Why this Mac does not lend now, under the owner's conditions.
+async fn not_lending_now(when: LendWhen) -> Option<String> {
+    if !when.watches() {
+        return None;
+    }
+    let now = tokio::task::spawn_blocking(power::read)
+        .await
+        .unwrap_or_default();
+    when.why_not(&now)
+}
+
+/// Resolves with the reason once the owner's conditions for lending end.
+async fn until_not_lending(when: LendWhen) -> String {
+    if !when.watches() {
+        return std::future::pending().await;
+    }
+    loop {
+        tokio::time::sleep(POWER_CHECK).await;
+        if let Some(why) = not_lending_now(when).await {
+            return why;
         }
     }
 }

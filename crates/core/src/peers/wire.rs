@@ -304,13 +304,30 @@ pub async fn pipe(
     heartbeat: Duration,
     dead_after: Duration,
 ) -> PipeEnd {
+    pipe_until(local, ch, heartbeat, dead_after, std::future::pending()).await
+}
+
+/// [`pipe`], ended by this side when `until` resolves: the other Mac is told why (it
+/// ends with [`PipeEnd::RemoteClosed`] and the reason) and the local connection closes.
+pub async fn pipe_until(
+    local: TcpStream,
+    ch: Channel,
+    heartbeat: Duration,
+    dead_after: Duration,
+    until: impl std::future::Future<Output = String>,
+) -> PipeEnd {
     let _ = local.set_nodelay(true);
     let (mut local_r, mut local_w) = local.into_split();
     let Channel { mut tx, mut rx, .. } = ch;
     let outbound = async move {
         let mut buf = vec![0u8; MAX_PAYLOAD];
+        tokio::pin!(until);
         loop {
             tokio::select! {
+                why = &mut until => {
+                    tx.close(&why).await;
+                    return PipeEnd::LocalClosed;
+                }
                 read = local_r.read(&mut buf) => match read {
                     Ok(0) => {
                         tx.close("").await;
@@ -364,5 +381,62 @@ pub async fn pipe(
     tokio::select! {
         end = outbound => end,
         end = inbound => end,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// Two loopback connections: what each side's pipe carries (the app's or the RPC
+    /// server's end), returning the end the pipe holds and the end the test holds.
+    async fn local_pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let dialed = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (accepted, _) = l.accept().await.unwrap();
+        (accepted, dialed)
+    }
+
+    #[tokio::test]
+    async fn a_pipe_ended_by_its_side_tells_the_other_mac_why() {
+        let (helper, serving) = (Identity::generate(), Identity::generate());
+        let helper_key = helper.public();
+        let serving_key = serving.public();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let helper_side = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut opening = [0u8; 5];
+            stream.read_exact(&mut opening).await.unwrap();
+            let ch = accept(stream, &helper, |k| *k == serving_key)
+                .await
+                .unwrap()
+                .unwrap();
+            let (local, _kept) = local_pair().await;
+            let until = async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                "it runs on battery now".to_string()
+            };
+            pipe_until(
+                local,
+                ch,
+                Duration::from_secs(1),
+                Duration::from_secs(5),
+                until,
+            )
+            .await
+        });
+        let ch = dial(&addr, &serving, &helper_key, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let (local, mut app) = local_pair().await;
+        let end = pipe(local, ch, Duration::from_secs(1), Duration::from_secs(5)).await;
+        assert_eq!(end, PipeEnd::RemoteClosed("it runs on battery now".into()));
+        assert_eq!(helper_side.await.unwrap(), PipeEnd::LocalClosed);
+        // The app's connection is closed, not left hanging.
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), app.read_to_end(&mut rest)).await;
+        assert!(matches!(read, Ok(Ok(0))), "{read:?}");
     }
 }

@@ -25,4 +25,12 @@ memory_bytes: number,
 /**
  * Its GPU when lent, else the processor does the work.
  */
-gpu: string | null, };
+gpu: string | null, 
+/**
+ * It lends only while plugged in.
+ */
+plugged_in_only: boolean, 
+/**
+ * It lends only while its lid is open.
+ */
+lid_open_only: boolean, };

@@ -69,4 +69,12 @@ end_bad_answers: boolean,
  * candidates answer the rest of the full suite); a tie that would take longer is
  * left a tie, and the verdict says so. 0 never settles.
  */
-tie_minutes: number, };
+tie_minutes: number, 
+/**
+ * Lend this Mac to paired Macs on battery too (by default only while plugged in).
+ */
+lend_on_battery: boolean, 
+/**
+ * Lend this Mac only while its lid is open.
+ */
+lend_lid_open_only: boolean, };

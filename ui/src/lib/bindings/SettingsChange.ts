@@ -24,4 +24,12 @@ end_bad_answers: boolean | null,
 /**
  * Minutes a showdown may spend settling a tie at the top (0: never).
  */
-tie_minutes: number | null, };
+tie_minutes: number | null, 
+/**
+ * Lend this Mac on battery too (from the next time it starts lending).
+ */
+lend_on_battery: boolean | null, 
+/**
+ * Lend this Mac only while its lid is open (from the next time it starts lending).
+ */
+lend_lid_open_only: boolean | null, };
