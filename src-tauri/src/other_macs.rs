@@ -3,7 +3,7 @@
 //! the `kindling pair`, `peers`, `unpair` and `share` commands use).
 
 use kindling_core::peers::nearby::Nearby;
-use kindling_core::peers::share::{Helper, ShareOptions, DEAD_AFTER, HEARTBEAT};
+use kindling_core::peers::share::{Helper, ShareOptions, Users, DEAD_AFTER, HEARTBEAT};
 use kindling_core::peers::status::PeerStatus;
 use kindling_core::peers::{this_mac_name, PeerError, DEFAULT_SHARE_PORT};
 use kindling_core::ErrorReport;
@@ -85,7 +85,7 @@ pub fn unpair(state: State<'_, AppState>, name: String) -> Reply<String> {
 /// Lends this Mac to the Macs it paired with (half its memory, its GPU, and its own
 /// model server), and shows a code for one more to pair. Again while lending: a new code.
 #[tauri::command]
-pub async fn share_start(state: State<'_, AppState>) -> Reply<Lending> {
+pub async fn share_start(app: tauri::AppHandle, state: State<'_, AppState>) -> Reply<Lending> {
     let mut lent = state.lending.lock().await;
     if let Some(l) = lent.as_mut() {
         l.view.code = l.helper.show_code();
@@ -126,21 +126,40 @@ pub async fn share_start(state: State<'_, AppState>) -> Reply<Lending> {
         plugged_in_only: when.plugged_in,
         lid_open_only: when.lid_open,
     };
+    // The tray follows who uses this Mac, as they come and go.
+    let mut users = helper.users();
+    let tray_app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        while users.changed().await.is_ok() {
+            crate::tray::refresh(&tray_app);
+        }
+    });
     *lent = Some(Lent {
         helper,
         view: view.clone(),
     });
+    crate::tray::refresh(&app);
     Ok(view)
+}
+
+/// Who uses this Mac now, while it lends (`None` while it does not): the tray's section.
+pub async fn users_now(app: &tauri::AppHandle) -> Option<Users> {
+    use tauri::Manager;
+    let state = app.state::<AppState>();
+    let lent = state.lending.lock().await;
+    lent.as_ref().map(|l| l.helper.users().borrow().clone())
 }
 
 /// Stops lending this Mac (its RPC server stops; the pairings are kept).
 #[tauri::command]
-pub async fn share_stop(state: State<'_, AppState>) -> Reply<bool> {
+pub async fn share_stop(app: tauri::AppHandle, state: State<'_, AppState>) -> Reply<bool> {
     let lent = state.lending.lock().await.take();
     let Some(l) = lent else {
         return Ok(false);
     };
     l.helper.stop().await;
+    drop(l);
+    crate::tray::refresh(&app);
     Ok(true)
 }
 

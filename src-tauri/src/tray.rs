@@ -1,7 +1,9 @@
 //! The menu-bar icon: its picture says the server's state; its menu starts and stops
 //! the server, copies the API address, opens chat, benchmarks, opens the window, quits.
 
+use kindling_core::peers::share::{using_line, Users};
 use kindling_core::server::ServerState;
+use kindling_core::words::MACHINE;
 use tauri::image::Image;
 use tauri::menu::{Menu, MenuBuilder, MenuEvent, MenuItemBuilder};
 use tauri::tray::TrayIconBuilder;
@@ -23,7 +25,7 @@ pub fn build(app: &AppHandle) -> tauri::Result<()> {
         // Black-on-clear images that macOS tints for light and dark menu bars.
         .icon_as_template(cfg!(target_os = "macos"))
         .tooltip(tooltip(&status))
-        .menu(&menu(app, &status, &status)?)
+        .menu(&menu(app, &status, &status, None)?)
         .show_menu_on_left_click(true)
         .on_menu_event(on_menu)
         .build(app)?;
@@ -36,13 +38,14 @@ pub fn refresh(app: &AppHandle) {
     tauri::async_runtime::spawn(async move {
         let status = server_control::status(&app).await;
         let second = server_control::second_status(&app).await;
+        let lending = crate::other_macs::users_now(&app).await;
         let Some(tray) = app.tray_by_id(ID) else {
             return;
         };
         let _ = tray.set_icon(Some(icon(&status.state)));
         let _ = tray.set_icon_as_template(cfg!(target_os = "macos"));
         let _ = tray.set_tooltip(Some(tooltip(&status)));
-        if let Ok(m) = menu(&app, &status, &second) {
+        if let Ok(m) = menu(&app, &status, &second, lending.as_ref()) {
             let _ = tray.set_menu(Some(m));
         }
     });
@@ -163,13 +166,48 @@ pub fn second_entries(s: &ServerStatus) -> Vec<(Option<&'static str>, String)> {
     }
 }
 
-fn menu(app: &AppHandle, s: &ServerStatus, second: &ServerStatus) -> tauri::Result<Menu<Wry>> {
+/// This Mac lending itself: a line that says so (it opens the Server screen), then one
+/// per paired Mac using it now. Empty while it does not lend.
+pub fn lending_entries(users: Option<&Users>) -> Vec<(Option<&'static str>, String)> {
+    let Some(users) = users else {
+        return Vec::new();
+    };
+    let mut entries = vec![(
+        Some("open-server"),
+        if users.is_empty() {
+            format!("Lending this {MACHINE}: no other Mac uses it now")
+        } else {
+            format!("Lending this {MACHINE} to:")
+        },
+    )];
+    entries.extend(
+        users
+            .iter()
+            .map(|(name, using)| (None, format!("  {}", using_line(name, using)))),
+    );
+    entries
+}
+
+fn menu(
+    app: &AppHandle,
+    s: &ServerStatus,
+    second: &ServerStatus,
+    lending: Option<&Users>,
+) -> tauri::Result<Menu<Wry>> {
     let label = |id: &str, text: &str| MenuItemBuilder::with_id(id, text).build(app);
     let note = |text: &str| MenuItemBuilder::new(text).enabled(false).build(app);
     let mut m = MenuBuilder::new(app).item(&note(&tooltip(s))?);
     let second = second_entries(second);
     let separator = (!second.is_empty()).then_some((None, String::new()));
-    for (id, text) in served_entries(s).into_iter().chain(separator).chain(second) {
+    let lent = lending_entries(lending);
+    let lent_separator = (!lent.is_empty()).then_some((None, String::new()));
+    for (id, text) in served_entries(s)
+        .into_iter()
+        .chain(separator)
+        .chain(second)
+        .chain(lent_separator)
+        .chain(lent)
+    {
         m = match (id, text.is_empty()) {
             (Some(id), _) => m.item(&label(id, &text)?),
             (None, true) => m.separator(),
@@ -425,6 +463,41 @@ mod tests {
             [
                 "Second model: qwen3-32b-Q4_K_M.gguf, starting…",
                 "Cancel starting the second model"
+            ]
+        );
+    }
+
+    #[test]
+    fn lending_has_its_section_with_each_mac_using_it() {
+        assert!(
+            lending_entries(None).is_empty(),
+            "no section while not lending"
+        );
+        let mut users = Users::new();
+        let idle = lending_entries(Some(&users));
+        assert_eq!(
+            idle,
+            [(
+                Some("open-server"),
+                format!("Lending this {MACHINE}: no other Mac uses it now")
+            )]
+        );
+        users.insert(
+            "Studio iMac".into(),
+            kindling_core::peers::share::Use {
+                memory: 1,
+                model_server: 0,
+            },
+        );
+        let busy: Vec<String> = lending_entries(Some(&users))
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
+        assert_eq!(
+            busy,
+            [
+                format!("Lending this {MACHINE} to:"),
+                "  Studio iMac is using this Mac's memory (a share of a model)".to_string()
             ]
         );
     }

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use kindling_core::hardware::power::LendWhen;
 use kindling_core::peers::pairing;
-use kindling_core::peers::share::{Helper, ShareOptions, DEAD_AFTER, HEARTBEAT};
+use kindling_core::peers::share::{using_changes, Helper, ShareOptions, DEAD_AFTER, HEARTBEAT};
 use kindling_core::peers::{this_mac_name, PeerError, DEFAULT_SHARE_PORT};
 use kindling_core::units::{format_bytes, parse_bytes};
 use kindling_core::{Cancel, Core, Result};
@@ -209,9 +209,18 @@ pub async fn share(core: &Core, args: ShareArgs, cancel: &Cancel) -> Result<()> 
         );
     }
     println!("Press Ctrl-C to stop.");
+    let mut users = helper.users();
+    let mut before = users.borrow().clone();
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
+            Ok(()) = users.changed() => {
+                let now = users.borrow_and_update().clone();
+                for line in using_changes(&before, &now) {
+                    println!("{line}.");
+                }
+                before = now;
+            }
             p = helper.next_pairing(), if args.pair => match p {
                 Ok(peer) => println!("Paired with {}.", peer.name),
                 Err(e) => eprintln!("{e}"),

@@ -565,6 +565,17 @@ fn a_model_a_paired_mac_serves_is_routed_there_whole() {
     let body = r#"{"model":"gemma-3-270m-q4_k_m","messages":[{"role":"user","content":"Say hello."}],"max_tokens":16,"temperature":0,"stream":true}"#;
     let streamed = http(port, "POST", "/v1/chat/completions", body).unwrap_or_default();
     assert!(streamed.contains("data: [DONE]"), "{streamed}");
+    // Gamma's owner sees who uses it (by the name paired there), once, not per request.
+    helper.expect(
+        "Server is using this Mac's model server.",
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        helper.text().matches("is using this Mac").count(),
+        1,
+        "{}",
+        helper.text()
+    );
     // No model runs on the serving Mac, and it listens on loopback only.
     let here = children(server.pid());
     assert!(

@@ -7,6 +7,7 @@
 //! it) to reach this Mac's own model server, for a model it already serves. The RPC server's tensor
 //! cache lives in the home and is pruned to a size limit (llama.cpp's own has none).
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::nearby::Advert;
@@ -74,7 +75,63 @@ pub struct Helper {
     stop: CancellationToken,
     rpc: Arc<tokio::sync::Mutex<Option<RpcServer>>>,
     advert: Option<Arc<Advert>>,
+    users: watch::Receiver<Users>,
 }
+
+/// The paired Macs using this one now, by name: what each uses, and how many links.
+pub type Users = BTreeMap<String, Use>;
+
+/// What a paired Mac uses here.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Use {
+    /// Links to the RPC server: it holds a share of a model here.
+    pub memory: usize,
+    /// Requests sent to this Mac's own model server.
+    pub model_server: usize,
+}
+
+impl Use {
+    fn count(&mut self, want: Want) -> &mut usize {
+        if want == Want::Rpc {
+            &mut self.memory
+        } else {
+            &mut self.model_server
+        }
+    }
+}
+
+/// "Studio iMac is using this Mac's memory", for the tray and `kindling share`.
+pub fn using_line(name: &str, using: &Use) -> String {
+    let what = match (using.memory > 0, using.model_server > 0) {
+        (true, true) => "this Mac's memory and its model server",
+        (true, false) => "this Mac's memory (a share of a model)",
+        _ => "this Mac's model server",
+    };
+    format!("{name} is using {what}")
+}
+
+/// What changed between two moments, in sentences: who started, and who stopped, using
+/// this Mac.
+pub fn using_changes(before: &Users, after: &Users) -> Vec<String> {
+    // What is used, not how many links: one more request is no news.
+    let kind = |u: &Use| (u.memory > 0, u.model_server > 0);
+    let mut said: Vec<String> = after
+        .iter()
+        .filter(|(name, using)| before.get(*name).map(kind) != Some(kind(using)))
+        .map(|(name, using)| using_line(name, using))
+        .collect();
+    said.extend(
+        before
+            .keys()
+            .filter(|name| !after.contains_key(*name))
+            .map(|name| format!("{name} stopped using this Mac")),
+    );
+    said
+}
+
+/// How long a Mac still counts as using this one after its last link closed: routed
+/// requests come one after another, each on its own link.
+pub const USE_LINGERS: Duration = Duration::from_secs(10);
 
 struct Ctx {
     identity: Identity,
@@ -87,6 +144,7 @@ struct Ctx {
     paired: mpsc::Sender<Result<Peer, PeerError>>,
     rpc: Arc<tokio::sync::Mutex<Option<RpcServer>>>,
     advert: Option<Arc<Advert>>,
+    users: watch::Sender<Users>,
 }
 
 /// A running `ggml-rpc-server`.
@@ -128,6 +186,7 @@ impl Helper {
             .then(|| Advert::start(&lender.name, &identity.public(), lender.build, addr))
             .flatten()
             .map(Arc::new);
+        let (users_tx, users) = watch::channel(Users::new());
         let ctx = Arc::new(Ctx {
             identity,
             book,
@@ -139,6 +198,7 @@ impl Helper {
             paired: tx,
             rpc: rpc.clone(),
             advert: advert.clone(),
+            users: users_tx,
         });
         let stopped = stop.clone();
         tokio::spawn(async move {
@@ -165,7 +225,13 @@ impl Helper {
             stop,
             rpc,
             advert,
+            users,
         })
+    }
+
+    /// The paired Macs using this one now (changes as they come and go).
+    pub fn users(&self) -> watch::Receiver<Users> {
+        self.users.clone()
     }
 
     /// Whether this Mac is announced on the local network (Bonjour).
@@ -357,6 +423,14 @@ async fn tunnel(stream: TcpStream, ctx: &Ctx) {
             if ch.tx.json(&answer).await.is_err() {
                 return;
             }
+            // Named as paired here, whatever name it gives now.
+            let who = ctx
+                .book
+                .list()
+                .ok()
+                .and_then(|l| l.into_iter().find(|p| p.public_key() == Some(ch.remote)))
+                .map_or(hello.name.clone(), |p| p.name);
+            let _using = Using::start(ctx, &who, hello.want);
             // Lending stops when the owner's conditions end (the cable pulled, the lid
             // closed): the other Mac is told why, never left with a link gone silent.
             let until = until_not_lending(ctx.opts.lend_when);
@@ -365,6 +439,51 @@ async fn tunnel(stream: TcpStream, ctx: &Ctx) {
             if hello.want == Want::Rpc {
                 prune_cache(&ctx.cache.join("rpc"), ctx.opts.cache_limit_bytes);
             }
+        }
+    }
+}
+
+/// One link of a paired Mac counted while it lasts (and [`USE_LINGERS`] after).
+struct Using {
+    users: watch::Sender<Users>,
+    name: String,
+    want: Want,
+}
+
+impl Using {
+    fn start(ctx: &Ctx, name: &str, want: Want) -> Using {
+        ctx.users
+            .send_modify(|u| *u.entry(name.to_string()).or_default().count(want) += 1);
+        Using {
+            users: ctx.users.clone(),
+            name: name.to_string(),
+            want,
+        }
+    }
+}
+
+impl Drop for Using {
+    fn drop(&mut self) {
+        let (users, name, want) = (self.users.clone(), self.name.clone(), self.want);
+        let end = move || {
+            users.send_modify(|u| {
+                if let Some(using) = u.get_mut(&name) {
+                    let n = using.count(want);
+                    *n = n.saturating_sub(1);
+                    if *using == Use::default() {
+                        u.remove(&name);
+                    }
+                }
+            })
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    tokio::time::sleep(USE_LINGERS).await;
+                    end();
+                });
+            }
+            Err(_) => end(),
         }
     }
 }
@@ -534,6 +653,43 @@ pub fn cache_bytes(dir: &Path) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn who_uses_this_mac_is_said_when_it_changes() {
+        let mut before = Users::new();
+        let mut after = Users::new();
+        after.insert(
+            "Studio".into(),
+            Use {
+                memory: 2,
+                model_server: 0,
+            },
+        );
+        assert_eq!(
+            using_changes(&before, &after),
+            ["Studio is using this Mac's memory (a share of a model)"]
+        );
+        before.clone_from(&after);
+        after.get_mut("Studio").unwrap().model_server = 1;
+        assert_eq!(
+            using_changes(&before, &after),
+            ["Studio is using this Mac's memory and its model server"]
+        );
+        assert!(
+            using_changes(&after, &after).is_empty(),
+            "nothing changed, nothing said"
+        );
+        before.clone_from(&after);
+        after.get_mut("Studio").unwrap().memory = 3;
+        assert!(
+            using_changes(&before, &after).is_empty(),
+            "one more link is no news"
+        );
+        assert_eq!(
+            using_changes(&after, &Users::new()),
+            ["Studio stopped using this Mac"]
+        );
+    }
 
     #[test]
     fn the_cache_is_pruned_oldest_first_to_its_limit() {
