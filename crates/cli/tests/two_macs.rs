@@ -14,7 +14,10 @@ use std::time::Duration;
 use kindling_testsupport::macs::{self, free_port, greedy, healthy, http, wait_until, Running};
 use kindling_testsupport::process::{children, cmdline, listens};
 
-/// One split at a time: each takes the machine's two cores three times over.
+/// One split at a time: each takes the machine's two cores three times over. Tests that
+/// start a helper of a new home take it too: a helper's first share measures its memory's
+/// speed, and a split's plan follows those figures (a helper measured while another
+/// measures reads slow and is given no layers).
 static SPLIT_LOCK: Mutex<()> = Mutex::new(());
 
 fn kindling(home: &Path) -> Command {
@@ -133,6 +136,7 @@ fn pairing_with_a_wrong_code_fails_and_keeps_nothing() {
 /// there.
 #[test]
 fn a_mac_on_the_network_is_paired_by_its_code_alone_and_found_again_where_it_moved() {
+    let _one = SPLIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let ip = macs::lan_ip();
     let homes = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     // A name of its own: other machines' tests on the same network never meet it.
@@ -192,6 +196,7 @@ fn a_mac_on_the_network_is_paired_by_its_code_alone_and_found_again_where_it_mov
 /// do; the ending of a link already lending is `wire`'s `a_pipe_ended_by_its_side_…` test.
 #[test]
 fn a_helper_on_battery_says_no_and_why_and_lends_again_plugged_in() {
+    let _one = SPLIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let homes = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let supplies = tempfile::tempdir().unwrap();
     let plug = |online: &str| {
@@ -401,6 +406,7 @@ fn a_model_split_over_two_helpers_answers_as_alone_and_survives_losing_one() {
 /// binaries are the real ones, linked), playing "the other Mac runs an older Kindling".
 #[test]
 fn a_helper_on_another_runtime_build_is_refused_with_the_mac_to_update() {
+    let _one = SPLIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let (serving, older) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let built = checkout().join(".runtime/built");
     let other = older.path().join("runtime");
@@ -497,6 +503,7 @@ fn recommend_with_names_what_the_pair_runs_that_neither_runs_alone() {
 /// told which Mac, and (the model fitting nowhere else) serving stops.
 #[test]
 fn a_model_a_paired_mac_serves_is_routed_there_whole() {
+    let _one = SPLIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let (serving, gamma) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let share_port = free_port("127.0.0.6");
     pair(
