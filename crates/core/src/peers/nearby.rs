@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use mdns_sd::{ServiceDaemon, ServiceEvent, ServiceInfo};
@@ -42,7 +41,14 @@ pub struct Nearby {
 /// This Mac, announced while it shares. Withdrawn when dropped.
 pub struct Advert {
     daemon: ServiceDaemon,
-    info: Mutex<ServiceInfo>,
+    /// What it was started with: an update announces the same Mac again, but for
+    /// whether it shows a code.
+    name: String,
+    key: PublicKey,
+    build: Option<u32>,
+    addr: SocketAddr,
+    /// The name the announcement is registered under (to withdraw it).
+    fullname: String,
     withdrawn: AtomicBool,
 }
 
@@ -60,13 +66,18 @@ impl Advert {
             .map_err(|e| tracing::warn!(error = %e, "cannot announce this Mac on the network"))
             .ok()?;
         let info = service(name, key, build, addr, false)?;
+        let fullname = info.get_fullname().to_string();
         daemon
-            .register(info.clone())
+            .register(info)
             .map_err(|e| tracing::warn!(error = %e, "cannot announce this Mac on the network"))
             .ok()?;
         Some(Advert {
             daemon,
-            info: Mutex::new(info),
+            name: name.to_string(),
+            key: *key,
+            build,
+            addr,
+            fullname,
             withdrawn: AtomicBool::new(false),
         })
     }
@@ -76,32 +87,9 @@ impl Advert {
         if self.withdrawn.load(Ordering::SeqCst) {
             return;
         }
-        let mut info = self.info.lock().expect("the advert lock is never poisoned");
-        let mut props: Vec<(String, String)> = info
-            .get_properties()
-            .iter()
-            .filter(|p| p.key() != "pairing")
-            .map(|p| (p.key().to_string(), p.val_str().to_string()))
-            .collect();
-        props.push(("pairing".into(), if showing { "1" } else { "0" }.into()));
-        let updated = ServiceInfo::new(
-            SERVICE,
-            info.get_fullname().trim_end_matches(&format!(".{SERVICE}")),
-            info.get_hostname(),
-            info.get_addresses()
-                .iter()
-                .copied()
-                .collect::<Vec<IpAddr>>()
-                .as_slice(),
-            info.get_port(),
-            props.as_slice(),
-        );
-        let Ok(mut updated) = updated else { return };
-        if info.is_addr_auto() {
-            updated = updated.enable_addr_auto();
-        }
-        if self.daemon.register(updated.clone()).is_ok() {
-            *info = updated;
+        // Registering the same name again replaces the announcement.
+        if let Some(info) = service(&self.name, &self.key, self.build, self.addr, showing) {
+            let _ = self.daemon.register(info);
         }
     }
 
@@ -110,8 +98,7 @@ impl Advert {
         if self.withdrawn.swap(true, Ordering::SeqCst) {
             return;
         }
-        let info = self.info.lock().expect("the advert lock is never poisoned");
-        if let Ok(done) = self.daemon.unregister(info.get_fullname()) {
+        if let Ok(done) = self.daemon.unregister(&self.fullname) {
             // The goodbye goes out before the daemon stops (a second at most).
             let _ = done.recv_timeout(Duration::from_secs(1));
         }
