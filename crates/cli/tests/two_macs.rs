@@ -36,6 +36,12 @@ fn share(home: &Path, name: &str, ip: &str, port: u16, memory: &str) -> Running 
     macs::share(bin(), home, name, ip, port, memory)
 }
 
+/// `kindling peers --json` of the Mac of `home` (introducing itself as "Serving").
+fn peers(home: &Path) -> serde_json::Value {
+    let out = macs::succeeds(kindling(home).args(["peers", "--json", "--name", "Serving"]));
+    serde_json::from_str(&out).unwrap()
+}
+
 fn checkout() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -103,25 +109,13 @@ fn pairing_with_a_wrong_code_fails_and_keeps_nothing() {
     let port = free_port("127.0.0.4");
     let (mut shower, code) = macs::show_code(kindling(homes[1].path()), "127.0.0.4", port, "Alpha");
     let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
-    let out = kindling(homes[0].path())
-        .args(["pair", &wrong, "--at", &format!("127.0.0.4:{port}")])
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let at = format!("127.0.0.4:{port}");
+    let said = macs::fails(kindling(homes[0].path()).args(["pair", &wrong, "--at", &at]));
     assert!(said.contains("the code did not match"), "{said}");
     assert!(said.contains("Nothing was saved"), "{said}");
     // The code is used up by the wrong try: the right one no longer works.
     shower.expect("was not the one shown here", Duration::from_secs(10));
-    let out = kindling(homes[0].path())
-        .args(["pair", &code, "--at", &format!("127.0.0.4:{port}")])
-        .output()
-        .unwrap();
-    assert!(
-        !out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    macs::fails(kindling(homes[0].path()).args(["pair", &code, "--at", &at]));
     for home in &homes {
         assert!(
             !home.path().join("peers.json").exists(),
@@ -147,16 +141,7 @@ fn a_mac_on_the_network_is_paired_by_its_code_alone_and_found_again_where_it_mov
         &format!("kindling pair {code} (from another network"),
         Duration::from_secs(5),
     );
-    let out = kindling(homes[0].path())
-        .args(["pair", &code, "--name", "Serving"])
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{said}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let said = macs::succeeds(kindling(homes[0].path()).args(["pair", &code, "--name", "Serving"]));
     assert!(
         said.contains(&format!("Paired with {name} ({ip}:{port})")),
         "{said}"
@@ -166,11 +151,7 @@ fn a_mac_on_the_network_is_paired_by_its_code_alone_and_found_again_where_it_mov
 
     let moved = free_port(&ip);
     let _helper = share(homes[1].path(), &name, &ip, moved, "1GB");
-    let out = kindling(homes[0].path())
-        .args(["peers", "--json", "--name", "Serving"])
-        .output()
-        .unwrap();
-    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = peers(homes[0].path());
     assert_eq!(rows[0]["name"], name.as_str(), "{rows}");
     assert_eq!(rows[0]["reachable"], true, "{rows}");
     assert_eq!(rows[0]["address"], format!("{ip}:{moved}"), "{rows}");
@@ -178,16 +159,14 @@ fn a_mac_on_the_network_is_paired_by_its_code_alone_and_found_again_where_it_mov
     assert!(book.contains(&format!("{ip}:{moved}")), "{book}");
 
     // Nobody shows a code now: typing one says so, and what to do.
-    let out = kindling(homes[0].path())
-        .args(["pair", "123456"])
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let said = macs::fails(kindling(homes[0].path()).args(["pair", "123456"]));
     assert!(
         said.contains("No Mac on this network is showing a pairing code now"),
         "{said}"
     );
+    // A mistyped code is said as such, not as a Mac missing from the network.
+    let said = macs::fails(kindling(homes[0].path()).args(["pair", "12"]));
+    assert!(said.contains("a pairing code has six digits"), "{said}");
 }
 
 /// A helper lends only while plugged in (its owner's default). Unplugged, it says no and
@@ -222,16 +201,10 @@ fn a_helper_on_battery_says_no_and_why_and_lends_again_plugged_in() {
         c
     });
     helper.expect("It lends only while plugged in", Duration::from_secs(60));
-    let peers = || -> serde_json::Value {
-        let out = kindling(homes[0].path())
-            .args(["peers", "--json", "--name", "Serving"])
-            .output()
-            .unwrap();
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
-    assert_eq!(peers()[0]["reachable"], true);
+    let asked = || peers(homes[0].path());
+    assert_eq!(asked()[0]["reachable"], true);
     plug("0\n");
-    let rows = peers();
+    let rows = asked();
     assert_eq!(rows[0]["reachable"], false, "{rows}");
     let why = rows[0]["problem"].as_str().unwrap();
     assert!(
@@ -239,7 +212,7 @@ fn a_helper_on_battery_says_no_and_why_and_lends_again_plugged_in() {
         "{why}"
     );
     plug("1\n");
-    assert_eq!(peers()[0]["reachable"], true);
+    assert_eq!(asked()[0]["reachable"], true);
 }
 
 /// The journey of issue 23: pair a serving Mac with two helpers, split the sample model
@@ -285,11 +258,7 @@ fn a_model_split_over_two_helpers_answers_as_alone_and_survives_losing_one() {
         stranger.path().join("peers.json"),
     )
     .unwrap();
-    let out = kindling(stranger.path())
-        .args(["peers", "--json"])
-        .output()
-        .unwrap();
-    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = peers(stranger.path());
     assert_eq!(rows.as_array().unwrap().len(), 2, "{rows}");
     for row in rows.as_array().unwrap() {
         assert_eq!(row["reachable"], false, "{row}");
@@ -427,14 +396,13 @@ fn a_helper_on_another_runtime_build_is_refused_with_the_mac_to_update() {
     let mut older_kindling = kindling(older.path());
     older_kindling.env("KINDLING_LLAMA_SERVER", other.join("llama-server"));
     let (shower, code) = macs::show_code(older_kindling, "127.0.0.5", port, "Old iMac");
-    let out = kindling(serving.path())
-        .args(["pair", &code, "--at", &format!("127.0.0.5:{port}")])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "pairing is allowed across builds: {out:?}"
-    );
+    // Pairing is allowed across builds.
+    macs::succeeds(kindling(serving.path()).args([
+        "pair",
+        &code,
+        "--at",
+        &format!("127.0.0.5:{port}"),
+    ]));
     drop(shower);
     let _helper = {
         let mut c = kindling(older.path());
@@ -469,22 +437,13 @@ fn a_helper_on_another_runtime_build_is_refused_with_the_mac_to_update() {
 #[test]
 fn recommend_with_names_what_the_pair_runs_that_neither_runs_alone() {
     let home = tempfile::tempdir().unwrap();
-    let out = kindling(home.path())
-        .args([
-            "recommend",
-            "--machine",
-            "imac-2017",
-            "--with",
-            "mac-mini-m4-pro-24gb",
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = macs::succeeds(kindling(home.path()).args([
+        "recommend",
+        "--machine",
+        "imac-2017",
+        "--with",
+        "mac-mini-m4-pro-24gb",
+    ]));
     assert!(text.contains("neither runs fast alone"), "{text}");
     let line = text
         .lines()

@@ -122,6 +122,31 @@ pub fn show_code(mut cmd: Command, ip: &str, port: u16, name: &str) -> (Running,
     (shower, code)
 }
 
+/// Runs `cmd` to its end; asserts it succeeded (saying all it printed otherwise) and
+/// returns what it printed on stdout.
+pub fn succeeds(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Runs `cmd` to its end; asserts it failed (saying what it printed otherwise) and
+/// returns what it said on stderr.
+pub fn fails(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        !out.status.success(),
+        "it succeeded: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Pairs the Mac of `home` (typing the code) with the one of `helper_home`, which
 /// shows it on `ip:port`.
 pub fn pair(
@@ -134,23 +159,14 @@ pub fn pair(
     port: u16,
 ) {
     let (mut shower, code) = show_code(kindling(bin, helper_home), ip, port, helper);
-    let out = kindling(bin, home)
-        .args([
-            "pair",
-            &code,
-            "--at",
-            &format!("{ip}:{port}"),
-            "--name",
-            name,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeds(kindling(bin, home).args([
+        "pair",
+        &code,
+        "--at",
+        &format!("{ip}:{port}"),
+        "--name",
+        name,
+    ]));
     shower.expect(&format!("Paired with {name}"), Duration::from_secs(10));
     assert!(shower.child.wait().unwrap().success());
 }

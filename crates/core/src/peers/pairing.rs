@@ -48,6 +48,15 @@ pub struct Me<'a> {
     pub share_port: u16,
 }
 
+/// The six digits of a code as typed ("123 456"), or why it is not one.
+pub fn typed_code(code: &str) -> Result<String, PeerError> {
+    let code = digits(code);
+    if code.len() != 6 {
+        return Err(failed("a pairing code has six digits"));
+    }
+    Ok(code)
+}
+
 fn failed(why: impl Into<String>) -> PeerError {
     PeerError::Pairing { why: why.into() }
 }
@@ -73,10 +82,7 @@ fn now() -> String {
 /// success the other Mac is in this Mac's book (the caller stores the returned peer).
 pub async fn pair_with(address: &str, code: &str, me: &Me<'_>) -> Result<Peer, PeerError> {
     let address = with_port(address);
-    let code = digits(code);
-    if code.len() != 6 {
-        return Err(failed("a pairing code has six digits"));
-    }
+    let code = typed_code(code)?;
     let unreachable = |cause: WireError| PeerError::Unreachable {
         name: "The other Mac".into(),
         address: address.clone(),

@@ -69,6 +69,8 @@ impl Core {
         at: Option<&str>,
         me: &str,
     ) -> Result<super::Peer> {
+        // A mistyped code is said at once, before listening for the Mac showing one.
+        pairing::typed_code(code)?;
         let identity = self.identity()?;
         let at = match at.map(str::trim).filter(|a| !a.is_empty()) {
             Some(at) => at.to_string(),
