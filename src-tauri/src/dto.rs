@@ -36,6 +36,46 @@ pub struct ServerStatus {
     pub log_tail: Vec<String>,
     /// Answers the front door saw go wrong today (the tray says so).
     pub went_wrong_today: u32,
+    /// Each Mac's share of a model served with other Macs (empty when served alone).
+    pub shares: Vec<MacShare>,
+    /// The Mac that stopped answering and took the model down with it, until the next start.
+    pub lost: Option<LostMac>,
+}
+
+/// One Mac's share of a model served with other Macs, and whether it answers now.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct MacShare {
+    /// "This Mac", or the paired Mac's name.
+    pub who: String,
+    pub layers: u32,
+    /// The memory it takes there at most.
+    #[ts(type = "number")]
+    pub bytes: u64,
+    /// A paired Mac (not this one).
+    pub other_mac: bool,
+    /// Its link answers (always, for this Mac).
+    pub answering: bool,
+}
+
+/// A paired Mac that stopped answering while it held a share of the served model.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct LostMac {
+    pub name: String,
+    /// What happened and what to do, as a sentence.
+    pub message: String,
+    /// The model can be served again without it (the Macs left can hold it).
+    pub can_serve_without: bool,
+}
+
+/// A plan to serve a model with paired Macs, as the owner sees it before starting.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct WithPlan {
+    /// The plan in words, a line each (what `kindling serve --with --plan` prints).
+    pub lines: Vec<String>,
+    /// Together the Macs can hold it.
+    pub fits: bool,
+    /// It is split (else it fits this Mac alone, and is not).
+    pub split: bool,
 }
 
 impl Default for ServerStatus {
@@ -56,6 +96,8 @@ impl Default for ServerStatus {
             api_key: None,
             log_tail: Vec::new(),
             went_wrong_today: 0,
+            shares: Vec::new(),
+            lost: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! the `kindling pair`, `peers`, `unpair` and `share` commands use).
 
 use kindling_core::peers::nearby::Nearby;
+use kindling_core::peers::plan::Plan;
 use kindling_core::peers::share::{Helper, ShareOptions, Users, DEAD_AFTER, HEARTBEAT};
 use kindling_core::peers::status::PeerStatus;
 use kindling_core::peers::{this_mac_name, PeerError, DEFAULT_SHARE_PORT};
@@ -11,6 +12,8 @@ use serde::Serialize;
 use tauri::State;
 
 use crate::commands::report;
+use crate::dto::{ServerStatus, WithPlan};
+use crate::server_control::Choice;
 use crate::state::AppState;
 
 type Reply<T> = Result<T, ErrorReport>;
@@ -167,4 +170,74 @@ pub async fn share_stop(app: tauri::AppHandle, state: State<'_, AppState>) -> Re
 #[tauri::command]
 pub async fn share_status(state: State<'_, AppState>) -> Reply<Option<Lending>> {
     Ok(state.lending.lock().await.as_ref().map(|l| l.view.clone()))
+}
+
+/// `with`'s plan for `model` (or the one the server would serve): each Mac's share and
+/// the speed to expect, before starting. `local_memory`: the most of this Mac's memory
+/// the model may take ("12GB"; empty: all but what the system keeps).
+#[tauri::command]
+pub async fn serve_with_plan(
+    state: State<'_, AppState>,
+    model: Option<std::path::PathBuf>,
+    with: Vec<String>,
+    local_memory: Option<String>,
+) -> Reply<WithPlan> {
+    let choice = choice(&state, model, with, local_memory).await?;
+    let core = &state.core;
+    let me = core.caller(&this_mac_name(None)).map_err(report)?;
+    let mut planned = core
+        .plan_with(&choice.model, &choice.with, choice.local_memory, &me)
+        .await
+        .map_err(report)?;
+    planned.route = None;
+    Ok(WithPlan {
+        lines: planned.lines(&crate::server_control::file_name(&choice.model)),
+        fits: !matches!(planned.plan, Plan::TooBig { .. }),
+        split: matches!(planned.plan, Plan::Split { .. }),
+    })
+}
+
+/// Serves `model` (or the one the server would serve) with the paired Macs `with`, as
+/// [`serve_with_plan`] planned: the menu-bar server, its address unchanged.
+#[tauri::command]
+pub async fn serve_with(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    model: Option<std::path::PathBuf>,
+    with: Vec<String>,
+    local_memory: Option<String>,
+) -> Reply<ServerStatus> {
+    let choice = choice(&state, model, with, local_memory).await?;
+    crate::server_control::start_with(&app, choice).await
+}
+
+/// Serves the model again without the Mac that stopped answering.
+#[tauri::command]
+pub async fn serve_without(app: tauri::AppHandle) -> Reply<ServerStatus> {
+    crate::server_control::start_without_lost(&app).await
+}
+
+async fn choice(
+    state: &AppState,
+    model: Option<std::path::PathBuf>,
+    with: Vec<String>,
+    local_memory: Option<String>,
+) -> Reply<Choice> {
+    let local_memory = match local_memory.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(text) => Some(kindling_core::units::parse_bytes(text).map_err(|why| {
+            ErrorReport {
+                code: kindling_core::ErrorCode::Settings,
+                hint: None,
+                message: format!(
+                    "\"{text}\" is not an amount of memory ({why}). Type it like 12GB or 800MB, or leave it empty to let the model use all this Mac can give."
+                ),
+            }
+        })?),
+    };
+    Ok(Choice {
+        model: state.model_or_preferred(model, "serve").await?,
+        with,
+        local_memory,
+    })
 }

@@ -5,20 +5,64 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use kindling_core::peers::pool::{self, Planned, Watch};
+use kindling_core::peers::relay::Relay;
+use kindling_core::peers::this_mac_name;
 use kindling_core::server::{Server, ServerState};
 use kindling_core::{Cancel, ErrorCode, ErrorReport};
 use tauri::{AppHandle, Manager};
 
-use crate::dto::ServerStatus;
+use crate::dto::{LostMac, MacShare, ServerStatus};
 use crate::state::{AppState, ServerSlot};
+
+/// What a server is started with: the model, and the paired Macs holding shares of it.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    pub model: PathBuf,
+    /// The paired Macs to serve it with (none: this Mac alone). A model that fits this
+    /// Mac is never split, even so.
+    pub with: Vec<String>,
+    /// The most of this Mac's memory the model may take when served with them (`None`:
+    /// all but what the system and other apps keep).
+    pub local_memory: Option<u64>,
+}
+
+impl Choice {
+    /// `model` on this Mac alone.
+    pub fn alone(model: PathBuf) -> Choice {
+        Choice {
+            model,
+            with: Vec::new(),
+            local_memory: None,
+        }
+    }
+}
 
 /// A server the user started.
 pub struct Running {
     pub server: Arc<Server>,
     pub model_name: String,
     pub model_path: PathBuf,
+    /// What it was started with (started again so after a benchmark, or a change of
+    /// how it may be reached).
+    pub choice: Choice,
+    /// Served with other Macs: the plan, and one link per Mac holding a share.
+    pub pool: Option<Pool>,
     /// Stops the task that watches for a crash (before a requested stop).
     watcher: Cancel,
+}
+
+/// A model served with paired Macs.
+pub struct Pool {
+    pub planned: Planned,
+    pub relays: Arc<Vec<Relay>>,
+}
+
+/// A paired Mac stopped answering and the model it held a share of was stopped: what
+/// the screens say, and what "Serve without it" starts.
+pub struct Lost {
+    pub view: LostMac,
+    pub left: Choice,
 }
 
 /// Which of the two servers people use.
@@ -45,9 +89,39 @@ pub async fn start(app: &AppHandle, model: Option<PathBuf>) -> Result<ServerStat
     refuse_while_measuring(&state)?;
     if state.server.running.lock().await.is_none() {
         let model = state.model_or_preferred(model, "serve").await?;
-        start_in(app, Which::Served, model).await?;
+        start_in(app, Which::Served, Choice::alone(model)).await?;
     }
     Ok(status(app).await)
+}
+
+/// Serves `choice` as the menu-bar server: with the paired Macs it names, split as
+/// planned (alone when the model fits here). A server running with another choice is
+/// stopped first.
+pub async fn start_with(app: &AppHandle, choice: Choice) -> Result<ServerStatus, ErrorReport> {
+    let state = app.state::<AppState>();
+    refuse_while_measuring(&state)?;
+    stop_in(app, Which::Served).await;
+    start_in(app, Which::Served, choice).await?;
+    Ok(status(app).await)
+}
+
+/// Serves the model again without the Mac that stopped answering (what the Server
+/// screen offers after a loss).
+pub async fn start_without_lost(app: &AppHandle) -> Result<ServerStatus, ErrorReport> {
+    let state = app.state::<AppState>();
+    let left = state
+        .server
+        .lost
+        .lock()
+        .expect("lock")
+        .as_ref()
+        .map(|l| l.left.clone())
+        .ok_or_else(|| ErrorReport {
+            code: ErrorCode::ServerNotRunning,
+            hint: None,
+            message: "No Mac stopped answering: there is nothing to serve without. Start the server as usual.".into(),
+        })?;
+    start_with(app, left).await
 }
 
 /// Starts the second server with `model` (or the one chosen before) beside the menu-bar
@@ -68,7 +142,7 @@ pub async fn start_second(
                           pick the model to run on the processor beside the first."
                     .into(),
             })?;
-        start_in(app, Which::Second, model.clone()).await?;
+        start_in(app, Which::Second, Choice::alone(model.clone())).await?;
         let remembered = state
             .core
             .update_settings(|s| s.second_model = Some(model))
@@ -99,7 +173,8 @@ fn refuse_while_measuring(state: &AppState) -> Result<(), ErrorReport> {
     })
 }
 
-async fn start_in(app: &AppHandle, which: Which, model: PathBuf) -> Result<(), ErrorReport> {
+async fn start_in(app: &AppHandle, which: Which, choice: Choice) -> Result<(), ErrorReport> {
+    let model = choice.model.clone();
     let state = app.state::<AppState>();
     let core = state.core.clone();
     // Both slots' locks are taken in one order, the menu-bar server's first: a start of
@@ -125,8 +200,12 @@ async fn start_in(app: &AppHandle, which: Which, model: PathBuf) -> Result<(), E
     }
     let cancel = Cancel::new();
     *slot.starting.lock().expect("lock") = Some(cancel.clone());
+    slot.lost.lock().expect("lock").take();
     let settings = core.settings();
     let started = match which {
+        Which::Served if !choice.with.is_empty() => {
+            serve_pooled(&core, &choice, settings.port, &cancel).await
+        }
         Which::Served => {
             // The second one runs on the processor: refused here when both cannot fit.
             let fits = match &other {
@@ -134,24 +213,33 @@ async fn start_in(app: &AppHandle, which: Which, model: PathBuf) -> Result<(), E
                 None => Ok(()),
             };
             match fits {
-                Ok(()) => {
-                    core.start_serving(&model, Some(settings.port), &cancel)
-                        .await
-                }
+                Ok(()) => core
+                    .start_serving(&model, Some(settings.port), &cancel)
+                    .await
+                    .map(|(server, registered)| (server, registered, None)),
                 Err(e) => Err(e),
             }
         }
-        Which::Second => {
-            core.start_second(&model, Some(settings.second_port), other.as_ref(), &cancel)
-                .await
-        }
+        Which::Second => core
+            .start_second(&model, Some(settings.second_port), other.as_ref(), &cancel)
+            .await
+            .map(|(server, registered)| (server, registered, None)),
     }
     .map_err(|e| e.to_report());
     slot.starting.lock().expect("lock").take();
-    let (server, registered) = started?;
+    let (server, registered, pool) = started?;
     let server = Arc::new(server);
     let watcher = Cancel::new();
-    tauri::async_runtime::spawn(watch(app.clone(), which, server.clone(), watcher.clone()));
+    let relays = pool
+        .as_ref()
+        .map_or_else(|| Arc::new(Vec::new()), |p: &Pool| p.relays.clone());
+    tauri::async_runtime::spawn(watch(
+        app.clone(),
+        which,
+        server.clone(),
+        relays,
+        watcher.clone(),
+    ));
     *running = Some(Running {
         server,
         model_name: registered
@@ -160,9 +248,42 @@ async fn start_in(app: &AppHandle, which: Which, model: PathBuf) -> Result<(), E
             .clone()
             .unwrap_or_else(|| file_name(&registered.path)),
         model_path: registered.path,
+        choice,
+        pool,
         watcher,
     });
     Ok(())
+}
+
+/// Serves `choice.model` with the paired Macs it names, as planned now: split over them,
+/// or alone when it fits here. (A Mac that already serves the model is not routed to
+/// from the app yet: `kindling serve --with` does that.)
+async fn serve_pooled(
+    core: &kindling_core::Core,
+    choice: &Choice,
+    port: u16,
+    cancel: &Cancel,
+) -> kindling_core::Result<(Server, kindling_core::store::RegisteredModel, Option<Pool>)> {
+    let me = core.caller(&this_mac_name(None))?;
+    let mut planned = core
+        .plan_with(&choice.model, &choice.with, choice.local_memory, &me)
+        .await?;
+    planned.route = None;
+    let pooled = core
+        .serve_pooled(
+            &choice.model,
+            Some(port),
+            planned,
+            &me,
+            Watch::default(),
+            cancel,
+        )
+        .await?;
+    let pool = Pool {
+        planned: pooled.planned,
+        relays: Arc::new(pooled.relays),
+    };
+    Ok((pooled.server, pooled.registered, Some(pool)))
 }
 
 /// Stops the menu-bar server (or a start in progress); harmless when none runs.
@@ -229,12 +350,15 @@ async fn stop_in(app: &AppHandle, which: Which) {
     if let Some(r) = running {
         r.watcher.cancel();
         r.server.stop().await;
+        for relay in r.pool.iter().flat_map(|p| p.relays.iter()) {
+            relay.stop();
+        }
     }
 }
 
-/// Stops one server for work that needs the machine to itself; returns the model it
-/// served, to start again after. `None` when none ran.
-async fn pause(app: &AppHandle, which: Which) -> Option<PathBuf> {
+/// Stops one server for work that needs the machine to itself; returns what it served,
+/// to start again after. `None` when none ran.
+async fn pause(app: &AppHandle, which: Which) -> Option<Choice> {
     let state = app.state::<AppState>();
     let model = which
         .slot(&state)
@@ -242,7 +366,7 @@ async fn pause(app: &AppHandle, which: Which) -> Option<PathBuf> {
         .lock()
         .await
         .as_ref()
-        .map(|r| r.model_path.clone())?;
+        .map(|r| r.choice.clone())?;
     tracing::info!(
         ?which,
         "stopping a server while other work needs the machine"
@@ -251,8 +375,8 @@ async fn pause(app: &AppHandle, which: Which) -> Option<PathBuf> {
     Some(model)
 }
 
-/// Stops both servers; returns the models they served `(menu-bar, second)`.
-async fn pause_both(app: &AppHandle) -> (Option<PathBuf>, Option<PathBuf>) {
+/// Stops both servers; returns what they served `(menu-bar, second)`.
+async fn pause_both(app: &AppHandle) -> (Option<Choice>, Option<Choice>) {
     let second = pause(app, Which::Second).await;
     (pause(app, Which::Served).await, second)
 }
@@ -261,12 +385,12 @@ async fn pause_both(app: &AppHandle) -> (Option<PathBuf>, Option<PathBuf>) {
 /// is planned beside it). The first error, if any, after trying both.
 async fn resume(
     app: &AppHandle,
-    paused: (Option<PathBuf>, Option<PathBuf>),
+    paused: (Option<Choice>, Option<Choice>),
 ) -> Result<(), ErrorReport> {
     let mut first_error = None;
-    for (which, model) in [(Which::Served, paused.0), (Which::Second, paused.1)] {
-        if let Some(model) = model {
-            if let Err(e) = start_in(app, which, model).await {
+    for (which, choice) in [(Which::Served, paused.0), (Which::Second, paused.1)] {
+        if let Some(choice) = choice {
+            if let Err(e) = start_in(app, which, choice).await {
                 first_error.get_or_insert(e);
             }
         }
@@ -377,8 +501,41 @@ pub async fn status_of(app: &AppHandle, which: Which) -> ServerStatus {
         s.listening_on_network = c.host != "127.0.0.1";
         s.cors_origins = Some(c.cors_origins.clone());
         s.log_tail = r.server.log_tail();
+        s.shares = r.pool.as_ref().map(shares).unwrap_or_default();
     }
+    s.lost = slot
+        .lost
+        .lock()
+        .expect("lock")
+        .as_ref()
+        .map(|l| l.view.clone());
     s
+}
+
+/// Each Mac's share of a pooled model, and whether its link answers now.
+fn shares(pool: &Pool) -> Vec<MacShare> {
+    use kindling_core::peers::plan::{Place, Plan};
+    let Plan::Split { shares, .. } = &pool.planned.plan else {
+        return Vec::new();
+    };
+    shares
+        .iter()
+        .filter(|s| s.layers > 0 || s.place == Place::Processor)
+        .map(|s| {
+            let other_mac = matches!(s.place, Place::Helper { .. });
+            MacShare {
+                who: s.who.clone(),
+                layers: s.layers,
+                bytes: s.bytes,
+                other_mac,
+                answering: !other_mac
+                    || pool
+                        .relays
+                        .iter()
+                        .any(|r| r.peer == s.who && r.lost_now().is_none()),
+            }
+        })
+        .collect()
 }
 
 /// Whether a server is running or on its way (the tray's toggles read this).
@@ -389,17 +546,90 @@ pub fn is_active(state: &ServerState) -> bool {
     )
 }
 
-/// Waits for a crash; the core reports it as a `Failed` state, and the slot is freed.
-async fn watch(app: AppHandle, which: Which, server: Arc<Server>, stop: Cancel) {
-    tokio::select! {
+/// Waits for a crash (the core reports it as a `Failed` state) or, for a model served
+/// with other Macs, for one of them to stop answering: the server is stopped then (a
+/// llama-server with a dead helper hangs or aborts), the owner told which Mac it was,
+/// and the slot freed.
+async fn watch(
+    app: AppHandle,
+    which: Which,
+    server: Arc<Server>,
+    relays: Arc<Vec<Relay>>,
+    stop: Cancel,
+) {
+    let lost = tokio::select! {
         _ = server.died() => {
-            let state = app.state::<AppState>();
-            let mut running = which.slot(&state).running.lock().await;
-            if running.as_ref().is_some_and(|r| Arc::ptr_eq(&r.server, &server)) {
-                running.take();
+            // A helper that went away takes the server with it: say which Mac.
+            if relays.is_empty() {
+                None
+            } else {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                pool::lost_now(&relays)
             }
         }
-        _ = stop.cancelled() => {}
+        lost = pool::first_lost(&relays) => Some(lost),
+        _ = stop.cancelled() => return,
+    };
+    let state = app.state::<AppState>();
+    let slot = which.slot(&state);
+    let mut running = slot.running.lock().await;
+    if !running
+        .as_ref()
+        .is_some_and(|r| Arc::ptr_eq(&r.server, &server))
+    {
+        return;
+    }
+    let Some(r) = running.take() else { return };
+    r.server.stop().await;
+    for relay in relays.iter() {
+        relay.stop();
+    }
+    drop(running);
+    if let Some(lost) = lost {
+        let name = match &lost {
+            kindling_core::peers::PeerError::Lost { name, .. } => name.clone(),
+            _ => String::new(),
+        };
+        let left = Choice {
+            with: pool::without(&r.choice.with, &name),
+            ..r.choice.clone()
+        };
+        let can_serve_without = can_serve(&state.core, &left).await;
+        let what_next = if can_serve_without {
+            format!("The Macs left can hold it: choose \"Serve without {name}\" in Kindling's Server screen.")
+        } else {
+            format!("Without {name} the model does not fit: when {name} is back, serve it again.")
+        };
+        let message = format!("{lost} {what_next}");
+        tracing::warn!(%message, "a Mac holding a share of the served model stopped answering");
+        crate::tray::notify(&app, &format!("{name} stopped answering"), &message);
+        *slot.lost.lock().expect("lock") = Some(Lost {
+            view: LostMac {
+                name,
+                message,
+                can_serve_without,
+            },
+            left,
+        });
+    }
+    crate::tray::refresh(&app);
+}
+
+/// Whether `choice` can be served as planned now (the Macs it names can be reached, and
+/// together they hold it).
+async fn can_serve(core: &kindling_core::Core, choice: &Choice) -> bool {
+    let Ok(me) = core.caller(&this_mac_name(None)) else {
+        return false;
+    };
+    match core
+        .plan_with(&choice.model, &choice.with, choice.local_memory, &me)
+        .await
+    {
+        Ok(planned) => !matches!(
+            planned.plan,
+            kindling_core::peers::plan::Plan::TooBig { .. }
+        ),
+        Err(_) => false,
     }
 }
 

@@ -21,6 +21,8 @@ pub struct ServerSlot {
     pub starting: Mutex<Option<Cancel>>,
     /// The last state it reported (what the tray and Server screen show).
     pub state: Mutex<ServerState>,
+    /// The paired Mac that stopped answering while it held a share, until the next start.
+    pub lost: Mutex<Option<crate::server_control::Lost>>,
 }
 
 impl ServerSlot {
@@ -29,6 +31,7 @@ impl ServerSlot {
             running: tokio::sync::Mutex::new(None),
             starting: Mutex::new(None),
             state: Mutex::new(ServerState::Stopped),
+            lost: Mutex::new(None),
         }
     }
 

@@ -54,7 +54,10 @@ pub fn refresh(app: &AppHandle) {
 /// "Kindling — running gemma-3-270m"
 pub fn tooltip(s: &ServerStatus) -> String {
     let what = match &s.state {
-        ServerState::Stopped => "server stopped".to_string(),
+        ServerState::Stopped => match &s.lost {
+            Some(lost) => format!("server stopped: {} stopped answering", lost.name),
+            None => "server stopped".to_string(),
+        },
         ServerState::Starting { .. } => "server starting…".to_string(),
         ServerState::Ready { asleep: true, .. } => format!(
             "{} asleep (memory freed; it wakes on the next request)",
@@ -85,6 +88,18 @@ fn icon(state: &ServerState) -> Image<'static> {
 /// without a word).
 pub fn served_entries(s: &ServerStatus) -> Vec<(Option<&'static str>, String)> {
     let mut entries = state_entries(s);
+    if matches!(s.state, ServerState::Ready { .. }) {
+        entries.extend(share_entries(s));
+    }
+    if let Some(lost) = &s.lost {
+        entries.push((
+            Some("open-server"),
+            format!(
+                "{} stopped answering: the model stopped — see what to do",
+                lost.name
+            ),
+        ));
+    }
     if s.went_wrong_today > 0 {
         entries.push((
             Some("open-server"),
@@ -95,6 +110,29 @@ pub fn served_entries(s: &ServerStatus) -> Vec<(Option<&'static str>, String)> {
         ));
     }
     entries
+}
+
+/// A model served with other Macs: each Mac's share, and whether it answers.
+fn share_entries(s: &ServerStatus) -> Vec<(Option<&'static str>, String)> {
+    s.shares
+        .iter()
+        .map(|m| {
+            let state = if m.answering {
+                ""
+            } else {
+                " — not answering"
+            };
+            (
+                None,
+                format!(
+                    "{}: {} ({}){state}",
+                    m.who,
+                    kindling_core::words::count(m.layers.into(), "layer", "layers"),
+                    kindling_core::units::format_bytes(m.bytes)
+                ),
+            )
+        })
+        .collect()
 }
 
 fn state_entries(s: &ServerStatus) -> Vec<(Option<&'static str>, String)> {
@@ -359,7 +397,7 @@ fn on_menu(app: &AppHandle, event: MenuEvent) {
     }
 }
 
-fn notify(app: &AppHandle, title: &str, body: &str) {
+pub fn notify(app: &AppHandle, title: &str, body: &str) {
     let _ = app.notification().builder().title(title).body(body).show();
 }
 
@@ -400,6 +438,61 @@ mod tests {
         assert!(served_entries(&s)
             .iter()
             .any(|(_, t)| t == "1 answer went wrong today — see why"));
+    }
+
+    #[test]
+    fn a_model_split_over_macs_shows_each_share_and_never_runs_over_a_lost_one() {
+        use crate::dto::{LostMac, MacShare};
+        let share = |who: &str, layers, answering| MacShare {
+            who: who.into(),
+            layers,
+            bytes: 60_000_000,
+            other_mac: who != "This Mac",
+            answering,
+        };
+        let mut s = ServerStatus {
+            state: ServerState::Ready {
+                port: 11480,
+                asleep: false,
+            },
+            model_name: Some("Gemma 3 270M".into()),
+            shares: vec![share("This Mac", 7, true), share("Attic Mac", 11, true)],
+            ..ServerStatus::default()
+        };
+        let lines: Vec<String> = served_entries(&s).into_iter().map(|(_, t)| t).collect();
+        assert!(
+            lines.contains(&"This Mac: 7 layers (60 MB)".to_string()),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&"Attic Mac: 11 layers (60 MB)".to_string()),
+            "{lines:?}"
+        );
+        s.shares[1].answering = false;
+        let lines: Vec<String> = served_entries(&s).into_iter().map(|(_, t)| t).collect();
+        assert!(
+            lines.contains(&"Attic Mac: 11 layers (60 MB) — not answering".to_string()),
+            "{lines:?}"
+        );
+        // Stopped after the loss: no shares, no "Stop server", the loss said and led to
+        // the Server screen.
+        s.state = ServerState::Stopped;
+        s.lost = Some(LostMac {
+            name: "Attic Mac".into(),
+            message: "Attic Mac stopped answering …".into(),
+            can_serve_without: true,
+        });
+        let entries = served_entries(&s);
+        assert_eq!(
+            entries,
+            [
+                (Some("toggle"), "Start server".to_string()),
+                (
+                    Some("open-server"),
+                    "Attic Mac stopped answering: the model stopped — see what to do".to_string()
+                ),
+            ]
+        );
     }
 
     fn texts(s: &ServerStatus) -> Vec<String> {

@@ -35,6 +35,7 @@ fn export_all(dir: &Path) {
     use kindling_core::*;
     use kindling_desktop::{commands::SettingsChange, dto::*};
     ServerStatus::export_all_to(dir).unwrap();
+    WithPlan::export_all_to(dir).unwrap();
     kindling_desktop::dto::ServedView::export_all_to(dir).unwrap();
     BenchStatus::export_all_to(dir).unwrap();
     BenchFinished::export_all_to(dir).unwrap();

@@ -60,6 +60,70 @@ fn import_someone_elses_run(home: &Path) {
     });
 }
 
+/// Another Mac lending itself, as `kindling share` runs it: a second Kindling home, its
+/// helper listening at `host` (a loopback address of its own), with its real RPC server.
+struct OtherMac {
+    code: String,
+    address: String,
+    quit: tokio::sync::oneshot::Sender<()>,
+    done: std::thread::JoinHandle<()>,
+}
+
+fn lend_from(home: &Path, host: [u8; 4], name: &str) -> OtherMac {
+    use kindling_core::peers::share::{Helper, ShareOptions, DEAD_AFTER, HEARTBEAT};
+    let (shown, code) = std::sync::mpsc::channel();
+    let (quit, quitting) = tokio::sync::oneshot::channel::<()>();
+    let (home, name) = (home.to_path_buf(), name.to_string());
+    let done = std::thread::spawn(move || {
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(async move {
+                let core = kindling_core::Core::open(kindling_core::Paths::new(&home))
+                    .await
+                    .unwrap();
+                let opts = ShareOptions {
+                    host: std::net::IpAddr::from(host),
+                    port: 0,
+                    memory_bytes: 1_000_000_000,
+                    use_gpu: false,
+                    cache_limit_bytes: 1_000_000_000,
+                    heartbeat: HEARTBEAT,
+                    dead_after: DEAD_AFTER,
+                    serve_port: None,
+                    // This machine has no battery to go by.
+                    lend_when: kindling_core::hardware::power::LendWhen {
+                        plugged_in: false,
+                        lid_open: false,
+                    },
+                };
+                let lender = core.lender(&name, &opts).await.unwrap();
+                let helper = Helper::open(
+                    core.identity().unwrap(),
+                    core.book(),
+                    lender,
+                    opts,
+                    core.paths(),
+                )
+                .await
+                .unwrap();
+                shown
+                    .send((helper.show_code(), helper.local_addr().to_string()))
+                    .unwrap();
+                let _ = quitting.await;
+                helper.stop().await;
+            });
+    });
+    let (code, address) = code
+        .recv_timeout(secs(60))
+        .expect("the other Mac shows a code");
+    OtherMac {
+        code,
+        address,
+        quit,
+        done,
+    }
+}
+
 #[test]
 fn a_user_benchmarks_serves_and_cleans_up() {
     let t = tempfile::tempdir().unwrap();
@@ -344,6 +408,106 @@ fn a_user_benchmarks_serves_and_cleans_up() {
             .is_err(),
         "the share port still listens after Stop lending"
     );
+
+    // Serve a model with another Mac. It lends itself (a second home's helper on its
+    // own loopback address, from "another network": its address is typed); paired by its
+    // code, it is listed as reachable. The plan with at most 300 MB of this computer
+    // splits the sample model; served so, the address is unchanged,
+    // llama-server reaches the other Mac only through Kindling's loopback relay, and the
+    // Server screen lists each Mac's share. When the other Mac quits, the server stops,
+    // the screen says which Mac and that the model does not fit without it.
+    let attic = lend_from(&t.path().join("attic-helper"), [127, 0, 0, 5], "Attic Mac");
+    app.clear("[data-testid=pair-code]");
+    app.clear("[data-testid=pair-address]");
+    app.type_into("[data-testid=pair-code]", &attic.code);
+    app.type_into("[data-testid=pair-address]", &attic.address);
+    app.click("[data-testid=pair-go]");
+    app.wait("the lending Mac listed as reachable", secs(60), || {
+        app.text("[data-testid=mac][data-name='Attic Mac'][data-reachable=true]")
+    });
+    app.click("[data-testid=mac-serve-with]");
+    // 100 MB is less than the part this computer must hold itself: said, and no start.
+    app.type_into("[data-testid=serve-with-memory]", "100MB");
+    app.click("[data-testid=serve-with-plan]");
+    let short = app.wait_text("[data-testid=serve-with-lines]", secs(60));
+    assert!(
+        short.contains("must hold the model's token embeddings itself"),
+        "{short}"
+    );
+    assert!(
+        app.attr("[data-testid=serve-with-go]", "disabled")
+            .is_some(),
+        "Serve offered for a plan that does not fit"
+    );
+    app.clear("[data-testid=serve-with-memory]");
+    app.type_into("[data-testid=serve-with-memory]", "300MB");
+    app.click("[data-testid=serve-with-plan]");
+    let plan = app.wait("the plan for 300 MB", secs(60), || {
+        app.text("[data-testid=serve-with-lines]")
+            .filter(|t| t.contains("split by its"))
+    });
+    assert!(plan.contains("Attic Mac"), "{plan}");
+    assert!(plan.contains("Predicted speed"), "{plan}");
+    app.screenshot("server-serve-with-plan");
+    app.click("[data-testid=serve-with-go]");
+    app.wait("the split model to be ready", secs(180), || {
+        (app.server_is("ready") && app.text("[data-testid=server-shares]").is_some()).then_some(())
+    });
+    let shares = app.wait_text("[data-testid=server-shares]", secs(10));
+    assert!(shares.contains("Attic Mac:"), "{shares}");
+    assert_eq!(
+        app.attr(
+            "[data-testid=server-share][data-who='Attic Mac']",
+            "data-answering"
+        )
+        .as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        app.wait_text("[data-testid=api-url]", secs(10)),
+        url,
+        "apps keep one address"
+    );
+    let pooled = servers();
+    let rpc: Vec<&String> = pooled
+        .iter()
+        .filter_map(|a| a.windows(2).find(|w| w[0] == "--rpc").map(|w| &w[1]))
+        .collect();
+    assert_eq!(
+        rpc.len(),
+        1,
+        "one server split with the other Mac: {pooled:?}"
+    );
+    assert!(rpc[0].starts_with("127.0.0.1:"), "{rpc:?}");
+    let answer = reqwest::blocking::Client::new()
+        .post(format!("{url}/chat/completions"))
+        .json(&serde_json::json!({
+            "messages": [{"role": "user", "content": "Say hello."}],
+            "max_tokens": 8,
+            "temperature": 0
+        }))
+        .timeout(secs(120))
+        .send()
+        .unwrap();
+    assert!(answer.status().is_success(), "{}", answer.status());
+    app.js("document.querySelector('[data-testid=server-state]').scrollIntoView()");
+    app.screenshot("server-split");
+    attic.quit.send(()).unwrap();
+    attic.done.join().unwrap();
+    let lost = app.wait_text("[data-testid=server-lost]", secs(60));
+    assert!(lost.contains("Attic Mac stopped answering"), "{lost}");
+    assert!(lost.contains("does not fit"), "{lost}");
+    assert!(!app.server_is("ready"), "the server runs over a lost Mac");
+    assert!(
+        app.text("[data-testid=serve-without]").is_none(),
+        "offered to serve without it, though it does not fit"
+    );
+    app.js("document.querySelector('[data-testid=server-state]').scrollIntoView()");
+    app.screenshot("server-mac-lost");
+    // Started again as usual, on this computer alone.
+    app.click("[data-testid=server-toggle]");
+    app.wait_server("ready", secs(120));
+    assert!(app.text("[data-testid=server-lost]").is_none());
 
     // "Benchmark my Mac" while both servers run: they step aside (the benchmark has the
     // machine to itself) and come back; the tray and the Server screen

@@ -351,6 +351,20 @@ impl App {
         );
     }
 
+    /// Empties the field matching `css`, as a person selecting its text and deleting it.
+    pub fn clear(&self, css: &str) {
+        let found = self.element(css);
+        let r = self.call(
+            reqwest::Method::POST,
+            &format!("/element/{found}/clear"),
+            Some(json!({})),
+        );
+        assert!(
+            r.is_null() || r.get("error").is_none(),
+            "clearing {css} failed: {r}"
+        );
+    }
+
     /// The WebDriver id of the first element matching `css`, once there is one.
     fn element(&self, css: &str) -> String {
         self.wait(&format!("{css} to appear"), Duration::from_secs(30), || {

@@ -27,6 +27,7 @@ import type { PeerStatus } from "./bindings/PeerStatus";
 import type { RunDetail } from "./bindings/RunDetail";
 import type { RunSummary } from "./bindings/RunSummary";
 import type { ServerStatus } from "./bindings/ServerStatus";
+import type { WithPlan } from "./bindings/WithPlan";
 import type { ServedView } from "./bindings/ServedView";
 import type { Settings } from "./bindings/Settings";
 import type { Contender } from "./bindings/Contender";
@@ -94,6 +95,14 @@ export const api = {
   shareStart: () => invoke<Lending>("share_start"),
   shareStop: () => invoke<boolean>("share_stop"),
   shareStatus: () => invoke<Lending | null>("share_status"),
+  /** The plan to serve `model` (null: the one the server would serve) with paired Macs:
+   * each Mac's share and the speed to expect. `localMemory` like "12GB", or "". */
+  serveWithPlan: (model: string | null, withMacs: string[], localMemory: string) =>
+    invoke<WithPlan>("serve_with_plan", { model, with: withMacs, localMemory }),
+  serveWith: (model: string | null, withMacs: string[], localMemory: string) =>
+    invoke<ServerStatus>("serve_with", { model, with: withMacs, localMemory }),
+  /** Serves the model again without the Mac that stopped answering. */
+  serveWithout: () => invoke<ServerStatus>("serve_without"),
   models: () => invoke<Inventory>("models"),
   servableModels: () => invoke<InstalledModel[]>("servable_models"),
   pullModel: (id: string) => invoke<Pulled>("pull_model", { id }),

@@ -129,8 +129,13 @@ pub enum PeerError {
     Lost { name: String, how: String },
     #[error("{name} stopped answering ({how}). This Mac's apps were sent there for its model; they get an error now, never an answer cut short as if it were whole.")]
     RouteLost { name: String, how: String },
-    #[error("Even together these Macs have {} for this model, and it needs {}. Pick a smaller quant, or let the helpers lend more memory.", crate::units::format_bytes(*room), crate::units::format_bytes(*need))]
-    TooBig { need: u64, room: u64 },
+    #[error("{}", plan::too_big_sentence(*need, *room, *keep_here))]
+    TooBig {
+        need: u64,
+        room: u64,
+        /// What this Mac must hold itself, and what it may give, when that is the reason.
+        keep_here: Option<(u64, u64)>,
+    },
     #[error("This Kindling's runtime has no ggml-rpc-server beside {server}, so it cannot lend this Mac's memory. Reinstall Kindling.")]
     NoRpcServer { server: std::path::PathBuf },
     #[error("Kindling could not {what} ({source}).")]

@@ -87,8 +87,32 @@ pub enum Plan {
         /// What this Mac alone would do if it could hold it (for comparison).
         alone_tok_s: f64,
     },
-    /// Even together they cannot hold it.
-    TooBig { need: u64, room: u64 },
+    /// Even together they cannot hold it (or this Mac may give less than the part it
+    /// must hold itself, `keep_here`: the token embeddings).
+    TooBig {
+        need: u64,
+        room: u64,
+        #[serde(default)]
+        keep_here: Option<u64>,
+    },
+}
+
+/// Why a model cannot be served over these Macs, and what to do: `need` against `room`,
+/// or (`keep_here`: what this Mac must hold itself, what it may give) this Mac's part.
+pub fn too_big_sentence(need: u64, room: u64, keep_here: Option<(u64, u64)>) -> String {
+    use crate::units::format_bytes;
+    match keep_here {
+        Some((keep, give)) => format!(
+            "This Mac must hold the model's token embeddings itself ({}), and it may give only {}: let it give more of its memory (or leave the limit empty), or pick a smaller model.",
+            format_bytes(keep),
+            format_bytes(give)
+        ),
+        None => format!(
+            "Even together these Macs have {} for this model, and it needs {}. Pick a smaller quant, or let the helpers lend more memory.",
+            format_bytes(room),
+            format_bytes(need)
+        ),
+    }
 }
 
 /// The paired Mac to route a model to instead of splitting it: route first, split only
@@ -329,6 +353,7 @@ pub fn plan(shape: &Shape, here: &Room, gpu: Option<&GpuRoom>, helpers: &[Room])
         return Plan::TooBig {
             need: shape.need(all_layers, true, true) + COMPUTE_FLOOR * (rooms.len() as u64 - 1),
             room,
+            keep_here: (!holds_rest).then(|| shape.need(0, true, false)),
         };
     }
     let speed = |r: &Room| r.bandwidth.unwrap_or(UNKNOWN_BANDWIDTH);
@@ -487,6 +512,7 @@ mod tests {
         let split = Plan::TooBig {
             need: 30 * MB,
             room: 20 * MB,
+            keep_here: None,
         };
         let beta = vec!["llama-3.2-1b-q4_k_m".to_string()];
         let gamma = vec!["gemma-3-270m-q4_k_m".to_string()];
@@ -519,6 +545,36 @@ mod tests {
             rtt_s: rtt_ms.map(|ms| ms / 1000.0),
             link_bytes_per_s: None,
         }
+    }
+
+    /// Together the Macs have room, but this one may give less than the part it must
+    /// hold itself (the token embeddings): the plan says that, not "needs 589 MB; together
+    /// these Macs have 1.1 GB" (as the app's first split said), which reads as a fit.
+    #[test]
+    fn a_mac_giving_less_than_its_own_part_is_told_that_part() {
+        let p = plan(
+            &sample(),
+            &room("This Mac", 100, None),
+            None,
+            &[room("Attic Mac", 1000, Some(0.5))],
+        );
+        let Plan::TooBig {
+            need,
+            room,
+            keep_here,
+        } = p
+        else {
+            panic!("{p:?}")
+        };
+        assert!(need < room, "together they have room: {need} {room}");
+        let keep = keep_here.expect("the part this Mac must hold");
+        assert!(keep > 100 * MB && keep < 300 * MB, "{keep}");
+        let said = too_big_sentence(need, room, keep_here.map(|k| (k, 100 * MB)));
+        assert!(
+            said.contains("This Mac must hold the model's token embeddings itself"),
+            "{said}"
+        );
+        assert!(said.contains("it may give only 100 MB"), "{said}");
     }
 
     #[test]
@@ -583,7 +639,7 @@ mod tests {
             None,
             &[room("A", 40, Some(0.5))],
         );
-        let Plan::TooBig { need, room } = p else {
+        let Plan::TooBig { need, room, .. } = p else {
             panic!("{p:?}")
         };
         assert!(need > room, "{need} {room}");

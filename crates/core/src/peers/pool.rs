@@ -12,6 +12,7 @@ use super::relay::{self, Caller, Reached, Relay};
 use super::share::{Lender, ShareOptions};
 use super::{Book, Identity, Offer, PeerError};
 use crate::server::{self, Server};
+use crate::units::format_bytes;
 use crate::{gguf, store, Core, Result};
 
 /// A plan for a model, with the Macs it was made with.
@@ -52,14 +53,119 @@ impl Planned {
     }
 }
 
+impl Planned {
+    /// What this Mac must hold itself and what it may give, when that is why the model
+    /// does not fit (`keep` from [`Plan::TooBig`]).
+    fn keep_here(&self, keep: Option<u64>) -> Option<(u64, u64)> {
+        keep.map(|k| (k, self.here.memory_bytes))
+    }
+
+    /// The plan in the owner's words, a line each (the CLI prints them, the app shows
+    /// them): routed, alone, too big, or each Mac's share and the speed to expect.
+    pub fn lines(&self, model_name: &str) -> Vec<String> {
+        if let Some(r) = self.route.and_then(|i| self.reached.get(i)) {
+            return vec![format!(
+                "{model_name} does not fit where this Mac runs it fast, and {} serves it already: this Mac's apps are sent there ({:.1} ms away). Nothing is split, nothing copied.",
+                r.peer.name,
+                r.rtt.as_secs_f64() * 1000.0
+            )];
+        }
+        match &self.plan {
+            Plan::Alone { bytes, room } => vec![format!(
+                "{model_name} fits this Mac ({} of the {} it may use): it is not split.",
+                format_bytes(*bytes),
+                format_bytes(*room)
+            )],
+            Plan::TooBig {
+                need,
+                room,
+                keep_here,
+            } => vec![
+                format!(
+                    "{model_name} needs {}; together these Macs have {} for it.",
+                    format_bytes(*need),
+                    format_bytes(*room)
+                ),
+                plan::too_big_sentence(*need, *room, self.keep_here(*keep_here)),
+            ],
+            Plan::Split {
+                shares,
+                predicted_tok_s,
+                alone_tok_s,
+            } => {
+                let layers: u32 = shares.iter().map(|s| s.layers).sum();
+                let mut lines = vec![format!(
+                    "Plan for {model_name}, split by its {layers} layers:"
+                )];
+                let width = shares
+                    .iter()
+                    .map(|s| s.who.chars().count())
+                    .max()
+                    .unwrap_or(0);
+                for share in shares
+                    .iter()
+                    .filter(|s| s.layers > 0 || s.place == plan::Place::Processor)
+                {
+                    let what = match share.place {
+                        plan::Place::Processor => {
+                            format!("{} layers, embeddings and output", share.layers)
+                        }
+                        _ => format!("{} layers", share.layers),
+                    };
+                    let room = self.room(&share.place);
+                    let link = room
+                        .and_then(|r| r.rtt_s)
+                        .map(|r| format!(", {:.1} ms away", r * 1000.0))
+                        .unwrap_or_default();
+                    lines.push(format!(
+                        "  {:<width$}  {what}: {} of the {} it allows{link}",
+                        share.who,
+                        format_bytes(share.bytes),
+                        format_bytes(room.map_or(0, |r| r.memory_bytes))
+                    ));
+                }
+                lines.push(format!(
+                    "Predicted speed: {predicted_tok_s:.1} tokens/s (this Mac alone would do {alone_tok_s:.1} if it could hold it)."
+                ));
+                lines
+            }
+        }
+    }
+}
+
+/// Waits until one of `relays` loses its Mac; says which and how (never, with none).
+pub async fn first_lost(relays: &[Relay]) -> PeerError {
+    if relays.is_empty() {
+        return std::future::pending().await;
+    }
+    let waits = relays.iter().map(|r| Box::pin(r.lost()));
+    futures_util::future::select_all(waits).await.0
+}
+
+/// The Mac one of `relays` lost already, if any: after the server died, the reason.
+pub fn lost_now(relays: &[Relay]) -> Option<PeerError> {
+    relays.iter().find_map(|r| {
+        r.lost_now().map(|how| PeerError::Lost {
+            name: r.peer.clone(),
+            how,
+        })
+    })
+}
+
+/// The Macs asked for (`with`, names or their beginnings) without `lost`, the Mac that
+/// stopped answering.
+pub fn without(with: &[String], lost: &str) -> Vec<String> {
+    let lost = lost.to_lowercase();
+    with.iter()
+        .filter(|w| !lost.starts_with(&w.to_lowercase()))
+        .cloned()
+        .collect()
+}
+
 impl Pooled {
     /// Waits until a helper is lost; says which and how.
     pub async fn lost(&self) -> PeerError {
-        if self.relays.is_empty() {
-            return std::future::pending().await;
-        }
-        let waits = self.relays.iter().map(|r| Box::pin(r.lost()));
-        futures_util::future::select_all(waits).await.0
+        first_lost(&self.relays).await
     }
 
     /// Stops the server, then the relays.
@@ -242,10 +348,15 @@ impl Core {
             helpers: layers,
             gpu: local_gpu,
         } = match &planned.plan {
-            Plan::TooBig { need, room } => {
+            Plan::TooBig {
+                need,
+                room,
+                keep_here,
+            } => {
                 return Err(PeerError::TooBig {
                     need: *need,
                     room: *room,
+                    keep_here: planned.keep_here(*keep_here),
                 }
                 .into())
             }
@@ -300,18 +411,11 @@ impl Core {
             }),
             Err(e) => {
                 // A helper lost while loading explains the failure better than the crash.
-                let lost = relays.iter().find_map(|r| r.lost_now().map(|how| (r, how)));
+                let lost = lost_now(&relays);
                 for r in &relays {
                     r.stop();
                 }
-                match lost {
-                    Some((r, how)) => Err(PeerError::Lost {
-                        name: r.peer.clone(),
-                        how,
-                    }
-                    .into()),
-                    None => Err(e),
-                }
+                Err(lost.map_or(e, Into::into))
             }
         }
     }
