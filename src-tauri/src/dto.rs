@@ -38,6 +38,8 @@ pub struct ServerStatus {
     pub went_wrong_today: u32,
     /// Each Mac's share of a model served with other Macs (empty when served alone).
     pub shares: Vec<MacShare>,
+    /// The paired Mac this Mac's apps are sent to, which serves the model itself.
+    pub routed_to: Option<String>,
     /// The Mac that stopped answering and took the model down with it, until the next start.
     pub lost: Option<LostMac>,
 }
@@ -74,8 +76,10 @@ pub struct WithPlan {
     pub lines: Vec<String>,
     /// Together the Macs can hold it.
     pub fits: bool,
-    /// It is split (else it fits this Mac alone, and is not).
+    /// It is split (else it fits this Mac alone, or is routed).
     pub split: bool,
+    /// This Mac's apps are sent to the paired Mac that serves it already (nothing split).
+    pub routed: bool,
 }
 
 impl Default for ServerStatus {
@@ -97,6 +101,7 @@ impl Default for ServerStatus {
             log_tail: Vec::new(),
             went_wrong_today: 0,
             shares: Vec::new(),
+            routed_to: None,
             lost: None,
         }
     }

@@ -185,15 +185,16 @@ pub async fn serve_with_plan(
     let choice = choice(&state, model, with, local_memory).await?;
     let core = &state.core;
     let me = core.caller(&this_mac_name(None)).map_err(report)?;
-    let mut planned = core
+    let planned = core
         .plan_with(&choice.model, &choice.with, choice.local_memory, &me)
         .await
         .map_err(report)?;
-    planned.route = None;
+    let routed = planned.route.is_some();
     Ok(WithPlan {
         lines: planned.lines(&crate::server_control::file_name(&choice.model)),
-        fits: !matches!(planned.plan, Plan::TooBig { .. }),
-        split: matches!(planned.plan, Plan::Split { .. }),
+        fits: routed || !matches!(planned.plan, Plan::TooBig { .. }),
+        split: !routed && matches!(planned.plan, Plan::Split { .. }),
+        routed,
     })
 }
 

@@ -40,7 +40,11 @@ impl Choice {
 
 /// A server the user started.
 pub struct Running {
-    pub server: Arc<Server>,
+    /// The llama-server here; `None` while this Mac's apps are routed to a paired Mac
+    /// that serves the model (see [`Pool::routed_to`]).
+    pub server: Option<Arc<Server>>,
+    /// Tells this start from a later one (a watcher must not stop its successor).
+    serial: u64,
     pub model_name: String,
     pub model_path: PathBuf,
     /// What it was started with (started again so after a benchmark, or a change of
@@ -52,11 +56,25 @@ pub struct Running {
     watcher: Cancel,
 }
 
-/// A model served with paired Macs.
+/// A model served with paired Macs: split over them, or routed whole to one.
 pub struct Pool {
     pub planned: Planned,
+    /// One link per Mac holding a share; routed, the one link to the Mac serving it.
     pub relays: Arc<Vec<Relay>>,
+    /// The paired Mac this Mac's apps are sent to (it serves the model already).
+    pub routed_to: Option<String>,
 }
+
+/// What a start made: a server here (with the links of its split, if split), or a
+/// route to the paired Mac serving the model. (Made once per start and taken apart at
+/// once: its size does not matter.)
+#[allow(clippy::large_enum_variant)]
+enum Started {
+    Here(Server, kindling_core::store::RegisteredModel, Option<Pool>),
+    Routed(Pool),
+}
+
+static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// A paired Mac stopped answering and the model it held a share of was stopped: what
 /// the screens say, and what "Serve without it" starts.
@@ -184,12 +202,12 @@ async fn start_in(app: &AppHandle, which: Which, choice: Choice) -> Result<(), E
     let second_lock = state.second.running.lock().await;
     let (mut running, other) = match which {
         Which::Served => {
-            let other = second_lock.as_ref().map(|r| r.server.config().clone());
+            let other = second_lock.as_ref().and_then(Running::config);
             drop(second_lock);
             (served_lock, other)
         }
         Which::Second => {
-            let other = served_lock.as_ref().map(|r| r.server.config().clone());
+            let other = served_lock.as_ref().and_then(Running::config);
             drop(served_lock);
             (second_lock, other)
         }
@@ -216,19 +234,42 @@ async fn start_in(app: &AppHandle, which: Which, choice: Choice) -> Result<(), E
                 Ok(()) => core
                     .start_serving(&model, Some(settings.port), &cancel)
                     .await
-                    .map(|(server, registered)| (server, registered, None)),
+                    .map(|(server, registered)| Started::Here(server, registered, None)),
                 Err(e) => Err(e),
             }
         }
         Which::Second => core
             .start_second(&model, Some(settings.second_port), other.as_ref(), &cancel)
             .await
-            .map(|(server, registered)| (server, registered, None)),
+            .map(|(server, registered)| Started::Here(server, registered, None)),
     }
     .map_err(|e| e.to_report());
     slot.starting.lock().expect("lock").take();
-    let (server, registered, pool) = started?;
-    let server = Arc::new(server);
+    let (server, model_name, model_path, pool) = match started? {
+        Started::Here(server, registered, pool) => (
+            Some(Arc::new(server)),
+            registered
+                .info
+                .name
+                .clone()
+                .unwrap_or_else(|| file_name(&registered.path)),
+            registered.path,
+            pool,
+        ),
+        Started::Routed(pool) => {
+            // No server here reports its state: the route is ready once it listens.
+            *slot.state.lock().expect("lock") = ServerState::Ready {
+                port: settings.port,
+                asleep: false,
+            };
+            let name = kindling_core::gguf::inspect(&model)
+                .ok()
+                .and_then(|i| i.name)
+                .unwrap_or_else(|| file_name(&model));
+            (None, name, model.clone(), Some(pool))
+        }
+    };
+    let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let watcher = Cancel::new();
     let relays = pool
         .as_ref()
@@ -236,18 +277,16 @@ async fn start_in(app: &AppHandle, which: Which, choice: Choice) -> Result<(), E
     tauri::async_runtime::spawn(watch(
         app.clone(),
         which,
+        serial,
         server.clone(),
         relays,
         watcher.clone(),
     ));
     *running = Some(Running {
         server,
-        model_name: registered
-            .info
-            .name
-            .clone()
-            .unwrap_or_else(|| file_name(&registered.path)),
-        model_path: registered.path,
+        serial,
+        model_name,
+        model_path,
         choice,
         pool,
         watcher,
@@ -255,20 +294,43 @@ async fn start_in(app: &AppHandle, which: Which, choice: Choice) -> Result<(), E
     Ok(())
 }
 
-/// Serves `choice.model` with the paired Macs it names, as planned now: split over them,
-/// or alone when it fits here. (A Mac that already serves the model is not routed to
-/// from the app yet: `kindling serve --with` does that.)
+impl Running {
+    /// The server's configuration, when one runs here.
+    fn config(&self) -> Option<kindling_core::server::ServerConfig> {
+        self.server.as_ref().map(|s| s.config().clone())
+    }
+
+    /// Stops what runs: the server here, then its links to other Macs.
+    async fn stop(&self) {
+        if let Some(server) = &self.server {
+            server.stop().await;
+        }
+        for relay in self.pool.iter().flat_map(|p| p.relays.iter()) {
+            relay.stop();
+        }
+    }
+}
+
+/// Serves `choice.model` with the paired Macs it names, as planned now: routed whole to
+/// the one that serves it already when it does not fit here (route first), else split
+/// over them, or alone when it fits here.
 async fn serve_pooled(
     core: &kindling_core::Core,
     choice: &Choice,
     port: u16,
     cancel: &Cancel,
-) -> kindling_core::Result<(Server, kindling_core::store::RegisteredModel, Option<Pool>)> {
+) -> kindling_core::Result<Started> {
     let me = core.caller(&this_mac_name(None))?;
-    let mut planned = core
+    let planned = core
         .plan_with(&choice.model, &choice.with, choice.local_memory, &me)
         .await?;
-    planned.route = None;
+    if let Some(relay) = core.route(&planned, port, &me, Watch::default()).await? {
+        return Ok(Started::Routed(Pool {
+            planned,
+            routed_to: Some(relay.peer.clone()),
+            relays: Arc::new(vec![relay]),
+        }));
+    }
     let pooled = core
         .serve_pooled(
             &choice.model,
@@ -282,8 +344,9 @@ async fn serve_pooled(
     let pool = Pool {
         planned: pooled.planned,
         relays: Arc::new(pooled.relays),
+        routed_to: None,
     };
-    Ok((pooled.server, pooled.registered, Some(pool)))
+    Ok(Started::Here(pooled.server, pooled.registered, Some(pool)))
 }
 
 /// Stops the menu-bar server (or a start in progress); harmless when none runs.
@@ -349,9 +412,9 @@ async fn stop_in(app: &AppHandle, which: Which) {
     let running = slot.running.lock().await.take();
     if let Some(r) = running {
         r.watcher.cancel();
-        r.server.stop().await;
-        for relay in r.pool.iter().flat_map(|p| p.relays.iter()) {
-            relay.stop();
+        r.stop().await;
+        if r.server.is_none() {
+            *slot.state.lock().expect("lock") = ServerState::Stopped;
         }
     }
 }
@@ -489,7 +552,20 @@ pub async fn status_of(app: &AppHandle, which: Which) -> ServerStatus {
         };
     }
     if let Some(r) = running.as_ref().and_then(|g| g.as_ref()) {
-        let c = r.server.config();
+        let local = format!("http://127.0.0.1:{}", settings.port);
+        s.model_name = Some(r.model_name.clone());
+        s.model_path = Some(r.model_path.display().to_string());
+        s.api_url = Some(format!("{local}/v1"));
+        s.chat_url = Some(format!("{local}/"));
+        s.routed_to = r.pool.as_ref().and_then(|p| p.routed_to.clone());
+        s.port = Some(settings.port);
+    }
+    if let Some((r, server)) = running
+        .as_ref()
+        .and_then(|g| g.as_ref())
+        .and_then(|r| Some((r, r.server.as_ref()?)))
+    {
+        let c = server.config();
         let local = format!("http://127.0.0.1:{}", c.port);
         s.model_name = Some(r.model_name.clone());
         s.model_path = Some(r.model_path.display().to_string());
@@ -500,7 +576,7 @@ pub async fn status_of(app: &AppHandle, which: Which) -> ServerStatus {
         s.ctx_size = Some(c.ctx_size);
         s.listening_on_network = c.host != "127.0.0.1";
         s.cors_origins = Some(c.cors_origins.clone());
-        s.log_tail = r.server.log_tail();
+        s.log_tail = server.log_tail();
         s.shares = r.pool.as_ref().map(shares).unwrap_or_default();
     }
     s.lost = slot
@@ -553,12 +629,19 @@ pub fn is_active(state: &ServerState) -> bool {
 async fn watch(
     app: AppHandle,
     which: Which,
-    server: Arc<Server>,
+    serial: u64,
+    server: Option<Arc<Server>>,
     relays: Arc<Vec<Relay>>,
     stop: Cancel,
 ) {
+    let died = async {
+        match &server {
+            Some(s) => s.died().await,
+            None => std::future::pending().await,
+        }
+    };
     let lost = tokio::select! {
-        _ = server.died() => {
+        _ = died => {
             // A helper that went away takes the server with it: say which Mac.
             if relays.is_empty() {
                 None
@@ -573,21 +656,19 @@ async fn watch(
     let state = app.state::<AppState>();
     let slot = which.slot(&state);
     let mut running = slot.running.lock().await;
-    if !running
-        .as_ref()
-        .is_some_and(|r| Arc::ptr_eq(&r.server, &server))
-    {
+    if !running.as_ref().is_some_and(|r| r.serial == serial) {
         return;
     }
     let Some(r) = running.take() else { return };
-    r.server.stop().await;
-    for relay in relays.iter() {
-        relay.stop();
+    r.stop().await;
+    if r.server.is_none() {
+        *slot.state.lock().expect("lock") = ServerState::Stopped;
     }
     drop(running);
     if let Some(lost) = lost {
+        use kindling_core::peers::PeerError;
         let name = match &lost {
-            kindling_core::peers::PeerError::Lost { name, .. } => name.clone(),
+            PeerError::Lost { name, .. } | PeerError::RouteLost { name, .. } => name.clone(),
             _ => String::new(),
         };
         let left = Choice {

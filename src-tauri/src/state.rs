@@ -45,7 +45,7 @@ impl ServerSlot {
             .lock()
             .await
             .as_ref()
-            .map(|r| r.server.config().clone())
+            .and_then(|r| r.server.as_ref().map(|s| s.config().clone()))
     }
 
     /// Running, or on its way (a window closing then keeps the app as it is).

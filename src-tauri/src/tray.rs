@@ -90,6 +90,9 @@ pub fn served_entries(s: &ServerStatus) -> Vec<(Option<&'static str>, String)> {
     let mut entries = state_entries(s);
     if matches!(s.state, ServerState::Ready { .. }) {
         entries.extend(share_entries(s));
+        if let Some(mac) = &s.routed_to {
+            entries.push((None, format!("Answered by {mac}, which serves it")));
+        }
     }
     if let Some(lost) = &s.lost {
         entries.push((

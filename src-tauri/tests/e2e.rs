@@ -61,7 +61,8 @@ fn import_someone_elses_run(home: &Path) {
 }
 
 /// Another Mac lending itself, as `kindling share` runs it: a second Kindling home, its
-/// helper listening at `host` (a loopback address of its own), with its real RPC server.
+/// helper listening at `host` (a loopback address of its own), with its real RPC server;
+/// serving `serves` too (its own llama-server, as `kindling serve` beside the share).
 struct OtherMac {
     code: String,
     address: String,
@@ -69,58 +70,83 @@ struct OtherMac {
     done: std::thread::JoinHandle<()>,
 }
 
-fn lend_from(home: &Path, host: [u8; 4], name: &str) -> OtherMac {
-    use kindling_core::peers::share::{Helper, ShareOptions, DEAD_AFTER, HEARTBEAT};
+fn lend_from(home: &Path, host: [u8; 4], name: &str, serves: Option<&Path>) -> OtherMac {
     let (shown, code) = std::sync::mpsc::channel();
     let (quit, quitting) = tokio::sync::oneshot::channel::<()>();
     let (home, name) = (home.to_path_buf(), name.to_string());
+    let serves = serves.map(Path::to_path_buf);
     let done = std::thread::spawn(move || {
-        tokio::runtime::Runtime::new()
-            .unwrap()
-            .block_on(async move {
-                let core = kindling_core::Core::open(kindling_core::Paths::new(&home))
-                    .await
-                    .unwrap();
-                let opts = ShareOptions {
-                    host: std::net::IpAddr::from(host),
-                    port: 0,
-                    memory_bytes: 1_000_000_000,
-                    use_gpu: false,
-                    cache_limit_bytes: 1_000_000_000,
-                    heartbeat: HEARTBEAT,
-                    dead_after: DEAD_AFTER,
-                    serve_port: None,
-                    // This machine has no battery to go by.
-                    lend_when: kindling_core::hardware::power::LendWhen {
-                        plugged_in: false,
-                        lid_open: false,
-                    },
-                };
-                let lender = core.lender(&name, &opts).await.unwrap();
-                let helper = Helper::open(
-                    core.identity().unwrap(),
-                    core.book(),
-                    lender,
-                    opts,
-                    core.paths(),
-                )
-                .await
-                .unwrap();
-                shown
-                    .send((helper.show_code(), helper.local_addr().to_string()))
-                    .unwrap();
-                let _ = quitting.await;
-                helper.stop().await;
-            });
+        let lending = lend(home, host, name, serves, shown, quitting);
+        tokio::runtime::Runtime::new().unwrap().block_on(lending);
     });
     let (code, address) = code
-        .recv_timeout(secs(60))
+        .recv_timeout(secs(120))
         .expect("the other Mac shows a code");
     OtherMac {
         code,
         address,
         quit,
         done,
+    }
+}
+
+async fn lend(
+    home: PathBuf,
+    host: [u8; 4],
+    name: String,
+    serves: Option<PathBuf>,
+    shown: std::sync::mpsc::Sender<(String, String)>,
+    quitting: tokio::sync::oneshot::Receiver<()>,
+) {
+    use kindling_core::peers::share::{Helper, ShareOptions, DEAD_AFTER, HEARTBEAT};
+    let core = kindling_core::Core::open(kindling_core::Paths::new(&home))
+        .await
+        .unwrap();
+    let cancel = kindling_core::Cancel::new();
+    let serving = match &serves {
+        Some(model) => {
+            let port = kindling_testsupport::macs::free_port("127.0.0.1");
+            Some(
+                core.start_serving(model, Some(port), &cancel)
+                    .await
+                    .unwrap()
+                    .0,
+            )
+        }
+        None => None,
+    };
+    let opts = ShareOptions {
+        host: std::net::IpAddr::from(host),
+        port: 0,
+        memory_bytes: 1_000_000_000,
+        use_gpu: false,
+        cache_limit_bytes: 1_000_000_000,
+        heartbeat: HEARTBEAT,
+        dead_after: DEAD_AFTER,
+        serve_port: serving.as_ref().map(|s| s.config().port),
+        // This machine has no battery to go by.
+        lend_when: kindling_core::hardware::power::LendWhen {
+            plugged_in: false,
+            lid_open: false,
+        },
+    };
+    let lender = core.lender(&name, &opts).await.unwrap();
+    let helper = Helper::open(
+        core.identity().unwrap(),
+        core.book(),
+        lender,
+        opts,
+        core.paths(),
+    )
+    .await
+    .unwrap();
+    shown
+        .send((helper.show_code(), helper.local_addr().to_string()))
+        .unwrap();
+    let _ = quitting.await;
+    helper.stop().await;
+    if let Some(server) = serving {
+        server.stop().await;
     }
 }
 
@@ -416,7 +442,12 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     // llama-server reaches the other Mac only through Kindling's loopback relay, and the
     // Server screen lists each Mac's share. When the other Mac quits, the server stops,
     // the screen says which Mac and that the model does not fit without it.
-    let attic = lend_from(&t.path().join("attic-helper"), [127, 0, 0, 5], "Attic Mac");
+    let attic = lend_from(
+        &t.path().join("attic-helper"),
+        [127, 0, 0, 5],
+        "Attic Mac",
+        None,
+    );
     app.clear("[data-testid=pair-code]");
     app.clear("[data-testid=pair-address]");
     app.type_into("[data-testid=pair-code]", &attic.code);
@@ -496,6 +527,7 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     attic.done.join().unwrap();
     let lost = app.wait_text("[data-testid=server-lost]", secs(60));
     assert!(lost.contains("Attic Mac stopped answering"), "{lost}");
+    assert!(lost.contains("its owner stopped lending it"), "{lost}");
     assert!(lost.contains("does not fit"), "{lost}");
     assert!(!app.server_is("ready"), "the server runs over a lost Mac");
     assert!(
@@ -504,6 +536,73 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     );
     app.js("document.querySelector('[data-testid=server-state]').scrollIntoView()");
     app.screenshot("server-mac-lost");
+    app.click("[data-testid=mac-unpair]");
+    app.wait("the unpaired Mac gone", secs(30), || {
+        app.text("[data-testid=macs-none]")
+    });
+
+    // Route first: a paired Mac that serves the model already gets this computer's apps'
+    // requests whole, on the same address; no llama-server runs here for it. When it
+    // quits, the route stops and says which Mac.
+    let den = lend_from(
+        &t.path().join("den-helper"),
+        [127, 0, 0, 6],
+        "Den Mac",
+        Some(&sample),
+    );
+    app.clear("[data-testid=pair-code]");
+    app.clear("[data-testid=pair-address]");
+    app.type_into("[data-testid=pair-code]", &den.code);
+    app.type_into("[data-testid=pair-address]", &den.address);
+    app.click("[data-testid=pair-go]");
+    app.wait("the serving Mac listed as reachable", secs(60), || {
+        app.text("[data-testid=mac][data-name='Den Mac'][data-reachable=true]")
+    });
+    app.click("[data-testid=mac-serve-with]");
+    app.type_into("[data-testid=serve-with-memory]", "300MB");
+    app.click("[data-testid=serve-with-plan]");
+    let plan = app.wait_text("[data-testid=serve-with-lines]", secs(60));
+    assert!(plan.contains("Den Mac serves it already"), "{plan}");
+    app.click("[data-testid=serve-with-go]");
+    let routed = app.wait("the route to be ready", secs(60), || {
+        app.server_is("ready")
+            .then(|| app.text("[data-testid=server-routed]"))
+            .flatten()
+    });
+    assert!(routed.contains("Answered by Den Mac"), "{routed}");
+    assert_eq!(
+        app.wait_text("[data-testid=api-url]", secs(10)),
+        url,
+        "apps keep one address"
+    );
+    let here = servers();
+    assert!(
+        here.iter().all(|a| has_device_none(a)),
+        "a llama-server runs here for a routed model: {here:?}"
+    );
+    let answer = reqwest::blocking::Client::new()
+        .post(format!("{url}/chat/completions"))
+        .json(&serde_json::json!({
+            "messages": [{"role": "user", "content": "Say hello."}],
+            "max_tokens": 8,
+            "temperature": 0
+        }))
+        .timeout(secs(120))
+        .send()
+        .unwrap();
+    assert!(answer.status().is_success(), "{}", answer.status());
+    app.js("document.querySelector('[data-testid=server-state]').scrollIntoView()");
+    app.screenshot("server-routed");
+    den.quit.send(()).unwrap();
+    den.done.join().unwrap();
+    let lost = app.wait_text("[data-testid=server-lost]", secs(60));
+    assert!(lost.contains("Den Mac stopped answering"), "{lost}");
+    assert!(
+        !app.server_is("ready"),
+        "the screen says running over a lost route"
+    );
+    app.click("[data-testid=mac-unpair]");
+
     // Started again as usual, on this computer alone.
     app.click("[data-testid=server-toggle]");
     app.wait_server("ready", secs(120));

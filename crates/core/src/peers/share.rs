@@ -145,7 +145,12 @@ struct Ctx {
     rpc: Arc<tokio::sync::Mutex<Option<RpcServer>>>,
     advert: Option<Arc<Advert>>,
     users: watch::Sender<Users>,
+    /// Cancelled when the owner stops lending.
+    stop: CancellationToken,
 }
+
+/// How long a link has, once lending stops, to tell the Mac at its other end why.
+const SAY_WHY: Duration = Duration::from_millis(500);
 
 /// A running `ggml-rpc-server`.
 struct RpcServer {
@@ -199,6 +204,7 @@ impl Helper {
             rpc: rpc.clone(),
             advert: advert.clone(),
             users: users_tx,
+            stop: stop.clone(),
         });
         let stopped = stop.clone();
         tokio::spawn(async move {
@@ -211,8 +217,14 @@ impl Helper {
                 let ctx = ctx.clone();
                 let stopped = stopped.clone();
                 tokio::spawn(async move {
+                    // A link in use says why it ends (see `until_not_lending`); the
+                    // rest end with lending.
+                    let ended = async {
+                        stopped.cancelled().await;
+                        tokio::time::sleep(SAY_WHY).await;
+                    };
                     tokio::select! {
-                        _ = stopped.cancelled() => {}
+                        _ = ended => {}
                         _ = handle(stream, ctx) => {}
                     }
                 });
@@ -296,6 +308,9 @@ impl Helper {
         if let Some(advert) = &self.advert {
             advert.withdraw();
         }
+        // The links in use tell their Macs first: "its owner stopped lending it", not a
+        // link that broke.
+        tokio::time::sleep(SAY_WHY / 2).await;
         if let Some(mut rpc) = self.rpc.lock().await.take() {
             let _ = rpc.child.kill().await;
         }
@@ -433,7 +448,12 @@ async fn tunnel(stream: TcpStream, ctx: &Ctx) {
             let _using = Using::start(ctx, &who, hello.want);
             // Lending stops when the owner's conditions end (the cable pulled, the lid
             // closed): the other Mac is told why, never left with a link gone silent.
-            let until = until_not_lending(ctx.opts.lend_when);
+            let until = async {
+                tokio::select! {
+                    why = until_not_lending(ctx.opts.lend_when) => why,
+                    _ = ctx.stop.cancelled() => "its owner stopped lending it".to_string(),
+                }
+            };
             let _ =
                 wire::pipe_until(local, ch, ctx.opts.heartbeat, ctx.opts.dead_after, until).await;
             if hello.want == Want::Rpc {

@@ -46,6 +46,10 @@ went_wrong_today: number,
  */
 shares: Array<MacShare>, 
 /**
+ * The paired Mac this Mac's apps are sent to, which serves the model itself.
+ */
+routed_to: string | null, 
+/**
  * The Mac that stopped answering and took the model down with it, until the next start.
  */
 lost: LostMac | null, };

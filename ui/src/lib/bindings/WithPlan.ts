@@ -13,6 +13,10 @@ lines: Array<string>,
  */
 fits: boolean, 
 /**
- * It is split (else it fits this Mac alone, and is not).
+ * It is split (else it fits this Mac alone, or is routed).
  */
-split: boolean, };
+split: boolean, 
+/**
+ * This Mac's apps are sent to the paired Mac that serves it already (nothing split).
+ */
+routed: boolean, };
