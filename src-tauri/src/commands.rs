@@ -709,6 +709,12 @@ pub struct SettingsChange {
     /// Lend this Mac only while its lid is open (from the next time it starts lending).
     #[serde(default)]
     pub lend_lid_open_only: Option<bool>,
+    /// The most memory a share may take here when lending, bytes (0: half of it).
+    #[serde(default)]
+    pub lend_memory_bytes: Option<u64>,
+    /// Lend the GPU too (from the next time it starts lending).
+    #[serde(default)]
+    pub lend_gpu: Option<bool>,
 }
 
 #[tauri::command]
@@ -770,6 +776,12 @@ pub fn settings_set(state: State<'_, AppState>, change: SettingsChange) -> Reply
             }
             if let Some(l) = change.lend_lid_open_only {
                 s.lend_lid_open_only = l;
+            }
+            if let Some(m) = change.lend_memory_bytes {
+                s.lend_memory_bytes = m;
+            }
+            if let Some(g) = change.lend_gpu {
+                s.lend_gpu = g;
             }
             if let Some(m) = change.sleep_after_minutes {
                 s.sleep_after_minutes = m;

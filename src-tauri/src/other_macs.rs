@@ -85,8 +85,9 @@ pub fn unpair(state: State<'_, AppState>, name: String) -> Reply<String> {
     Ok(peer.name)
 }
 
-/// Lends this Mac to the Macs it paired with (half its memory, its GPU, and its own
-/// model server), and shows a code for one more to pair. Again while lending: a new code.
+/// Lends this Mac to the Macs it paired with (as much memory as Settings allow, half by
+/// default; its GPU unless Settings say not; its own model server), and shows a code for
+/// one more to pair. Again while lending: a new code.
 #[tauri::command]
 pub async fn share_start(app: tauri::AppHandle, state: State<'_, AppState>) -> Reply<Lending> {
     let mut lent = state.lending.lock().await;
@@ -99,8 +100,8 @@ pub async fn share_start(app: tauri::AppHandle, state: State<'_, AppState>) -> R
     let opts = ShareOptions {
         host: std::net::IpAddr::from([0, 0, 0, 0]),
         port: DEFAULT_SHARE_PORT,
-        memory_bytes: ram / 2,
-        use_gpu: true,
+        memory_bytes: core.settings().lend_memory(ram),
+        use_gpu: core.settings().lend_gpu,
         cache_limit_bytes: 20_000_000_000,
         heartbeat: HEARTBEAT,
         dead_after: DEAD_AFTER,

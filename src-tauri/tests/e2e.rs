@@ -386,12 +386,20 @@ fn a_user_benchmarks_serves_and_cleans_up() {
             .ok()
             .filter(|t| t.contains("lend_lid_open_only = true"))
     });
+    // Lend at most 3 GB (kept in Settings, said while lending).
+    app.type_into("[data-testid=lend-memory]", "3\u{E007}");
+    app.wait("the lent memory kept", secs(10), || {
+        std::fs::read_to_string(home.join("settings.toml"))
+            .ok()
+            .filter(|t| t.contains("lend_memory_bytes = 3000000000"))
+    });
     app.click("[data-testid=lend-start]");
     let code = app.wait_text("[data-testid=lend-code]", secs(60));
     let address = app.wait_text("[data-testid=lend-address]", secs(5));
     assert!(!address.is_empty());
     let lending = app.wait_text("[data-testid=lending]", secs(5));
     assert!(lending.contains("it finds this"), "{lending}");
+    assert!(lending.contains("up to 3.00 GB"), "{lending}");
     assert!(
         lending.contains("only while it is plugged in and its lid is open"),
         "{lending}"

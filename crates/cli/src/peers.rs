@@ -160,8 +160,8 @@ pub async fn share(core: &Core, args: ShareArgs, cancel: &Cancel) -> Result<()> 
     let opts = ShareOptions {
         host: args.host.unwrap_or_else(any_host),
         port: args.port.unwrap_or(DEFAULT_SHARE_PORT),
-        memory_bytes: args.memory.unwrap_or(ram / 2),
-        use_gpu: !args.no_gpu,
+        memory_bytes: args.memory.unwrap_or_else(|| settings.lend_memory(ram)),
+        use_gpu: !args.no_gpu && settings.lend_gpu,
         cache_limit_bytes: args.cache_limit.unwrap_or(20_000_000_000),
         heartbeat: HEARTBEAT,
         dead_after: DEAD_AFTER,

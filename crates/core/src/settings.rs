@@ -57,6 +57,11 @@ pub struct Settings {
     pub lend_on_battery: bool,
     /// Lend this Mac only while its lid is open.
     pub lend_lid_open_only: bool,
+    /// The most memory a share of a model may take on this Mac when it lends itself,
+    /// in bytes; 0: half of its memory.
+    pub lend_memory_bytes: u64,
+    /// Lend its GPU too (else only its processor and main memory).
+    pub lend_gpu: bool,
     /// Fields this version does not know, kept verbatim.
     #[serde(flatten)]
     #[cfg_attr(feature = "ts", ts(skip))]
@@ -83,6 +88,8 @@ impl Default for Settings {
             tie_minutes: 120,
             lend_on_battery: false,
             lend_lid_open_only: false,
+            lend_memory_bytes: 0,
+            lend_gpu: true,
             extra: toml::Table::new(),
         }
     }
@@ -114,6 +121,15 @@ impl Settings {
         crate::hardware::power::LendWhen {
             plugged_in: !self.lend_on_battery,
             lid_open: self.lend_lid_open_only,
+        }
+    }
+
+    /// The most memory this Mac lends a share of a model, with `ram` bytes in all: the
+    /// owner's limit, else half of it.
+    pub fn lend_memory(&self, ram: u64) -> u64 {
+        match self.lend_memory_bytes {
+            0 => ram / 2,
+            limit => limit.min(ram),
         }
     }
 

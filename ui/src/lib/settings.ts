@@ -12,4 +12,6 @@ export const UNCHANGED: SettingsChange = {
   tie_minutes: null,
   lend_on_battery: null,
   lend_lid_open_only: null,
+  lend_memory_bytes: null,
+  lend_gpu: null,
 };

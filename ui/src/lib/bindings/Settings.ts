@@ -77,4 +77,13 @@ lend_on_battery: boolean,
 /**
  * Lend this Mac only while its lid is open.
  */
-lend_lid_open_only: boolean, };
+lend_lid_open_only: boolean, 
+/**
+ * The most memory a share of a model may take on this Mac when it lends itself,
+ * in bytes; 0: half of its memory.
+ */
+lend_memory_bytes: number, 
+/**
+ * Lend its GPU too (else only its processor and main memory).
+ */
+lend_gpu: boolean, };

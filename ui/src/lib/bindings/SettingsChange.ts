@@ -32,4 +32,12 @@ lend_on_battery: boolean | null,
 /**
  * Lend this Mac only while its lid is open (from the next time it starts lending).
  */
-lend_lid_open_only: boolean | null, };
+lend_lid_open_only: boolean | null, 
+/**
+ * The most memory a share may take here when lending, bytes (0: half of it).
+ */
+lend_memory_bytes: number | null, 
+/**
+ * Lend the GPU too (from the next time it starts lending).
+ */
+lend_gpu: boolean | null, };
