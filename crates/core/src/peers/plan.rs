@@ -43,6 +43,16 @@ pub struct Room {
     pub link_bytes_per_s: Option<f64>,
 }
 
+impl Room {
+    /// This room at `efficiency` of its memory's speed: what a model reaches of the
+    /// bandwidth limit there (measured by that Mac's runs, else the default). The plan's
+    /// predictions are then speeds a benchmark would measure, not limits.
+    pub fn at_efficiency(mut self, efficiency: f64) -> Room {
+        self.bandwidth = Some(self.bandwidth.unwrap_or(UNKNOWN_BANDWIDTH) * efficiency);
+        self
+    }
+}
+
 /// Where a share runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -220,7 +230,7 @@ impl Shape {
     }
 }
 
-const UNKNOWN_BANDWIDTH: f64 = 20e9;
+pub const UNKNOWN_BANDWIDTH: f64 = 20e9;
 
 /// This Mac's GPU as a place for layers: llama.cpp's id for it, and its room.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -575,6 +585,34 @@ mod tests {
             "{said}"
         );
         assert!(said.contains("it may give only 100 MB"), "{said}");
+    }
+
+    /// Predictions are what a run would measure: memory time at the share of the
+    /// bandwidth each Mac reaches (its efficiency), the link's time as it is. The split
+    /// bench measured 29.5 tok/s where the plan at the full bandwidth said 124.
+    #[test]
+    fn predictions_take_each_macs_efficiency_and_leave_the_link_alone() {
+        let split = |eff: f64, rtt_ms: f64| {
+            let p = plan(
+                &sample(),
+                &room("This Mac", 300, None).at_efficiency(eff),
+                None,
+                &[room("A", 1000, Some(rtt_ms)).at_efficiency(eff)],
+            );
+            let Plan::Split {
+                predicted_tok_s, ..
+            } = p
+            else {
+                panic!("{p:?}")
+            };
+            1.0 / predicted_tok_s
+        };
+        let (full, half) = (split(1.0, 0.0), split(0.5, 0.0));
+        assert!((half / full - 2.0).abs() < 0.01, "{full} {half}");
+        let link = split(1.0, 5.0) - full;
+        assert!(link > 0.005, "{link}");
+        let link_at_half = split(0.5, 5.0) - half;
+        assert!((link_at_half - link).abs() < 1e-9, "{link} {link_at_half}");
     }
 
     #[test]

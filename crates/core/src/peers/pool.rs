@@ -230,6 +230,9 @@ impl Core {
         let cpu_bw = self.kept_bandwidth(hw).await.ok();
         let (machine, _, _) = crate::recommend::machine::profile(hw, cpu_bw);
         let (gpu, bandwidth, memory_bytes) = plan::lent(&machine, opts.memory_bytes, opts.use_gpu);
+        // Offered as the speed a model reaches here (this Mac's runs say how close).
+        let efficiency = self.efficiency_here().await;
+        let bandwidth = Some(bandwidth.unwrap_or(plan::UNKNOWN_BANDWIDTH) * efficiency);
         let runtime_line = detection
             .runtime_info
             .as_ref()
@@ -261,7 +264,15 @@ impl Core {
         let cpu_bw = self.kept_bandwidth(hw).await.ok();
         let (machine, _, _) = crate::recommend::machine::profile(hw, cpu_bw);
         let device = hw.vulkan_devices.first().map(|d| d.id.as_str());
-        plan::rooms_of(&machine, device, limit, shape)
+        let (here, gpu) = plan::rooms_of(&machine, device, limit, shape);
+        let efficiency = self.efficiency_here().await;
+        (
+            here.at_efficiency(efficiency),
+            gpu.map(|g| GpuRoom {
+                room: g.room.at_efficiency(efficiency),
+                ..g
+            }),
+        )
     }
 
     /// The plan for `model` with the paired Macs `with` (names), this Mac giving at most

@@ -162,6 +162,12 @@ impl Core {
             .collect())
     }
 
+    /// The share of its memory's speed this machine reaches running a model: measured
+    /// by its own runs (median), else the default.
+    pub(crate) async fn efficiency_here(&self) -> f64 {
+        efficiency(&self.efficiency_fractions().await.unwrap_or_default())
+    }
+
     /// Measured ÷ the speed limit, from this machine's speed runs and the speed phase of
     /// its quality runs: how close this machine gets to what its memory allows.
     async fn efficiency_fractions(&self) -> Result<Vec<f64>> {

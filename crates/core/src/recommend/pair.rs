@@ -57,7 +57,15 @@ pub fn pair_only(
             let best = [((a.0, &ma, &da), (b.0, &mb)), ((b.0, &mb, &db), (a.0, &ma))]
                 .into_iter()
                 .filter_map(|((name, m, d), (helper, hm))| {
+                    // Recorded profiles carry no runs: the default share of their
+                    // memory's speed, as the single-Mac predictions use.
+                    let eff = super::fit::DEFAULT_EFFICIENCY;
                     let (here, gpu) = plan::rooms_of(m, d.as_deref(), None, &shape);
+                    let here = here.at_efficiency(eff);
+                    let gpu = gpu.map(|g| plan::GpuRoom {
+                        room: g.room.at_efficiency(eff),
+                        ..g
+                    });
                     let ram = hm.ram_bytes;
                     let cap = ram.saturating_sub(super::fit::ram_reserve(ram));
                     let (_, bandwidth, memory_bytes) = plan::lent(hm, cap, true);
@@ -67,7 +75,8 @@ pub fn pair_only(
                         bandwidth,
                         rtt_s: Some(ASSUMED_RTT_S),
                         link_bytes_per_s: None,
-                    };
+                    }
+                    .at_efficiency(eff);
                     match plan::plan(&shape, &here, gpu.as_ref(), &[lent]) {
                         Plan::Split {
                             shares,
