@@ -70,6 +70,49 @@ struct OtherMac {
     done: std::thread::JoinHandle<()>,
 }
 
+impl OtherMac {
+    /// Pairs the app with it through the pairing form (its code and address typed), and
+    /// waits until the list shows it reachable as `name`.
+    fn pair_in(&self, app: &App, name: &str) {
+        app.clear("[data-testid=pair-code]");
+        app.clear("[data-testid=pair-address]");
+        app.type_into("[data-testid=pair-code]", &self.code);
+        app.type_into("[data-testid=pair-address]", &self.address);
+        app.click("[data-testid=pair-go]");
+        app.wait(&format!("{name} listed as reachable"), secs(60), || {
+            app.text(&format!(
+                "[data-testid=mac][data-name='{name}'][data-reachable=true]"
+            ))
+        });
+    }
+
+    /// It quits (its owner stops lending it; its server, if any, stops).
+    fn quit(self) {
+        self.quit.send(()).unwrap();
+        self.done.join().unwrap();
+    }
+}
+
+/// A short greedy answer from the server at `url` (`…/v1`): its words.
+fn answer(url: &str) -> String {
+    let r = reqwest::blocking::Client::new()
+        .post(format!("{url}/chat/completions"))
+        .json(&serde_json::json!({
+            "messages": [{"role": "user", "content": "Say hello."}],
+            "max_tokens": 8,
+            "temperature": 0
+        }))
+        .timeout(secs(120))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let v: serde_json::Value = r.json().unwrap();
+    v["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn lend_from(home: &Path, host: [u8; 4], name: &str, serves: Option<&Path>) -> OtherMac {
     let (shown, code) = std::sync::mpsc::channel();
     let (quit, quitting) = tokio::sync::oneshot::channel::<()>();
@@ -456,14 +499,7 @@ fn a_user_benchmarks_serves_and_cleans_up() {
         "Attic Mac",
         None,
     );
-    app.clear("[data-testid=pair-code]");
-    app.clear("[data-testid=pair-address]");
-    app.type_into("[data-testid=pair-code]", &attic.code);
-    app.type_into("[data-testid=pair-address]", &attic.address);
-    app.click("[data-testid=pair-go]");
-    app.wait("the lending Mac listed as reachable", secs(60), || {
-        app.text("[data-testid=mac][data-name='Attic Mac'][data-reachable=true]")
-    });
+    attic.pair_in(&app, "Attic Mac");
     app.click("[data-testid=mac-serve-with]");
     // 100 MB is less than the part this computer must hold itself: said, and no start.
     app.type_into("[data-testid=serve-with-memory]", "100MB");
@@ -518,21 +554,10 @@ fn a_user_benchmarks_serves_and_cleans_up() {
         "one server split with the other Mac: {pooled:?}"
     );
     assert!(rpc[0].starts_with("127.0.0.1:"), "{rpc:?}");
-    let answer = reqwest::blocking::Client::new()
-        .post(format!("{url}/chat/completions"))
-        .json(&serde_json::json!({
-            "messages": [{"role": "user", "content": "Say hello."}],
-            "max_tokens": 8,
-            "temperature": 0
-        }))
-        .timeout(secs(120))
-        .send()
-        .unwrap();
-    assert!(answer.status().is_success(), "{}", answer.status());
+    assert!(!answer(&url).is_empty(), "the split model said nothing");
     app.js("document.querySelector('[data-testid=server-state]').scrollIntoView()");
     app.screenshot("server-split");
-    attic.quit.send(()).unwrap();
-    attic.done.join().unwrap();
+    attic.quit();
     let lost = app.wait_text("[data-testid=server-lost]", secs(60));
     assert!(lost.contains("Attic Mac stopped answering"), "{lost}");
     assert!(lost.contains("its owner stopped lending it"), "{lost}");
@@ -558,14 +583,7 @@ fn a_user_benchmarks_serves_and_cleans_up() {
         "Den Mac",
         Some(&sample),
     );
-    app.clear("[data-testid=pair-code]");
-    app.clear("[data-testid=pair-address]");
-    app.type_into("[data-testid=pair-code]", &den.code);
-    app.type_into("[data-testid=pair-address]", &den.address);
-    app.click("[data-testid=pair-go]");
-    app.wait("the serving Mac listed as reachable", secs(60), || {
-        app.text("[data-testid=mac][data-name='Den Mac'][data-reachable=true]")
-    });
+    den.pair_in(&app, "Den Mac");
     app.click("[data-testid=mac-serve-with]");
     app.type_into("[data-testid=serve-with-memory]", "300MB");
     app.click("[data-testid=serve-with-plan]");
@@ -588,21 +606,10 @@ fn a_user_benchmarks_serves_and_cleans_up() {
         here.iter().all(|a| has_device_none(a)),
         "a llama-server runs here for a routed model: {here:?}"
     );
-    let answer = reqwest::blocking::Client::new()
-        .post(format!("{url}/chat/completions"))
-        .json(&serde_json::json!({
-            "messages": [{"role": "user", "content": "Say hello."}],
-            "max_tokens": 8,
-            "temperature": 0
-        }))
-        .timeout(secs(120))
-        .send()
-        .unwrap();
-    assert!(answer.status().is_success(), "{}", answer.status());
+    assert!(!answer(&url).is_empty(), "the routed model said nothing");
     app.js("document.querySelector('[data-testid=server-state]').scrollIntoView()");
     app.screenshot("server-routed");
-    den.quit.send(()).unwrap();
-    den.done.join().unwrap();
+    den.quit();
     let lost = app.wait_text("[data-testid=server-lost]", secs(60));
     assert!(lost.contains("Den Mac stopped answering"), "{lost}");
     assert!(
