@@ -40,6 +40,10 @@ pub struct ServerStatus {
     pub shares: Vec<MacShare>,
     /// The paired Mac this Mac's apps are sent to, which serves the model itself.
     pub routed_to: Option<String>,
+    /// Split: the speed the plan predicted, tokens/s.
+    pub predicted_tok_s: Option<f64>,
+    /// Split: the speed measured once it served, tokens/s (`None` until measured).
+    pub measured_tok_s: Option<f64>,
     /// The Mac that stopped answering and took the model down with it, until the next start.
     pub lost: Option<LostMac>,
 }
@@ -102,6 +106,8 @@ impl Default for ServerStatus {
             went_wrong_today: 0,
             shares: Vec::new(),
             routed_to: None,
+            predicted_tok_s: None,
+            measured_tok_s: None,
             lost: None,
         }
     }

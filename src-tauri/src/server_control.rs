@@ -63,6 +63,8 @@ pub struct Pool {
     pub relays: Arc<Vec<Relay>>,
     /// The paired Mac this Mac's apps are sent to (it serves the model already).
     pub routed_to: Option<String>,
+    /// Split: the speed measured once it was ready (tokens/s), beside the plan's.
+    pub measured: Arc<std::sync::Mutex<Option<f64>>>,
 }
 
 /// What a start made: a server here (with the links of its split, if split), or a
@@ -269,6 +271,15 @@ async fn start_in(app: &AppHandle, which: Which, choice: Choice) -> Result<(), E
             (None, name, model.clone(), Some(pool))
         }
     };
+    if let (Some(server), Some(pool)) = (&server, &pool) {
+        if pool.planned.predicted_tok_s().is_some() {
+            tauri::async_runtime::spawn(measure(
+                app.clone(),
+                server.clone(),
+                pool.measured.clone(),
+            ));
+        }
+    }
     let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let watcher = Cancel::new();
     let relays = pool
@@ -329,6 +340,7 @@ async fn serve_pooled(
             planned,
             routed_to: Some(relay.peer.clone()),
             relays: Arc::new(vec![relay]),
+            measured: Default::default(),
         }));
     }
     let pooled = core
@@ -345,6 +357,7 @@ async fn serve_pooled(
         planned: pooled.planned,
         relays: Arc::new(pooled.relays),
         routed_to: None,
+        measured: Default::default(),
     };
     Ok(Started::Here(pooled.server, pooled.registered, Some(pool)))
 }
@@ -578,6 +591,10 @@ pub async fn status_of(app: &AppHandle, which: Which) -> ServerStatus {
         s.cors_origins = Some(c.cors_origins.clone());
         s.log_tail = server.log_tail();
         s.shares = r.pool.as_ref().map(shares).unwrap_or_default();
+        if let Some(p) = &r.pool {
+            s.predicted_tok_s = p.planned.predicted_tok_s();
+            s.measured_tok_s = *p.measured.lock().expect("lock");
+        }
     }
     s.lost = slot
         .lost
@@ -694,6 +711,16 @@ async fn watch(
         });
     }
     crate::tray::refresh(&app);
+}
+
+/// Measures a split model's speed once it serves (a few seconds), for the Server screen
+/// to show beside the plan's prediction.
+async fn measure(app: AppHandle, server: Arc<Server>, into: Arc<std::sync::Mutex<Option<f64>>>) {
+    let core = app.state::<AppState>().core.clone();
+    match core.measure_served(&server).await {
+        Ok(tok_s) => *into.lock().expect("lock") = Some(tok_s),
+        Err(e) => tracing::warn!(error = %e, "could not measure the split model's speed"),
+    }
 }
 
 /// Whether `choice` can be served as planned now (the Macs it names can be reached, and

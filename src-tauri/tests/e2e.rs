@@ -528,6 +528,11 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     app.wait("the split model to be ready", secs(180), || {
         (app.server_is("ready") && app.text("[data-testid=server-shares]").is_some()).then_some(())
     });
+    let speed = app.wait("the split model's speed measured", secs(120), || {
+        app.text("[data-testid=server-speed]")
+            .filter(|t| t.contains("measured "))
+    });
+    assert!(speed.contains("The plan predicted"), "{speed}");
     let shares = app.wait_text("[data-testid=server-shares]", secs(10));
     assert!(shares.contains("Attic Mac:"), "{shares}");
     assert_eq!(

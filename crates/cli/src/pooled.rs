@@ -46,6 +46,16 @@ pub async fn serve_with(core: &Core, args: crate::serve::Args, cancel: &Cancel) 
             .serve_pooled(&model, Some(port), planned, &me, Watch::default(), cancel)
             .await?;
         crate::serve::announce(&pooled.server, pooled.registered.info.name.as_deref(), "");
+        if let Some(predicted) = pooled.planned.predicted_tok_s() {
+            // Measured before "Split with …": nothing else asks the model meanwhile.
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                measured = core.measure_served(&pooled.server) => match measured {
+                    Ok(tok_s) => println!("Measured: {tok_s:.1} tokens/s (the plan predicted {predicted:.1})."),
+                    Err(e) => eprintln!("Could not measure its speed ({e}); it serves all the same."),
+                },
+            }
+        }
         if !pooled.relays.is_empty() {
             let names: Vec<&str> = pooled.relays.iter().map(|r| r.peer.as_str()).collect();
             println!(

@@ -297,6 +297,11 @@ fn a_model_split_over_two_helpers_answers_as_alone_and_survives_losing_one() {
     server.expect("Split with Alpha and Beta", Duration::from_secs(180));
     let plan = server.text();
     assert!(plan.contains("Predicted speed:"), "{plan}");
+    // The measured speed beside the predicted one, before it is announced as split.
+    assert!(
+        plan.contains("Measured: ") && plan.contains("(the plan predicted"),
+        "{plan}"
+    );
     assert_eq!(
         greedy(port),
         alone,

@@ -193,7 +193,49 @@ impl Default for Watch {
     }
 }
 
+impl Planned {
+    /// The speed the plan predicts, when split (tokens/s).
+    pub fn predicted_tok_s(&self) -> Option<f64> {
+        match self.plan {
+            Plan::Split {
+                predicted_tok_s, ..
+            } => Some(predicted_tok_s),
+            _ => None,
+        }
+    }
+}
+
+/// Tokens a measurement of a served model generates (after a short one to warm it).
+const MEASURE_TOKENS: u32 = 64;
+
 impl Core {
+    /// The generation speed `server` reaches now, in tokens/s by its own timing: one
+    /// short answer to warm it, then one of 64 tokens (a few seconds). What the owner
+    /// sees beside the plan's prediction.
+    pub async fn measure_served(&self, server: &Server) -> Result<f64> {
+        use crate::bench::speed;
+        use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+        // A server behind the front door answers only the door's key.
+        let mut headers = HeaderMap::new();
+        if let Some(behind) = &server.config().behind {
+            if let Ok(v) = HeaderValue::from_str(&format!("Bearer {}", behind.key)) {
+                headers.insert(AUTHORIZATION, v);
+            }
+        }
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .pool_max_idle_per_host(0)
+            .default_headers(headers)
+            .build()
+            .expect("a plain HTTP client always builds");
+        let base = server.base_url();
+        let timeout = Duration::from_secs(300);
+        let prompt = speed::prompt_tokens(&http, &base, 32).await?;
+        speed::measure_once(&http, &base, &prompt, 8, timeout).await?;
+        let s = speed::measure_once(&http, &base, &prompt, MEASURE_TOKENS, timeout).await?;
+        Ok(s.predicted_per_second)
+    }
+
     /// This Mac's key for its paired Macs (made the first time).
     pub fn identity(&self) -> Result<Identity> {
         Ok(Identity::load_or_create(&self.paths().peer_key()).map_err(PeerError::from)?)

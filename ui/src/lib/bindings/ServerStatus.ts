@@ -50,6 +50,14 @@ shares: Array<MacShare>,
  */
 routed_to: string | null, 
 /**
+ * Split: the speed the plan predicted, tokens/s.
+ */
+predicted_tok_s: number | null, 
+/**
+ * Split: the speed measured once it served, tokens/s (`None` until measured).
+ */
+measured_tok_s: number | null, 
+/**
  * The Mac that stopped answering and took the model down with it, until the next start.
  */
 lost: LostMac | null, };
