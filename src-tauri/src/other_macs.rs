@@ -184,12 +184,7 @@ pub async fn serve_with_plan(
     local_memory: Option<String>,
 ) -> Reply<WithPlan> {
     let choice = choice(&state, model, with, local_memory).await?;
-    let core = &state.core;
-    let me = core.caller(&this_mac_name(None)).map_err(report)?;
-    let planned = core
-        .plan_with(&choice.model, &choice.with, choice.local_memory, &me)
-        .await
-        .map_err(report)?;
+    let (_, planned) = choice.plan(&state.core).await.map_err(report)?;
     let routed = planned.route.is_some();
     Ok(WithPlan {
         lines: planned.lines(&crate::server_control::file_name(&choice.model)),

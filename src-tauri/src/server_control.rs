@@ -28,6 +28,19 @@ pub struct Choice {
 }
 
 impl Choice {
+    /// The plan for it now (each Mac it names reached first), with this Mac as it dials
+    /// them.
+    pub async fn plan(
+        &self,
+        core: &kindling_core::Core,
+    ) -> kindling_core::Result<(kindling_core::peers::relay::Caller, Planned)> {
+        let me = core.caller(&this_mac_name(None))?;
+        let planned = core
+            .plan_with(&self.model, &self.with, self.local_memory, &me)
+            .await?;
+        Ok((me, planned))
+    }
+
     /// `model` on this Mac alone.
     pub fn alone(model: PathBuf) -> Choice {
         Choice {
@@ -41,7 +54,7 @@ impl Choice {
 /// A server the user started.
 pub struct Running {
     /// The llama-server here; `None` while this Mac's apps are routed to a paired Mac
-    /// that serves the model (see [`Pool::routed_to`]).
+    /// that serves the model (the pool's plan routes).
     pub server: Option<Arc<Server>>,
     /// Tells this start from a later one (a watcher must not stop its successor).
     serial: u64,
@@ -61,8 +74,6 @@ pub struct Pool {
     pub planned: Planned,
     /// One link per Mac holding a share; routed, the one link to the Mac serving it.
     pub relays: Arc<Vec<Relay>>,
-    /// The paired Mac this Mac's apps are sent to (it serves the model already).
-    pub routed_to: Option<String>,
     /// Split: the speed measured once it was ready (tokens/s), beside the plan's.
     pub measured: Arc<std::sync::Mutex<Option<f64>>>,
 }
@@ -116,12 +127,22 @@ pub async fn start(app: &AppHandle, model: Option<PathBuf>) -> Result<ServerStat
 
 /// Serves `choice` as the menu-bar server: with the paired Macs it names, split as
 /// planned (alone when the model fits here). A server running with another choice is
-/// stopped first.
+/// stopped first, and serves again when this one cannot start: nothing is lost.
 pub async fn start_with(app: &AppHandle, choice: Choice) -> Result<ServerStatus, ErrorReport> {
     let state = app.state::<AppState>();
     refuse_while_measuring(&state)?;
-    stop_in(app, Which::Served).await;
-    start_in(app, Which::Served, choice).await?;
+    let before = pause(app, Which::Served).await;
+    if let Err(mut e) = start_in(app, Which::Served, choice).await {
+        if let Some(before) = before {
+            match start_in(app, Which::Served, before).await {
+                Ok(()) => e.message.push_str(" The model served before serves again."),
+                Err(again) => {
+                    tracing::warn!(error = %again.message, "could not serve again what served before")
+                }
+            }
+        }
+        return Err(e);
+    }
     Ok(status(app).await)
 }
 
@@ -331,14 +352,10 @@ async fn serve_pooled(
     port: u16,
     cancel: &Cancel,
 ) -> kindling_core::Result<Started> {
-    let me = core.caller(&this_mac_name(None))?;
-    let planned = core
-        .plan_with(&choice.model, &choice.with, choice.local_memory, &me)
-        .await?;
+    let (me, planned) = choice.plan(core).await?;
     if let Some(relay) = core.route(&planned, port, &me, Watch::default()).await? {
         return Ok(Started::Routed(Pool {
             planned,
-            routed_to: Some(relay.peer.clone()),
             relays: Arc::new(vec![relay]),
             measured: Default::default(),
         }));
@@ -356,7 +373,6 @@ async fn serve_pooled(
     let pool = Pool {
         planned: pooled.planned,
         relays: Arc::new(pooled.relays),
-        routed_to: None,
         measured: Default::default(),
     };
     Ok(Started::Here(pooled.server, pooled.registered, Some(pool)))
@@ -570,7 +586,11 @@ pub async fn status_of(app: &AppHandle, which: Which) -> ServerStatus {
         s.model_path = Some(r.model_path.display().to_string());
         s.api_url = Some(format!("{local}/v1"));
         s.chat_url = Some(format!("{local}/"));
-        s.routed_to = r.pool.as_ref().and_then(|p| p.routed_to.clone());
+        s.routed_to = r
+            .pool
+            .as_ref()
+            .and_then(|p| p.planned.routed())
+            .map(|reached| reached.peer.name.clone());
         s.port = Some(settings.port);
     }
     if let Some((r, server)) = running
@@ -726,14 +746,8 @@ async fn measure(app: AppHandle, server: Arc<Server>, into: Arc<std::sync::Mutex
 /// Whether `choice` can be served as planned now (the Macs it names can be reached, and
 /// together they hold it).
 async fn can_serve(core: &kindling_core::Core, choice: &Choice) -> bool {
-    let Ok(me) = core.caller(&this_mac_name(None)) else {
-        return false;
-    };
-    match core
-        .plan_with(&choice.model, &choice.with, choice.local_memory, &me)
-        .await
-    {
-        Ok(planned) => !matches!(
+    match choice.plan(core).await {
+        Ok((_, planned)) => !matches!(
             planned.plan,
             kindling_core::peers::plan::Plan::TooBig { .. }
         ),

@@ -628,6 +628,39 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     app.wait_server("ready", secs(120));
     assert!(app.text("[data-testid=server-lost]").is_none());
 
+    // A Mac that goes away between the plan and the start: the start fails saying so,
+    // and the server that ran serves again, on the same address, alone.
+    let shed = lend_from(
+        &t.path().join("shed-helper"),
+        [127, 0, 0, 7],
+        "Shed Mac",
+        None,
+    );
+    shed.pair_in(&app, "Shed Mac");
+    app.click("[data-testid=mac-serve-with]");
+    app.type_into("[data-testid=serve-with-memory]", "300MB");
+    app.click("[data-testid=serve-with-plan]");
+    app.wait("the plan with the shed Mac", secs(60), || {
+        app.text("[data-testid=serve-with-lines]")
+            .filter(|t| t.contains("split by its"))
+    });
+    shed.quit();
+    app.click("[data-testid=serve-with-go]");
+    let failed = app.wait_text("[data-testid=serve-with] .error", secs(120));
+    assert!(failed.contains("Shed Mac"), "{failed}");
+    assert!(
+        failed.contains("The model served before serves again"),
+        "{failed}"
+    );
+    app.wait_server("ready", secs(120));
+    assert_eq!(app.wait_text("[data-testid=api-url]", secs(10)), url);
+    assert!(app.text("[data-testid=server-shares]").is_none());
+    assert!(
+        !answer(&url).is_empty(),
+        "the model served before said nothing"
+    );
+    app.click("[data-testid=mac-unpair]");
+
     // "Benchmark my Mac" while both servers run: they step aside (the benchmark has the
     // machine to itself) and come back; the tray and the Server screen
     // follow the served model, not the benchmark's server.

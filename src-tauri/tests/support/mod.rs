@@ -325,43 +325,31 @@ impl App {
 
     /// Clicks the element matching `css` as a user would (WebDriver element click).
     pub fn click(&self, css: &str) {
-        let found = self.element(css);
-        let r = self.call(
-            reqwest::Method::POST,
-            &format!("/element/{found}/click"),
-            Some(json!({})),
-        );
-        assert!(
-            r.is_null() || r.get("error").is_none(),
-            "click on {css} failed: {r}"
-        );
+        self.act(css, "click", json!({}));
     }
 
     /// Types `text` into the field matching `css`, key by key, as a person would.
     pub fn type_into(&self, css: &str, text: &str) {
-        let found = self.element(css);
-        let r = self.call(
-            reqwest::Method::POST,
-            &format!("/element/{found}/value"),
-            Some(json!({ "text": text })),
-        );
-        assert!(
-            r.is_null() || r.get("error").is_none(),
-            "typing into {css} failed: {r}"
-        );
+        self.act(css, "value", json!({ "text": text }));
     }
 
     /// Empties the field matching `css`, as a person selecting its text and deleting it.
     pub fn clear(&self, css: &str) {
+        self.act(css, "clear", json!({}));
+    }
+
+    /// Does WebDriver's element `action` (`click`, `value`, `clear`) on the element
+    /// matching `css`, once there is one; fails the test when WebDriver refuses.
+    fn act(&self, css: &str, action: &str, body: Value) {
         let found = self.element(css);
         let r = self.call(
             reqwest::Method::POST,
-            &format!("/element/{found}/clear"),
-            Some(json!({})),
+            &format!("/element/{found}/{action}"),
+            Some(body),
         );
         assert!(
             r.is_null() || r.get("error").is_none(),
-            "clearing {css} failed: {r}"
+            "{action} on {css} failed: {r}"
         );
     }
 

@@ -54,6 +54,11 @@ impl Planned {
 }
 
 impl Planned {
+    /// The helper requests are routed to, when the plan routes.
+    pub fn routed(&self) -> Option<&Reached> {
+        self.route.and_then(|i| self.reached.get(i))
+    }
+
     /// What this Mac must hold itself and what it may give, when that is why the model
     /// does not fit (`keep` from [`Plan::TooBig`]).
     fn keep_here(&self, keep: Option<u64>) -> Option<(u64, u64)> {
@@ -63,7 +68,7 @@ impl Planned {
     /// The plan in the owner's words, a line each (the CLI prints them, the app shows
     /// them): routed, alone, too big, or each Mac's share and the speed to expect.
     pub fn lines(&self, model_name: &str) -> Vec<String> {
-        if let Some(r) = self.route.and_then(|i| self.reached.get(i)) {
+        if let Some(r) = self.routed() {
             return vec![format!(
                 "{model_name} does not fit where this Mac runs it fast, and {} serves it already: this Mac's apps are sent there ({:.1} ms away). Nothing is split, nothing copied.",
                 r.peer.name,
@@ -370,7 +375,7 @@ impl Core {
         me: &Caller,
         watch: Watch,
     ) -> Result<Option<Relay>> {
-        let Some(reached) = planned.route.and_then(|i| planned.reached.get(i)) else {
+        let Some(reached) = planned.routed() else {
             return Ok(None);
         };
         Ok(Some(
