@@ -57,8 +57,6 @@ pub struct MacShare {
     /// The memory it takes there at most.
     #[ts(type = "number")]
     pub bytes: u64,
-    /// A paired Mac (not this one).
-    pub other_mac: bool,
     /// Its link answers (always, for this Mac).
     pub answering: bool,
 }

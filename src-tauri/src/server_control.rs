@@ -640,7 +640,6 @@ fn shares(pool: &Pool) -> Vec<MacShare> {
                 who: s.who.clone(),
                 layers: s.layers,
                 bytes: s.bytes,
-                other_mac,
                 answering: !other_mac
                     || pool
                         .relays

@@ -450,7 +450,6 @@ mod tests {
             who: who.into(),
             layers,
             bytes: 60_000_000,
-            other_mac: who != "This Mac",
             answering,
         };
         let mut s = ServerStatus {

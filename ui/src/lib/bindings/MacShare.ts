@@ -13,10 +13,6 @@ who: string, layers: number,
  */
 bytes: number, 
 /**
- * A paired Mac (not this one).
- */
-other_mac: boolean, 
-/**
  * Its link answers (always, for this Mac).
  */
 answering: boolean, };
