@@ -40,6 +40,9 @@ pub struct ServerStatus {
     pub shares: Vec<MacShare>,
     /// The paired Mac this Mac's apps are sent to, which serves the model itself.
     pub routed_to: Option<String>,
+    /// The paired Mac that asked this one to serve the model (it stops once no Mac has
+    /// used it for a while); `None` when the owner chose it.
+    pub started_for: Option<String>,
     /// Split: the speed the plan predicted, tokens/s.
     pub predicted_tok_s: Option<f64>,
     /// Split: the speed measured once it served, tokens/s (`None` until measured).
@@ -104,6 +107,7 @@ impl Default for ServerStatus {
             went_wrong_today: 0,
             shares: Vec::new(),
             routed_to: None,
+            started_for: None,
             predicted_tok_s: None,
             measured_tok_s: None,
             lost: None,

@@ -8,6 +8,7 @@ pub mod command_names;
 pub mod commands;
 mod dialogs;
 pub mod dto;
+pub mod on_ask;
 pub mod other_macs;
 pub mod server_control;
 pub mod showdown_job;

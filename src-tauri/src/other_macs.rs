@@ -3,6 +3,7 @@
 //! the `kindling pair`, `peers`, `unpair` and `share` commands use).
 
 use kindling_core::peers::nearby::Nearby;
+use kindling_core::peers::on_ask::{OnAsk, STOP_UNUSED_AFTER};
 use kindling_core::peers::plan::Plan;
 use kindling_core::peers::share::{Helper, ShareOptions, Users, DEAD_AFTER, HEARTBEAT};
 use kindling_core::peers::status::PeerStatus;
@@ -107,6 +108,12 @@ pub async fn share_start(app: tauri::AppHandle, state: State<'_, AppState>) -> R
         dead_after: DEAD_AFTER,
         serve_port: Some(core.settings().port),
         lend_when: core.settings().lend_when(),
+        // While the menu-bar server serves nothing, a paired Mac may ask for a model
+        // this Mac has (route first).
+        on_ask: Some(OnAsk(std::sync::Arc::new(crate::on_ask::AppStarts {
+            app: app.clone(),
+        }))),
+        stop_unused_after: STOP_UNUSED_AFTER,
     };
     let when = opts.lend_when;
     let name = this_mac_name(None);
@@ -156,15 +163,23 @@ pub async fn users_now(app: &tauri::AppHandle) -> Option<Users> {
 
 /// Stops lending this Mac (its RPC server stops; the pairings are kept).
 #[tauri::command]
-pub async fn share_stop(app: tauri::AppHandle, state: State<'_, AppState>) -> Reply<bool> {
+pub async fn share_stop(app: tauri::AppHandle) -> Reply<bool> {
+    Ok(stop_lending(&app).await)
+}
+
+/// Stops lending, telling each Mac using this one why ("its owner stopped lending it")
+/// and stopping a model started for one; `false` when it did not lend.
+pub async fn stop_lending(app: &tauri::AppHandle) -> bool {
+    use tauri::Manager;
+    let state = app.state::<AppState>();
     let lent = state.lending.lock().await.take();
     let Some(l) = lent else {
-        return Ok(false);
+        return false;
     };
     l.helper.stop().await;
     drop(l);
-    crate::tray::refresh(&app);
-    Ok(true)
+    crate::tray::refresh(app);
+    true
 }
 
 /// Whether this Mac lends itself now, and what it shows.
@@ -236,5 +251,6 @@ async fn choice(
         model: state.model_or_preferred(model, "serve").await?,
         with,
         local_memory,
+        asked_by: None,
     })
 }

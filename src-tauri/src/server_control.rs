@@ -25,6 +25,9 @@ pub struct Choice {
     /// The most of this Mac's memory the model may take when served with them (`None`:
     /// all but what the system and other apps keep).
     pub local_memory: Option<u64>,
+    /// The paired Mac that asked this one to serve the model (route first): it stops
+    /// once no Mac has used it for a while. `None`: the owner chose it.
+    pub asked_by: Option<String>,
 }
 
 impl Choice {
@@ -47,6 +50,7 @@ impl Choice {
             model,
             with: Vec::new(),
             local_memory: None,
+            asked_by: None,
         }
     }
 }
@@ -214,7 +218,11 @@ fn refuse_while_measuring(state: &AppState) -> Result<(), ErrorReport> {
     })
 }
 
-async fn start_in(app: &AppHandle, which: Which, choice: Choice) -> Result<(), ErrorReport> {
+pub(crate) async fn start_in(
+    app: &AppHandle,
+    which: Which,
+    choice: Choice,
+) -> Result<(), ErrorReport> {
     let model = choice.model.clone();
     let state = app.state::<AppState>();
     let core = state.core.clone();
@@ -398,6 +406,9 @@ pub async fn stop_all(app: &AppHandle) {
     state
         .quitting
         .store(true, std::sync::atomic::Ordering::SeqCst);
+    // The Macs using this one are told why it goes ("its owner stopped lending it"),
+    // not left with a link that broke.
+    crate::other_macs::stop_lending(app).await;
     // A benchmark or a showdown stops its own server in order and records where it
     // stopped (the showdown resumes at the next launch); give it a moment to.
     let jobs: Vec<kindling_core::Cancel> = [
@@ -432,7 +443,7 @@ pub async fn stop_all(app: &AppHandle) {
     }
 }
 
-async fn stop_in(app: &AppHandle, which: Which) {
+pub(crate) async fn stop_in(app: &AppHandle, which: Which) {
     let state = app.state::<AppState>();
     let slot = which.slot(&state);
     if let Some(c) = slot.starting.lock().expect("lock").take() {
@@ -586,6 +597,7 @@ pub async fn status_of(app: &AppHandle, which: Which) -> ServerStatus {
         s.model_path = Some(r.model_path.display().to_string());
         s.api_url = Some(format!("{local}/v1"));
         s.chat_url = Some(format!("{local}/"));
+        s.started_for = r.choice.asked_by.clone();
         s.routed_to = r
             .pool
             .as_ref()

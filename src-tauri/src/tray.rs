@@ -93,6 +93,9 @@ pub fn served_entries(s: &ServerStatus) -> Vec<(Option<&'static str>, String)> {
         if let Some(mac) = &s.routed_to {
             entries.push((None, format!("Answered by {mac}, which serves it")));
         }
+        if let Some(mac) = &s.started_for {
+            entries.push((None, format!("Started for {mac}, which asked for it")));
+        }
     }
     if let Some(lost) = &s.lost {
         entries.push((

@@ -172,6 +172,8 @@ async fn lend(
             plugged_in: false,
             lid_open: false,
         },
+        on_ask: None,
+        stop_unused_after: kindling_core::peers::on_ask::STOP_UNUSED_AFTER,
     };
     let lender = core.lender(&name, &opts).await.unwrap();
     let helper = Helper::open(

@@ -8,6 +8,7 @@ mod detect;
 mod format;
 mod history;
 mod models;
+mod on_ask;
 mod peers;
 mod pooled;
 mod quality;
@@ -154,7 +155,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Pair(_) | Command::Unpair { .. } | Command::Share(_) => false,
     };
     let core = match Core::open(Paths::from_env()).await {
-        Ok(c) => c,
+        Ok(c) => std::sync::Arc::new(c),
         Err(e) => return fail(&e, json),
     };
     let cancel = Cancel::new();

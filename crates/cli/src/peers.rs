@@ -2,8 +2,13 @@
 //! in the house, paired by a code, lending its memory.
 
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::on_ask::ShareStarts;
 
 use kindling_core::hardware::power::LendWhen;
+use kindling_core::peers::on_ask::{OnAsk, STOP_UNUSED_AFTER};
 use kindling_core::peers::pairing;
 use kindling_core::peers::share::{using_changes, Helper, ShareOptions, DEAD_AFTER, HEARTBEAT};
 use kindling_core::peers::{this_mac_name, PeerError, DEFAULT_SHARE_PORT};
@@ -60,6 +65,14 @@ pub struct ShareArgs {
     /// Lend only memory: paired Macs may not use this Mac's own model server.
     #[arg(long)]
     no_route: bool,
+    /// Never start a model for a paired Mac (by default, while this Mac serves nothing,
+    /// a paired Mac may ask it to serve a model it has on its disk that fits here).
+    #[arg(long)]
+    no_start: bool,
+    /// Stop a model started for a paired Mac once none has used it for this many
+    /// seconds (default 600).
+    #[arg(long, value_name = "SECONDS")]
+    stop_unused_after: Option<u64>,
     /// Lend on battery too (by default a Mac lends only while plugged in: a model at
     /// work drains a battery in an hour or two).
     #[arg(long)]
@@ -115,6 +128,8 @@ pub async fn pair(core: &Core, args: PairArgs, cancel: &Cancel) -> Result<()> {
                 dead_after: DEAD_AFTER,
                 serve_port: None,
                 lend_when: LendWhen::default(),
+                on_ask: None,
+                stop_unused_after: STOP_UNUSED_AFTER,
             };
             let (helper, _) = open_helper(core, &name, opts).await?;
             let code = helper.show_code();
@@ -153,10 +168,18 @@ fn type_there(helper: &Helper, code: &str) -> String {
     }
 }
 
-pub async fn share(core: &Core, args: ShareArgs, cancel: &Cancel) -> Result<()> {
+pub async fn share(core: &Arc<Core>, args: ShareArgs, cancel: &Cancel) -> Result<()> {
     let name = this_mac_name(args.name.as_deref());
     let ram = core.detect().await.hardware.ram_total_bytes;
     let settings = core.settings();
+    let serve_port = (!args.no_route).then(|| args.serve_port.unwrap_or(settings.port));
+    let starts = serve_port.filter(|_| !args.no_start).map(|port| {
+        Arc::new(ShareStarts {
+            core: core.clone(),
+            port,
+            server: tokio::sync::Mutex::new(None),
+        })
+    });
     let opts = ShareOptions {
         host: args.host.unwrap_or_else(any_host),
         port: args.port.unwrap_or(DEFAULT_SHARE_PORT),
@@ -165,12 +188,18 @@ pub async fn share(core: &Core, args: ShareArgs, cancel: &Cancel) -> Result<()> 
         cache_limit_bytes: args.cache_limit.unwrap_or(20_000_000_000),
         heartbeat: HEARTBEAT,
         dead_after: DEAD_AFTER,
-        serve_port: (!args.no_route).then(|| args.serve_port.unwrap_or(settings.port)),
+        serve_port,
         // The flags widen or narrow what the owner set in Settings.
         lend_when: LendWhen {
             plugged_in: !args.on_battery && !settings.lend_on_battery,
             lid_open: args.lid_open_only || settings.lend_lid_open_only,
         },
+        on_ask: starts
+            .clone()
+            .map(|s| OnAsk(s as Arc<dyn kindling_core::peers::on_ask::StartsModels>)),
+        stop_unused_after: args
+            .stop_unused_after
+            .map_or(STOP_UNUSED_AFTER, Duration::from_secs),
     };
     let when = opts.lend_when;
     let memory = opts.memory_bytes;
@@ -200,6 +229,9 @@ pub async fn share(core: &Core, args: ShareArgs, cancel: &Cancel) -> Result<()> 
         println!(
             "They may also use the models this Mac's own server serves (port {port}) while it runs."
         );
+    }
+    if starts.is_some() {
+        println!("While it serves nothing, they may ask it to serve a model it has that fits here (--no-start: never).");
     }
     if args.pair {
         let code = helper.show_code();

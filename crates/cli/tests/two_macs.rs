@@ -460,6 +460,68 @@ fn recommend_with_names_what_the_pair_runs_that_neither_runs_alone() {
     );
 }
 
+/// `kindling serve` of `model` alone on `port`, in the Mac of `home`, once it answers.
+fn serve_alone(home: &Path, model: &Path, port: u16) -> Running {
+    let mut server = Running::start({
+        let mut c = kindling(home);
+        c.args(["serve", "--model"])
+            .arg(model)
+            .args(["--port", &port.to_string()]);
+        c
+    });
+    server.expect("Press Ctrl-C to stop", Duration::from_secs(120));
+    server
+}
+
+/// `kindling share` of the Mac of `home` as `name` on `ip:share_port`, lending 100 MB
+/// and its model server on `serve_port`, with `more` arguments.
+fn lend_server(
+    home: &Path,
+    name: &str,
+    ip: &str,
+    share_port: u16,
+    serve_port: u16,
+    more: &[&str],
+) -> Running {
+    let mut helper = Running::start({
+        let mut c = kindling(home);
+        c.args(["share", "--host", ip, "--port", &share_port.to_string()])
+            .args(["--name", name, "--memory", "100MB"])
+            .args(["--serve-port", &serve_port.to_string()])
+            .args(more);
+        c
+    });
+    helper.expect("Press Ctrl-C to stop.", Duration::from_secs(60));
+    helper
+}
+
+/// What `kindling serve --with MAC --plan` says on the serving Mac (100 MB here).
+fn plan_with(home: &Path, mac: &str) -> String {
+    let plan = kindling(home)
+        .args(["serve", "--model"])
+        .arg(sample_model())
+        .args(["--with", mac, "--local-memory", "100MB", "--plan"])
+        .output()
+        .unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&plan.stdout),
+        String::from_utf8_lossy(&plan.stderr)
+    )
+}
+
+/// `kindling serve --with MAC` on the serving Mac ("Server", 100 MB here) on `port`.
+fn serve_with(home: &Path, mac: &str, port: u16) -> Running {
+    Running::start({
+        let mut c = kindling(home);
+        c.args(["serve", "--model"])
+            .arg(sample_model())
+            .args(["--port", &port.to_string(), "--name", "Server"])
+            .args(["--with", mac, "--local-memory", "100MB"]);
+        c
+    })
+}
+
 /// Route first: Gamma already serves the sample model, which does not fit where this
 /// Mac may run it (its allowance is too small). `serve --with Gamma` starts no model
 /// here: this Mac's server port, on loopback only, carries its apps' requests whole to
@@ -480,56 +542,21 @@ fn a_model_a_paired_mac_serves_is_routed_there_whole() {
     );
     // Gamma serves the model to its own apps, and lends that server to the Macs it paired with.
     let gamma_port = free_port("127.0.0.1");
-    let mut gamma_server = Running::start({
-        let mut c = kindling(gamma.path());
-        c.args(["serve", "--model"])
-            .arg(sample_model())
-            .args(["--port", &gamma_port.to_string()]);
-        c
-    });
-    gamma_server.expect("Press Ctrl-C to stop", Duration::from_secs(120));
-    let helper = Running::start({
-        let mut c = kindling(gamma.path());
-        c.args([
-            "share",
-            "--host",
-            "127.0.0.6",
-            "--port",
-            &share_port.to_string(),
-            "--name",
-            "Gamma",
-            "--memory",
-            "100MB",
-            "--serve-port",
-            &gamma_port.to_string(),
-        ]);
-        c
-    });
-    let mut helper = helper;
-    helper.expect("Press Ctrl-C to stop.", Duration::from_secs(60));
-
-    let plan = kindling(serving.path())
-        .args(["serve", "--model"])
-        .arg(sample_model())
-        .args(["--with", "Gamma", "--local-memory", "100MB", "--plan"])
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&plan.stdout);
-    assert!(
-        said.contains("Gamma serves it already"),
-        "{said}{}",
-        String::from_utf8_lossy(&plan.stderr)
+    let _gamma_server = serve_alone(gamma.path(), &sample_model(), gamma_port);
+    let mut helper = lend_server(
+        gamma.path(),
+        "Gamma",
+        "127.0.0.6",
+        share_port,
+        gamma_port,
+        &[],
     );
 
+    let said = plan_with(serving.path(), "Gamma");
+    assert!(said.contains("Gamma serves it already"), "{said}");
+
     let port = free_port("127.0.0.1");
-    let mut server = Running::start({
-        let mut c = kindling(serving.path());
-        c.args(["serve", "--model"])
-            .arg(sample_model())
-            .args(["--port", &port.to_string(), "--name", "Server"])
-            .args(["--with", "Gamma", "--local-memory", "100MB"]);
-        c
-    });
+    let mut server = serve_with(serving.path(), "Gamma", port);
     server.expect("Gamma answers", Duration::from_secs(60));
     // The answer is Gamma's own, to the token; a streamed one arrives whole.
     assert_eq!(greedy(port), greedy(gamma_port));
@@ -569,4 +596,92 @@ fn a_model_a_paired_mac_serves_is_routed_there_whole() {
     server.expect("Gamma stopped answering", Duration::from_secs(30));
     stops_without(&mut server, "Gamma");
     assert!(http(port, "GET", "/health", "").is_none_or(|r| r.is_empty()));
+}
+
+/// Route first, even when the Mac that has the model serves nothing yet: Delta has the
+/// sample model on its disk and serves nothing; this Mac may not run it fast. `serve
+/// --with Delta` asks Delta to start it, then routes there; Delta's owner sees who asked.
+/// Once no Mac uses it for the owner's while, Delta stops it: it never keeps serving for a
+/// Mac that has gone.
+#[test]
+fn a_model_a_paired_mac_has_is_started_there_routed_and_stopped_once_unused() {
+    let _one = SPLIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let (serving, delta) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let share_port = free_port("127.0.0.8");
+    pair(
+        serving.path(),
+        "Server",
+        delta.path(),
+        "Delta",
+        "127.0.0.8",
+        share_port,
+    );
+    let delta_port = free_port("127.0.0.1");
+    let helper_args = ["--stop-unused-after", "3"];
+    let mut helper = lend_server(
+        delta.path(),
+        "Delta",
+        "127.0.0.8",
+        share_port,
+        delta_port,
+        &helper_args,
+    );
+    assert!(
+        helper
+            .text()
+            .contains("they may ask it to serve a model it has"),
+        "{}",
+        helper.text()
+    );
+    assert!(!healthy(delta_port), "Delta serves nothing yet");
+
+    let plan = plan_with(serving.path(), "Delta");
+    assert!(
+        plan.contains("Delta has it and serves nothing now: it is asked to start it"),
+        "{plan}"
+    );
+    assert!(!healthy(delta_port), "a plan starts nothing");
+
+    let port = free_port("127.0.0.1");
+    let mut server = serve_with(serving.path(), "Delta", port);
+    server.expect("Delta answers", Duration::from_secs(180));
+    helper.expect(
+        "Serving gemma-3-270m-q4_k_m for Server.",
+        Duration::from_secs(10),
+    );
+    // The answer is Delta's own, to the token, and no model runs on this Mac.
+    assert_eq!(greedy(port), greedy(delta_port));
+    assert!(
+        !children(server.pid())
+            .iter()
+            .any(|p| cmdline(*p).join(" ").contains("llama-server")),
+        "a model server started on the serving Mac"
+    );
+
+    // The serving Mac stops; nothing uses Delta's model: Delta stops it.
+    signal(server.pid(), "-INT");
+    assert!(wait_until(Duration::from_secs(30), || server
+        .child
+        .try_wait()
+        .unwrap()
+        .is_some()));
+    helper.expect(
+        "Stopped gemma-3-270m-q4_k_m, started for another Mac: no Mac has used it for 3 s.",
+        Duration::from_secs(60),
+    );
+    assert!(
+        !healthy(delta_port),
+        "the model started for Server still serves"
+    );
+
+    // Delta's owner serves a model of their own: Delta is never asked to change it, so
+    // the plan does not route there (and here, with 100 MB each, nothing fits).
+    let own = delta.path().join("delta-own.gguf");
+    // A copy: a link would be served under the name of the file it points to.
+    std::fs::copy(sample_model(), &own).unwrap();
+    let _delta_server = serve_alone(delta.path(), &own, delta_port);
+    let said = plan_with(serving.path(), "Delta");
+    assert!(!said.contains("asked to start"), "{said}");
+    assert!(said.contains("together these Macs have"), "{said}");
+    assert!(healthy(delta_port), "Delta's own model was stopped");
 }

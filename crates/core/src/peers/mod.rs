@@ -20,6 +20,7 @@
 pub mod book;
 pub mod identity;
 pub mod nearby;
+pub mod on_ask;
 pub mod pairing;
 pub mod plan;
 pub mod pool;
@@ -47,6 +48,9 @@ pub struct Hello {
     /// The port it shares on (at pairing), so the other Mac can reach it too.
     #[serde(default)]
     pub share_port: Option<u16>,
+    /// The model it asks the other Mac to serve (for [`Want::Serve`]), by its id.
+    #[serde(default)]
+    pub model: Option<String>,
 }
 
 /// What a connection is for.
@@ -62,6 +66,10 @@ pub enum Want {
     /// A connection to its front door (the model server apps use), to route a model it
     /// serves already: nothing is split, nothing copied.
     Route,
+    /// That it start serving a model it has on its disk (`Hello::model`), so that the
+    /// asking Mac may route to it: answered at once (yes, or why not), then once more
+    /// when the model answers or did not start.
+    Serve,
 }
 
 /// The listening Mac's answer.
@@ -97,6 +105,11 @@ pub struct Offer {
     /// them), when it lends it: a paired Mac may route requests for them there.
     #[serde(default)]
     pub serves: Vec<String>,
+    /// The models it has on its disk and would start if asked (their ids), each fitting
+    /// where it runs fast: only while its model server serves nothing (it never
+    /// changes what its owner serves), and only when it lends that server.
+    #[serde(default)]
+    pub can_serve: Vec<String>,
 }
 
 /// Why a Mac could not be used, in words for its owner.

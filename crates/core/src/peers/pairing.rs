@@ -136,6 +136,7 @@ pub async fn pair_with(address: &str, code: &str, me: &Me<'_>) -> Result<Peer, P
                 build: me.build,
                 want: Want::Pair,
                 share_port: Some(me.share_port),
+                model: None,
             })
             .await?;
         let answer: Answer = ch.rx.json().await?;

@@ -128,15 +128,19 @@ pub fn too_big_sentence(need: u64, room: u64, keep_here: Option<(u64, u64)>) -> 
 /// The paired Mac to route a model to instead of splitting it: route first, split only
 /// when nothing else fits. When the model does not fit where this Mac runs it fast (the
 /// plan is not [`Plan::Alone`]) and a paired Mac's front door already serves it (by its
-/// id, as apps name it), requests go there whole. `serves` is each helper's list, in
-/// the order asked. Pure.
-pub fn route_first(plan: &Plan, model_id: &str, serves: &[&[String]]) -> Option<usize> {
+/// id, as apps name it), requests go there whole; else a paired Mac that has it and
+/// serves nothing is asked to start it (`true`: it must be started). `offers` are the
+/// helpers', in the order asked. Pure.
+pub fn route_first(plan: &Plan, model_id: &str, offers: &[&super::Offer]) -> Option<(usize, bool)> {
     if matches!(plan, Plan::Alone { .. }) {
         return None;
     }
-    serves
-        .iter()
-        .position(|s| s.iter().any(|id| id.eq_ignore_ascii_case(model_id)))
+    let names = |ids: &[String]| ids.iter().any(|id| id.eq_ignore_ascii_case(model_id));
+    let serving = offers.iter().position(|o| names(&o.serves));
+    let can = || offers.iter().position(|o| names(&o.can_serve));
+    serving
+        .map(|i| (i, false))
+        .or_else(|| can().map(|i| (i, true)))
 }
 
 /// A model's shape as the split sees it.
@@ -510,9 +514,23 @@ mod tests {
 
     const MB: u64 = 1_000_000;
 
+    fn offer(serves: &[&str], can_serve: &[&str]) -> crate::peers::Offer {
+        crate::peers::Offer {
+            memory_bytes: 0,
+            ram_bytes: 0,
+            gpu: None,
+            bandwidth: None,
+            summary: String::new(),
+            runtime: String::new(),
+            serves: serves.iter().map(|s| s.to_string()).collect(),
+            can_serve: can_serve.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
     /// Route first: a model that fits here is served here even when a paired Mac
     /// serves it; one that does not goes to the Mac that serves it, by its id, whatever
-    /// the case; with none serving it, it is split (no route).
+    /// the case; else to a Mac that has it and serves nothing (started there first); with
+    /// none, it is split (no route).
     #[test]
     fn a_model_that_does_not_fit_goes_whole_to_the_mac_that_serves_it() {
         let alone = Plan::Alone {
@@ -524,12 +542,21 @@ mod tests {
             room: 20 * MB,
             keep_here: None,
         };
-        let beta = vec!["llama-3.2-1b-q4_k_m".to_string()];
-        let gamma = vec!["gemma-3-270m-q4_k_m".to_string()];
-        let serves: Vec<&[String]> = vec![&beta, &gamma];
-        assert_eq!(route_first(&alone, "gemma-3-270m-q4_k_m", &serves), None);
-        assert_eq!(route_first(&split, "Gemma-3-270M-Q4_K_M", &serves), Some(1));
-        assert_eq!(route_first(&split, "qwen3-8b-q4_k_m", &serves), None);
+        let beta = offer(&["llama-3.2-1b-q4_k_m"], &[]);
+        let gamma = offer(&["gemma-3-270m-q4_k_m"], &[]);
+        let delta = offer(&[], &["gemma-3-270m-q4_k_m", "qwen3-8b-q4_k_m"]);
+        let offers = [&beta, &delta, &gamma];
+        assert_eq!(route_first(&alone, "gemma-3-270m-q4_k_m", &offers), None);
+        assert_eq!(
+            route_first(&split, "Gemma-3-270M-Q4_K_M", &offers),
+            Some((2, false)),
+            "a Mac serving it beats one that would have to start it"
+        );
+        assert_eq!(
+            route_first(&split, "qwen3-8b-q4_k_m", &offers),
+            Some((1, true))
+        );
+        assert_eq!(route_first(&split, "mistral-7b", &offers), None);
         assert_eq!(route_first(&split, "gemma-3-270m-q4_k_m", &[]), None);
     }
 

@@ -28,6 +28,11 @@ pub struct Planned {
     /// The helper that already serves the model, when it does not fit where this Mac
     /// runs it fast: requests are routed there instead (see [`plan::route_first`]).
     pub route: Option<usize>,
+    /// The Mac routed to has the model on its disk and serves nothing yet: it is asked to
+    /// start it first.
+    pub route_starts: bool,
+    /// The model's id, as apps name it.
+    pub model_id: String,
     #[serde(skip)]
     pub reached: Vec<Reached>,
     #[serde(skip)]
@@ -68,6 +73,13 @@ impl Planned {
     /// The plan in the owner's words, a line each (the CLI prints them, the app shows
     /// them): routed, alone, too big, or each Mac's share and the speed to expect.
     pub fn lines(&self, model_name: &str) -> Vec<String> {
+        if let (Some(r), true) = (self.routed(), self.route_starts) {
+            return vec![format!(
+                "{model_name} does not fit where this Mac runs it fast; {} has it and serves nothing now: it is asked to start it, and this Mac's apps are sent there ({:.1} ms away). Nothing is split, nothing copied.",
+                r.peer.name,
+                r.rtt.as_secs_f64() * 1000.0
+            )];
+        }
         if let Some(r) = self.routed() {
             return vec![format!(
                 "{model_name} does not fit where this Mac runs it fast, and {} serves it already: this Mac's apps are sent there ({:.1} ms away). Nothing is split, nothing copied.",
@@ -296,9 +308,34 @@ impl Core {
                 summary: hw.summary(),
                 runtime: runtime_line,
                 serves: Vec::new(),
+                can_serve: Vec::new(),
             },
             runtime,
         })
+    }
+
+    /// The models on this Mac's disk that fit where it runs them fast, alone: what it
+    /// would start for a paired Mac that asks ([`super::on_ask`]).
+    pub async fn models_that_fit_here(&self) -> Vec<super::on_ask::CanServe> {
+        let ctx = u64::from(self.settings().ctx_size);
+        let mut can = Vec::new();
+        for m in self.servable_models().await.unwrap_or_default() {
+            let Ok(info) = gguf::inspect(&m.path) else {
+                continue;
+            };
+            let shape = Shape::from_gguf(&info, ctx);
+            let (here, gpu) = self.rooms_here(None, &shape).await;
+            if matches!(
+                plan::plan(&shape, &here, gpu.as_ref(), &[]),
+                Plan::Alone { .. }
+            ) {
+                can.push(super::on_ask::CanServe {
+                    id: crate::front::model_id(&m.path),
+                    path: m.path,
+                });
+            }
+        }
+        can
     }
 
     /// What this Mac may give a model of `shape`: main memory (`limit` when the owner
@@ -351,11 +388,17 @@ impl Core {
             })
             .collect();
         let plan = plan::plan(&shape, &here, gpu.as_ref(), &helpers);
-        let serves: Vec<&[String]> = reached.iter().map(|r| r.offer.serves.as_slice()).collect();
-        let route = plan::route_first(&plan, &crate::front::model_id(model), &serves);
+        let model_id = crate::front::model_id(model);
+        let offers: Vec<&Offer> = reached.iter().map(|r| &r.offer).collect();
+        let (route, route_starts) = match plan::route_first(&plan, &model_id, &offers) {
+            Some((index, starts)) => (Some(index), starts),
+            None => (None, false),
+        };
         Ok(Planned {
             plan,
             route,
+            route_starts,
+            model_id,
             here,
             gpu,
             helpers,
@@ -378,6 +421,9 @@ impl Core {
         let Some(reached) = planned.routed() else {
             return Ok(None);
         };
+        if planned.route_starts {
+            relay::ask_to_serve(&reached.peer, me, &planned.model_id).await?;
+        }
         Ok(Some(
             Relay::start_on(
                 port,

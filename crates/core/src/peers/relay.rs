@@ -48,6 +48,16 @@ async fn open(
     me: &Caller,
     want: Want,
 ) -> Result<(wire::Channel, Answer, Duration), PeerError> {
+    open_for(peer, me, want, None).await
+}
+
+/// [`open`], naming the model the connection is about (for [`Want::Serve`]).
+async fn open_for(
+    peer: &Peer,
+    me: &Caller,
+    want: Want,
+    model: Option<&str>,
+) -> Result<(wire::Channel, Answer, Duration), PeerError> {
     let address = address(peer)?;
     let key = peer.public_key().ok_or_else(|| PeerError::Refused {
         name: peer.name.clone(),
@@ -73,6 +83,7 @@ async fn open(
                 build: me.build,
                 want,
                 share_port: None,
+                model: model.map(str::to_string),
             })
             .await?;
         ch.rx.json().await
@@ -108,6 +119,32 @@ pub async fn reach(peer: &Peer, me: &Caller) -> Result<Reached, PeerError> {
             Ok(reached)
         }
         r => r,
+    }
+}
+
+/// How long a paired Mac may take to load a model it was asked to serve (a large one,
+/// read from a slow disk, takes minutes).
+pub const START_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Asks `peer` to start serving `model` (an id its offer lists in `can_serve`), and
+/// waits until it answers for it: then requests for it may be routed there.
+pub async fn ask_to_serve(peer: &Peer, me: &Caller, model: &str) -> Result<(), PeerError> {
+    let (mut ch, _, _) = open_for(peer, me, Want::Serve, Some(model)).await?;
+    let address = peer.address.clone().unwrap_or_default();
+    let started: Answer = wire::within(START_TIMEOUT, ch.rx.json())
+        .await
+        .map_err(|cause| PeerError::Unreachable {
+            name: peer.name.clone(),
+            address,
+            cause,
+        })?;
+    ch.tx.close("").await;
+    match started.refused {
+        Some(why) => Err(PeerError::Declined {
+            name: peer.name.clone(),
+            why,
+        }),
+        None => Ok(()),
     }
 }
 

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::nearby::Advert;
+use super::on_ask::{self, OnAsk};
 use super::pairing::{self, Me};
 use super::wire::{self, MAGIC, OPEN_PAIR, OPEN_TUNNEL};
 use super::{Answer, Book, Hello, Identity, Offer, Peer, PeerError, Want};
@@ -48,6 +49,12 @@ pub struct ShareOptions {
     pub serve_port: Option<u16>,
     /// Lend only while plugged in, or only while the lid is open, as the owner allowed.
     pub lend_when: LendWhen,
+    /// What starts a model this Mac has for a paired Mac that asks (with `serve_port`,
+    /// and only while that server serves nothing); `None`: it never starts one.
+    pub on_ask: Option<OnAsk>,
+    /// How long a model started for a paired Mac serves once none uses it
+    /// ([`on_ask::STOP_UNUSED_AFTER`]).
+    pub stop_unused_after: Duration,
 }
 
 /// How often a lending Mac looks again at its power source and lid while it lends.
@@ -76,6 +83,8 @@ pub struct Helper {
     rpc: Arc<tokio::sync::Mutex<Option<RpcServer>>>,
     advert: Option<Arc<Advert>>,
     users: watch::Receiver<Users>,
+    started: Arc<tokio::sync::Mutex<Option<PathBuf>>>,
+    on_ask: Option<OnAsk>,
 }
 
 /// The paired Macs using this one now, by name: what each uses, and how many links.
@@ -147,6 +156,8 @@ struct Ctx {
     users: watch::Sender<Users>,
     /// Cancelled when the owner stops lending.
     stop: CancellationToken,
+    /// The model started for a paired Mac, while it serves; one start at a time.
+    started: Arc<tokio::sync::Mutex<Option<PathBuf>>>,
 }
 
 /// How long a link has, once lending stops, to tell the Mac at its other end why.
@@ -192,6 +203,8 @@ impl Helper {
             .flatten()
             .map(Arc::new);
         let (users_tx, users) = watch::channel(Users::new());
+        let started = Arc::new(tokio::sync::Mutex::new(None));
+        let on_ask = opts.on_ask.clone();
         let ctx = Arc::new(Ctx {
             identity,
             book,
@@ -205,6 +218,7 @@ impl Helper {
             advert: advert.clone(),
             users: users_tx,
             stop: stop.clone(),
+            started: started.clone(),
         });
         let stopped = stop.clone();
         tokio::spawn(async move {
@@ -238,6 +252,8 @@ impl Helper {
             rpc,
             advert,
             users,
+            started,
+            on_ask,
         })
     }
 
@@ -314,6 +330,10 @@ impl Helper {
         if let Some(mut rpc) = self.rpc.lock().await.take() {
             let _ = rpc.child.kill().await;
         }
+        // A model started for a paired Mac is not the owner's: it stops with lending.
+        if let (Some(model), Some(on_ask)) = (self.started.lock().await.take(), &self.on_ask) {
+            on_ask.0.stop(&model, "this Mac stopped lending").await;
+        }
     }
 }
 
@@ -354,7 +374,7 @@ async fn handle(mut stream: TcpStream, ctx: Arc<Ctx>) {
     }
     match opening[4] {
         OPEN_PAIR => pair(stream, &ctx).await,
-        OPEN_TUNNEL => tunnel(stream, &ctx).await,
+        OPEN_TUNNEL => tunnel(stream, ctx).await,
         _ => {}
     }
 }
@@ -389,7 +409,8 @@ async fn pair(stream: TcpStream, ctx: &Ctx) {
     let _ = ctx.paired.send(outcome).await;
 }
 
-async fn tunnel(stream: TcpStream, ctx: &Ctx) {
+async fn tunnel(stream: TcpStream, arc: Arc<Ctx>) {
+    let ctx = &*arc;
     let accepted = wire::accept(stream, &ctx.identity, |key| ctx.book.knows(key)).await;
     let Ok(Some(mut ch)) = accepted else {
         return;
@@ -405,20 +426,48 @@ async fn tunnel(stream: TcpStream, ctx: &Ctx) {
         refused: None,
     };
     if let Some(sentence) = super::build_mismatch(ctx.lender.build, &hello.name, hello.build) {
-        answer.refused = Some(sentence);
-        let _ = ch.tx.json(&answer).await;
-        return;
+        return refuse(&mut ch, answer, sentence).await;
     }
     if let Some(why) = not_lending_now(ctx.opts.lend_when).await {
-        answer.refused = Some(why);
-        let _ = ch.tx.json(&answer).await;
-        return;
+        return refuse(&mut ch, answer, why).await;
     }
     if let (Some(offer), Some(port)) = (answer.offer.as_mut(), ctx.opts.serve_port) {
         offer.serves = served_models(port).await;
+        if let (true, Some(on_ask)) = (offer.serves.is_empty(), &ctx.opts.on_ask) {
+            offer.can_serve = on_ask
+                .0
+                .can_serve()
+                .await
+                .into_iter()
+                .map(|c| c.id)
+                .collect();
+        }
     }
+    // Named as paired here, whatever name it gives now.
+    let who = ctx
+        .book
+        .list()
+        .ok()
+        .and_then(|l| l.into_iter().find(|p| p.public_key() == Some(ch.remote)))
+        .map_or(hello.name.clone(), |p| p.name);
     match hello.want {
         Want::Offer | Want::Pair => {
+            let _ = ch.tx.json(&answer).await;
+        }
+        Want::Serve => {
+            let asked = hello.model.clone().unwrap_or_default();
+            let model = match may_start(ctx, &asked, answer.offer.as_ref()).await {
+                Ok(model) => model,
+                Err(why) => return refuse(&mut ch, answer, why).await,
+            };
+            if ch.tx.json(&answer).await.is_err() {
+                return;
+            }
+            let started = match model {
+                Some(path) => start_for(&arc, &path, &who).await,
+                None => Ok(()),
+            };
+            answer.refused = started.err();
             let _ = ch.tx.json(&answer).await;
         }
         Want::Route | Want::Rpc => {
@@ -429,22 +478,11 @@ async fn tunnel(stream: TcpStream, ctx: &Ctx) {
             };
             let local = match local {
                 Ok(s) => s,
-                Err(why) => {
-                    answer.refused = Some(why);
-                    let _ = ch.tx.json(&answer).await;
-                    return;
-                }
+                Err(why) => return refuse(&mut ch, answer, why).await,
             };
             if ch.tx.json(&answer).await.is_err() {
                 return;
             }
-            // Named as paired here, whatever name it gives now.
-            let who = ctx
-                .book
-                .list()
-                .ok()
-                .and_then(|l| l.into_iter().find(|p| p.public_key() == Some(ch.remote)))
-                .map_or(hello.name.clone(), |p| p.name);
             let _using = Using::start(ctx, &who, hello.want);
             // Lending stops when the owner's conditions end (the cable pulled, the lid
             // closed): the other Mac is told why, never left with a link gone silent.
@@ -461,6 +499,85 @@ async fn tunnel(stream: TcpStream, ctx: &Ctx) {
             }
         }
     }
+}
+
+/// Says no to the Mac at the other end of `ch`, and `why`.
+async fn refuse(ch: &mut wire::Channel, mut answer: Answer, why: String) {
+    answer.refused = Some(why);
+    let _ = ch.tx.json(&answer).await;
+}
+
+/// Whether this Mac may start `asked` for a paired Mac: the model to start (`None`: it
+/// serves it already), or why not, in words for that Mac's owner. `offer` is what was
+/// just said to it (its `serves` and `can_serve`).
+async fn may_start(
+    ctx: &Ctx,
+    asked: &str,
+    offer: Option<&Offer>,
+) -> Result<Option<PathBuf>, String> {
+    let (Some(_), Some(on_ask), Some(offer)) = (ctx.opts.serve_port, &ctx.opts.on_ask, offer)
+    else {
+        return Err(
+            "it does not start models for other Macs (it does not lend its model server)".into(),
+        );
+    };
+    if let Some(why) = on_ask::busy_with(&offer.serves, asked) {
+        return Err(why);
+    }
+    if !offer.serves.is_empty() {
+        return Ok(None);
+    }
+    let can = on_ask.0.can_serve().await;
+    on_ask::find(&can, asked)
+        .map(|c| Some(c.path.clone()))
+        .ok_or_else(|| {
+            format!(
+                "it does not have {asked} on its disk, or {asked} does not fit where it runs fast"
+            )
+        })
+}
+
+/// Starts `model` for `who`, one start at a time, and stops it once no paired Mac has
+/// used this Mac's model server for the owner's while (or lending stops).
+async fn start_for(arc: &Arc<Ctx>, model: &Path, who: &str) -> Result<(), String> {
+    let Some(on_ask) = arc.opts.on_ask.clone() else {
+        return Err("it does not start models for other Macs".into());
+    };
+    let mut started = arc.started.lock().await;
+    if started.as_deref() == Some(model) {
+        return Ok(());
+    }
+    if let Some(other) = started.as_deref() {
+        return Err(format!(
+            "it is starting {} for another Mac",
+            crate::front::model_id(other)
+        ));
+    }
+    on_ask.0.start(model, who).await?;
+    *started = Some(model.to_path_buf());
+    drop(started);
+    let (ctx, model) = (arc.clone(), model.to_path_buf());
+    tokio::spawn(async move {
+        let after = ctx.opts.stop_unused_after;
+        let mut users = ctx.users.subscribe();
+        loop {
+            let unused = users
+                .borrow_and_update()
+                .values()
+                .all(|u| u.model_server == 0);
+            tokio::select! {
+                _ = ctx.stop.cancelled() => return,
+                _ = users.changed() => continue,
+                _ = tokio::time::sleep(after), if unused => break,
+            }
+        }
+        let mut started = ctx.started.lock().await;
+        if started.as_deref() == Some(model.as_path()) {
+            *started = None;
+            on_ask.0.stop(&model, &on_ask::unused_for(after)).await;
+        }
+    });
+    Ok(())
 }
 
 /// One link of a paired Mac counted while it lasts (and [`USE_LINGERS`] after).

@@ -32,4 +32,10 @@ runtime: string,
  * The models its front door answers for now (their ids, as `/v1/models` lists
  * them), when it lends it: a paired Mac may route requests for them there.
  */
-serves: Array<string>, };
+serves: Array<string>, 
+/**
+ * The models it has on its disk and would start if asked (their ids), each fitting
+ * where it runs fast: only while its model server serves nothing (it never
+ * changes what its owner serves), and only when it lends that server.
+ */
+can_serve: Array<string>, };

@@ -50,6 +50,11 @@ shares: Array<MacShare>,
  */
 routed_to: string | null, 
 /**
+ * The paired Mac that asked this one to serve the model (it stops once no Mac has
+ * used it for a while); `None` when the owner chose it.
+ */
+started_for: string | null, 
+/**
  * Split: the speed the plan predicted, tokens/s.
  */
 predicted_tok_s: number | null, 
