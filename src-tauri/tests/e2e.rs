@@ -476,6 +476,54 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     );
     assert!(listed.contains("Attic Mac —"), "{listed}");
     app.screenshot("server-other-macs");
+    // Route first, to this computer: Attic Mac may give the sample model only 100 MB and
+    // asks this one, which has it and (its server stopped) serves nothing, to serve it.
+    // The menu-bar server starts for Attic Mac, says so, and answers Attic Mac's apps;
+    // Stop lending stops it too (it was never this owner's choice).
+    app.click("[data-testid=server-toggle]");
+    app.wait_server("stopped", secs(30));
+    let attic_rt = tokio::runtime::Runtime::new().unwrap();
+    let attic_core = attic_rt
+        .block_on(kindling_core::Core::open(kindling_core::Paths::new(&other)))
+        .unwrap();
+    let attic_port = kindling_testsupport::macs::free_port("127.0.0.1");
+    let routed = attic_rt.block_on(async {
+        let me = attic_core.caller("Attic Mac").unwrap();
+        let planned = attic_core
+            .plan_with(
+                &sample,
+                std::slice::from_ref(&peer.name),
+                Some(100_000_000),
+                &me,
+            )
+            .await
+            .unwrap();
+        assert!(planned.route_starts, "{:?}", planned.lines("the sample"));
+        let watch = kindling_core::peers::pool::Watch::default();
+        attic_core.route(&planned, attic_port, &me, watch).await
+    });
+    let relay = routed
+        .unwrap_or_else(|e| panic!("Attic Mac's request to serve was refused: {e}"))
+        .expect("a route");
+    app.wait_server("ready", secs(120));
+    let started_for = app.wait_text("[data-testid=server-started-for]", secs(10));
+    assert!(
+        started_for.contains("Started for Attic Mac"),
+        "{started_for}"
+    );
+    assert_eq!(
+        answer(&format!("http://127.0.0.1:{attic_port}/v1")),
+        answer(&url),
+        "Attic Mac's apps get this computer's answer"
+    );
+    app.screenshot("server-started-for-another-mac");
+    relay.stop();
+    drop(attic_rt);
+    app.click("[data-testid=lend-stop]");
+    app.wait_server("stopped", secs(30));
+    app.wait_text("[data-testid=lend-start]", secs(30));
+    app.click("[data-testid=lend-start]");
+    app.wait_text("[data-testid=lend-code]", secs(60));
     app.click("[data-testid=mac-unpair]");
     app.wait("the unpaired Mac gone", secs(30), || {
         app.text("[data-testid=macs-none]")
