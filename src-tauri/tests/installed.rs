@@ -366,12 +366,47 @@ fn an_owner_installs_downloads_benchmarks_serves_and_quits() {
     );
     app.screenshot("installed-6-serving");
 
+    // It lends itself, and a paired Mac holds a link to its ggml-rpc-server (a share of
+    // a model): Quit tells that Mac why the link ends, not a link that broke.
+    app.click("[data-testid=lend-start]");
+    let code = app.wait_text("[data-testid=lend-code]", secs(60));
+    let attic = tokio::runtime::Runtime::new().unwrap();
+    let attic_home = t.path().join("attic-mac");
+    let relay = attic.block_on(async {
+        use kindling_core::peers::share::{DEAD_AFTER, HEARTBEAT};
+        let core = kindling_core::Core::open(kindling_core::Paths::new(&attic_home))
+            .await
+            .unwrap();
+        let peer = core
+            .pair_with_code(&code, Some("127.0.0.1"), "Attic Mac")
+            .await
+            .unwrap();
+        let me = core.caller("Attic Mac").unwrap();
+        kindling_core::peers::relay::Relay::start(peer, me, HEARTBEAT, DEAD_AFTER)
+            .await
+            .unwrap()
+    });
+    let _link = std::net::TcpStream::connect(("127.0.0.1", relay.port)).unwrap();
+    app.wait("the lent ggml-rpc-server to run", secs(60), || {
+        (!servers_from(&rpc).is_empty()).then_some(())
+    });
+
     // Quit: the app goes, and so does its server.
     let pid = app.app_pid().expect("the app is running");
     app.click("[data-testid=quit]");
     app.wait("the app to quit", secs(30), || {
         (!support::alive(pid)).then_some(())
     });
+    let told = attic
+        .block_on(async { tokio::time::timeout(secs(30), relay.lost()).await })
+        .expect("the paired Mac heard nothing within 30 s")
+        .to_string();
+    assert!(told.contains("its owner stopped lending it"), "{told}");
+    assert_eq!(
+        servers_from(&rpc),
+        Vec::<u32>::new(),
+        "a ggml-rpc-server outlived Quit"
+    );
     assert_eq!(
         servers_from(&server_bin),
         Vec::<u32>::new(),
