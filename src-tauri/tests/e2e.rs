@@ -446,6 +446,10 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     assert!(lending.contains("it finds this"), "{lending}");
     assert!(lending.contains("up to 3.00 GB"), "{lending}");
     assert!(
+        lending.contains("may ask it to serve a model it has that fits here"),
+        "{lending}"
+    );
+    assert!(
         lending.contains("only while it is plugged in and its lid is open"),
         "{lending}"
     );
