@@ -361,7 +361,10 @@ async fn serve_pooled(
     cancel: &Cancel,
 ) -> kindling_core::Result<Started> {
     let (me, planned) = choice.plan(core).await?;
-    if let Some(relay) = core.route(&planned, port, &me, Watch::default()).await? {
+    if let Some(relay) = core
+        .route(&choice.model, &planned, port, &me, Watch::default())
+        .await?
+    {
         return Ok(Started::Routed(Pool {
             planned,
             relays: Arc::new(vec![relay]),
@@ -598,6 +601,13 @@ pub async fn status_of(app: &AppHandle, which: Which) -> ServerStatus {
         s.api_url = Some(format!("{local}/v1"));
         s.chat_url = Some(format!("{local}/"));
         s.started_for = r.choice.asked_by.clone();
+        // Routed, the door in front of the relay is what listens.
+        s.listening_on_network = r
+            .pool
+            .iter()
+            .flat_map(|p| p.relays.iter())
+            .filter_map(Relay::door_addr)
+            .any(|a| !a.ip().is_loopback());
         s.routed_to = r
             .pool
             .as_ref()

@@ -504,7 +504,9 @@ fn a_user_benchmarks_serves_and_cleans_up() {
             .unwrap();
         assert!(planned.route_starts, "{:?}", planned.lines("the sample"));
         let watch = kindling_core::peers::pool::Watch::default();
-        attic_core.route(&planned, attic_port, &me, watch).await
+        attic_core
+            .route(&sample, &planned, attic_port, &me, watch)
+            .await
     });
     let relay = routed
         .unwrap_or_else(|e| panic!("Attic Mac's request to serve was refused: {e}"))

@@ -21,9 +21,14 @@ pub async fn serve_with(core: &Core, args: crate::serve::Args, cancel: &Cancel) 
         return Ok(());
     }
     loop {
-        if let Some(relay) = core.route(&planned, port, &me, Watch::default()).await? {
+        if let Some(relay) = core
+            .route(&model, &planned, port, &me, Watch::default())
+            .await?
+        {
+            let network = relay.door_addr().is_some_and(|a| a.ip().is_unspecified());
             println!(
-                "Apps on this Mac use http://127.0.0.1:{port}/v1 as before; {} answers. Press Ctrl-C to stop.",
+                "Apps on this Mac use http://127.0.0.1:{port}/v1 as before{}; {} answers. Press Ctrl-C to stop.",
+                if network { " (other devices too, with the key)" } else { "" },
                 relay.peer
             );
             let lost = tokio::select! {

@@ -11,8 +11,10 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use kindling_testsupport::macs::{self, free_port, greedy, healthy, http, wait_until, Running};
-use kindling_testsupport::process::{children, cmdline, listens};
+use kindling_testsupport::macs::{
+    self, free_port, greedy, greedy_keyed, healthy, http, wait_until, Running,
+};
+use kindling_testsupport::process::{children, cmdline, listening_on, listens};
 
 /// One split at a time: each takes the machine's two cores three times over. Tests that
 /// start a helper of a new home take it too: a helper's first share measures its memory's
@@ -460,6 +462,19 @@ fn recommend_with_names_what_the_pair_runs_that_neither_runs_alone() {
     );
 }
 
+/// Turns network access on for the Mac of `home` (as the Server screen's switch does);
+/// the key its other devices must send.
+fn network_on(home: &Path) -> String {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let core = kindling_core::Core::open(kindling_core::Paths::new(home))
+            .await
+            .unwrap();
+        core.set_network_access(true).unwrap();
+        core.network_key().expect("a key was made")
+    })
+}
+
 /// `kindling serve` of `model` alone on `port`, in the Mac of `home`, once it answers.
 fn serve_alone(home: &Path, model: &Path, port: u16) -> Running {
     let mut server = Running::start({
@@ -642,15 +657,25 @@ fn a_model_a_paired_mac_has_is_started_there_routed_and_stopped_once_unused() {
     );
     assert!(!healthy(delta_port), "a plan starts nothing");
 
+    // The serving Mac allows other devices on its network: its front door stands in
+    // front of the route, on every interface, and asks them for its owner's key.
+    let key = network_on(serving.path());
     let port = free_port("127.0.0.1");
     let mut server = serve_with(serving.path(), "Delta", port);
-    server.expect("Delta answers", Duration::from_secs(180));
+    server.expect(
+        "as before (other devices too, with the key); Delta answers",
+        Duration::from_secs(180),
+    );
     helper.expect(
         "Serving gemma-3-270m-q4_k_m for Server.",
         Duration::from_secs(10),
     );
+    assert_eq!(listening_on(port), ["0.0.0.0"]);
+    let body = r#"{"prompt":"Hi","max_tokens":4}"#;
+    let refused = http(port, "POST", "/v1/completions", body).unwrap_or_default();
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
     // The answer is Delta's own, to the token, and no model runs on this Mac.
-    assert_eq!(greedy(port), greedy(delta_port));
+    assert_eq!(greedy_keyed(port, Some(&key)), greedy(delta_port));
     assert!(
         !children(server.pid())
             .iter()

@@ -60,6 +60,36 @@ pub struct Core {
     front: front::Front,
 }
 
+/// Where a front door listens: every interface with network access on, else loopback.
+fn door_host(network: &Option<(PathBuf, String)>) -> &'static str {
+    if network.is_some() {
+        "0.0.0.0"
+    } else {
+        "127.0.0.1"
+    }
+}
+
+/// The front door's listener on `host:port` (a free port when `None`), and its port; a
+/// busy port is said as such (`second`: the second server's).
+fn bind_door(host: &str, port: Option<u16>, second: bool) -> Result<(std::net::TcpListener, u16)> {
+    let port = server::port_or_free(port)?;
+    let listener = std::net::TcpListener::bind((host, port))
+        .map_err(|_| server::ServerError::PortInUse { port, second })?;
+    Ok((listener, port))
+}
+
+/// Who a front door lets in, from the settings and the network key (`None`: loopback).
+fn door_policy(settings: &Settings, network: Option<(PathBuf, String)>) -> front::Policy {
+    front::Policy {
+        key: network.map(|(_, key)| key),
+        allowed_origin: settings
+            .cors_origin
+            .as_deref()
+            .and_then(|o| server::access::parse_origin(o).ok().flatten()),
+        end_bad_answers: settings.end_bad_answers,
+    }
+}
+
 /// What `kindling detect` shows: the machine, and the runtime if one was found.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -490,24 +520,11 @@ impl Core {
         cancel: &CancellationToken,
     ) -> Result<(Server, store::RegisteredModel)> {
         let settings = self.settings();
-        let network = if settings.allow_network {
-            // Refuses a missing or weak key before anything listens on the network.
-            let path = self.paths.api_key();
-            let key = server::access::load_key(&path)?;
-            Some((path, key))
-        } else {
-            None
-        };
+        let network = self.door_network()?;
         let second = purpose == server::Purpose::Second;
-        let host = if network.is_some() {
-            "0.0.0.0"
-        } else {
-            "127.0.0.1"
-        };
-        let port = server::port_or_free(port)?;
+        let host = door_host(&network);
         // The door's port is taken first: a busy one is said before any model loads.
-        let listener = std::net::TcpListener::bind((host, port))
-            .map_err(|_| server::ServerError::PortInUse { port, second })?;
+        let (listener, port) = bind_door(host, port, second)?;
         let system = |what| move |source| Error::System { what, source };
         let behind = server::Behind {
             port: server::free_port().map_err(system("find a free port on this computer"))?,
@@ -545,14 +562,7 @@ impl Core {
             server.config().to_args(),
             build,
         );
-        let policy = front::Policy {
-            key: network.map(|(_, key)| key),
-            allowed_origin: settings
-                .cors_origin
-                .as_deref()
-                .and_then(|o| server::access::parse_origin(o).ok().flatten()),
-            end_bad_answers: settings.end_bad_answers,
-        };
+        let policy = door_policy(&settings, network);
         let slot = if second {
             front::Slot::Second
         } else {
@@ -564,6 +574,47 @@ impl Core {
             .map_err(system("open Kindling's port for apps"))?;
         server.keep_door(door);
         Ok((server, registered))
+    }
+
+    /// The owner's key file and key when network access is on (a missing or weak key
+    /// refused before anything listens on the network); `None`: loopback only.
+    fn door_network(&self) -> Result<Option<(PathBuf, String)>> {
+        if !self.settings().allow_network {
+            return Ok(None);
+        }
+        let path = self.paths.api_key();
+        let key = server::access::load_key(&path)?;
+        Ok(Some((path, key)))
+    }
+
+    /// Opens the front door on `port` (0: any free one) for a model a paired Mac serves,
+    /// reached at `backend` (the relay carrying requests there): this Mac's apps and, with
+    /// network access on, its other devices (with the owner's key) use the one address as
+    /// for a model served here; the door judges, watches and counts as it does for one.
+    pub fn open_routed_door(
+        &self,
+        model: &Path,
+        port: u16,
+        backend: std::net::SocketAddr,
+        answered_by: &str,
+    ) -> Result<front::Door> {
+        let network = self.door_network()?;
+        let (listener, _) = bind_door(door_host(&network), Some(port), false)?;
+        let route = front::Route::new(
+            model,
+            None,
+            backend,
+            String::new(),
+            vec![format!("routed to {answered_by}")],
+            "that Mac's".into(),
+        );
+        let policy = door_policy(&self.settings(), network);
+        self.front
+            .open(listener, front::Slot::Served, route, policy)
+            .map_err(|source| Error::System {
+                what: "open Kindling's port for apps",
+                source,
+            })
     }
 
     async fn launch_sized(

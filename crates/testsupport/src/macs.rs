@@ -196,11 +196,23 @@ pub fn share(bin: &Path, home: &Path, name: &str, ip: &str, port: u16, memory: &
 
 /// An HTTP request to 127.0.0.1:`port`; the whole response as text (chunks joined).
 pub fn http(port: u16, method: &str, path: &str, body: &str) -> Option<String> {
+    http_keyed(port, method, path, body, None)
+}
+
+/// [`http`], sending `key` as a network client of a door in network mode does.
+pub fn http_keyed(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: &str,
+    key: Option<&str>,
+) -> Option<String> {
     let mut c = TcpStream::connect(("127.0.0.1", port)).ok()?;
     c.set_read_timeout(Some(Duration::from_secs(120))).ok()?;
+    let auth = key.map_or_else(String::new, |k| format!("Authorization: Bearer {k}\r\n"));
     write!(
         c,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{auth}\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
@@ -216,6 +228,16 @@ pub fn healthy(port: u16) -> bool {
 
 /// A completion of `prompt` (greedy, `max_tokens`) from the server at `port`, as JSON.
 pub fn completion(port: u16, prompt: &str, max_tokens: u32) -> serde_json::Value {
+    completion_keyed(port, prompt, max_tokens, None)
+}
+
+/// [`completion`], sending `key`.
+pub fn completion_keyed(
+    port: u16,
+    prompt: &str,
+    max_tokens: u32,
+    key: Option<&str>,
+) -> serde_json::Value {
     let body = serde_json::json!({
         "model": "gemma-3-270m-q4_k_m",
         "prompt": prompt,
@@ -224,7 +246,8 @@ pub fn completion(port: u16, prompt: &str, max_tokens: u32) -> serde_json::Value
         "seed": 1,
     })
     .to_string();
-    let response = http(port, "POST", "/v1/completions", &body).expect("the server answers");
+    let response =
+        http_keyed(port, "POST", "/v1/completions", &body, key).expect("the server answers");
     let json_start = response.find('{').unwrap_or_else(|| panic!("{response}"));
     let json_end = response.rfind('}').unwrap_or_else(|| panic!("{response}"));
     serde_json::from_str(&response[json_start..=json_end])
@@ -233,7 +256,12 @@ pub fn completion(port: u16, prompt: &str, max_tokens: u32) -> serde_json::Value
 
 /// The greedy continuation of a fixed prompt, as the server at `port` gives it.
 pub fn greedy(port: u16) -> String {
-    let v = completion(port, "The capital of France is", 24);
+    greedy_keyed(port, None)
+}
+
+/// [`greedy`], sending `key`.
+pub fn greedy_keyed(port: u16, key: Option<&str>) -> String {
+    let v = completion_keyed(port, "The capital of France is", 24, key);
     v["choices"][0]["text"]
         .as_str()
         .unwrap_or_else(|| panic!("{v}"))

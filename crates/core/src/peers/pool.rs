@@ -407,12 +407,14 @@ impl Core {
         })
     }
 
-    /// Routes the owner's apps to the paired Mac that serves the model (`planned.route`):
-    /// this Mac's server port, on loopback, carries each connection whole through a
-    /// tunnel to that Mac's front door; no server starts here. `None` when the plan
-    /// routes nowhere.
+    /// Routes the owner's apps to the paired Mac that serves `model` (`planned.route`;
+    /// asked to start it first when it has it and serves nothing): this Mac's front door
+    /// on `port` (on the network too when the owner allows it, with the owner's key)
+    /// carries each request through a loopback relay and a tunnel, whole, to that Mac's
+    /// front door; no server starts here. `None` when the plan routes nowhere.
     pub async fn route(
         &self,
+        model: &Path,
         planned: &Planned,
         port: u16,
         me: &Caller,
@@ -424,17 +426,18 @@ impl Core {
         if planned.route_starts {
             relay::ask_to_serve(&reached.peer, me, &planned.model_id).await?;
         }
-        Ok(Some(
-            Relay::start_on(
-                port,
-                super::Want::Route,
-                reached.peer.clone(),
-                me.clone(),
-                watch.heartbeat,
-                watch.dead_after,
-            )
-            .await?,
-        ))
+        let relay = Relay::start_on(
+            0,
+            super::Want::Route,
+            reached.peer.clone(),
+            me.clone(),
+            watch.heartbeat,
+            watch.dead_after,
+        )
+        .await?;
+        let backend = std::net::SocketAddr::from(([127, 0, 0, 1], relay.port));
+        relay.keep_door(self.open_routed_door(model, port, backend, &reached.peer.name)?);
+        Ok(Some(relay))
     }
 
     /// Serves `model` as `planned`: alone when it fits here, else split with the helpers

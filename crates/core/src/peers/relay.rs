@@ -184,6 +184,8 @@ pub struct Relay {
     want: Want,
     lost: watch::Receiver<Option<String>>,
     stop: CancellationToken,
+    /// Routing: the front door apps reach the routed model by (closed with the relay).
+    door: std::sync::Mutex<Option<crate::front::Door>>,
 }
 
 impl Relay {
@@ -305,6 +307,7 @@ impl Relay {
             want,
             lost,
             stop,
+            door: std::sync::Mutex::new(None),
         })
     }
 
@@ -332,6 +335,21 @@ impl Relay {
 
     pub fn stop(&self) {
         self.stop.cancel();
+        self.door.lock().expect("door lock").take();
+    }
+
+    /// Keeps `door`, in front of this relay, open as long as the relay is.
+    pub fn keep_door(&self, door: crate::front::Door) {
+        *self.door.lock().expect("door lock") = Some(door);
+    }
+
+    /// Where the door in front of it listens, when routing.
+    pub fn door_addr(&self) -> Option<std::net::SocketAddr> {
+        self.door
+            .lock()
+            .expect("door lock")
+            .as_ref()
+            .map(|d| d.addr())
     }
 }
 
