@@ -591,6 +591,9 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     assert!(speed.contains("The plan predicted"), "{speed}");
     let shares = app.wait_text("[data-testid=server-shares]", secs(10));
     assert!(shares.contains("Attic Mac:"), "{shares}");
+    // Each Mac's layers are the shares: no one "GPU layers" figure stands for them.
+    let facts = app.wait_text("[data-testid=server-facts]", secs(10));
+    assert!(!facts.contains("GPU layers"), "{facts}");
     assert_eq!(
         app.attr(
             "[data-testid=server-share][data-who='Attic Mac']",
