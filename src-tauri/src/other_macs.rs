@@ -5,7 +5,7 @@
 use kindling_core::peers::nearby::Nearby;
 use kindling_core::peers::on_ask::{OnAsk, STOP_UNUSED_AFTER};
 use kindling_core::peers::plan::Plan;
-use kindling_core::peers::share::{Helper, ShareOptions, Users, DEAD_AFTER, HEARTBEAT};
+use kindling_core::peers::share::{DoorKey, Helper, ShareOptions, Users, DEAD_AFTER, HEARTBEAT};
 use kindling_core::peers::status::PeerStatus;
 use kindling_core::peers::{this_mac_name, PeerError, DEFAULT_SHARE_PORT};
 use kindling_core::ErrorReport;
@@ -114,6 +114,10 @@ pub async fn share_start(app: tauri::AppHandle, state: State<'_, AppState>) -> R
             app: app.clone(),
         }))),
         stop_unused_after: STOP_UNUSED_AFTER,
+        door_key: Some(DoorKey({
+            let core = state.core.clone();
+            std::sync::Arc::new(move || core.network_key())
+        })),
     };
     let when = opts.lend_when;
     let name = this_mac_name(None);

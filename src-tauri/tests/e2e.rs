@@ -174,6 +174,7 @@ async fn lend(
         },
         on_ask: None,
         stop_unused_after: kindling_core::peers::on_ask::STOP_UNUSED_AFTER,
+        door_key: None,
     };
     let lender = core.lender(&name, &opts).await.unwrap();
     let helper = Helper::open(

@@ -10,7 +10,9 @@ use crate::on_ask::ShareStarts;
 use kindling_core::hardware::power::LendWhen;
 use kindling_core::peers::on_ask::{OnAsk, STOP_UNUSED_AFTER};
 use kindling_core::peers::pairing;
-use kindling_core::peers::share::{using_changes, Helper, ShareOptions, DEAD_AFTER, HEARTBEAT};
+use kindling_core::peers::share::{
+    using_changes, DoorKey, Helper, ShareOptions, DEAD_AFTER, HEARTBEAT,
+};
 use kindling_core::peers::{this_mac_name, PeerError, DEFAULT_SHARE_PORT};
 use kindling_core::units::{format_bytes, parse_bytes};
 use kindling_core::{Cancel, Core, Result};
@@ -130,6 +132,7 @@ pub async fn pair(core: &Core, args: PairArgs, cancel: &Cancel) -> Result<()> {
                 lend_when: LendWhen::default(),
                 on_ask: None,
                 stop_unused_after: STOP_UNUSED_AFTER,
+                door_key: None,
             };
             let (helper, _) = open_helper(core, &name, opts).await?;
             let code = helper.show_code();
@@ -200,6 +203,10 @@ pub async fn share(core: &Arc<Core>, args: ShareArgs, cancel: &Cancel) -> Result
         stop_unused_after: args
             .stop_unused_after
             .map_or(STOP_UNUSED_AFTER, Duration::from_secs),
+        door_key: Some(DoorKey({
+            let core = core.clone();
+            Arc::new(move || core.network_key())
+        })),
     };
     let when = opts.lend_when;
     let memory = opts.memory_bytes;

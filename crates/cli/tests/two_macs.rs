@@ -632,6 +632,9 @@ fn a_model_a_paired_mac_has_is_started_there_routed_and_stopped_once_unused() {
         share_port,
     );
     let delta_port = free_port("127.0.0.1");
+    // Delta's owner allows other devices on Delta's network too: its door asks every
+    // caller for Delta's key, and the routed requests of a paired Mac carry it.
+    let delta_key = network_on(delta.path());
     let helper_args = ["--stop-unused-after", "3"];
     let mut helper = lend_server(
         delta.path(),
@@ -675,7 +678,10 @@ fn a_model_a_paired_mac_has_is_started_there_routed_and_stopped_once_unused() {
     let refused = http(port, "POST", "/v1/completions", body).unwrap_or_default();
     assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
     // The answer is Delta's own, to the token, and no model runs on this Mac.
-    assert_eq!(greedy_keyed(port, Some(&key)), greedy(delta_port));
+    assert_eq!(
+        greedy_keyed(port, Some(&key)),
+        greedy_keyed(delta_port, Some(&delta_key))
+    );
     assert!(
         !children(server.pid())
             .iter()

@@ -591,12 +591,14 @@ impl Core {
     /// reached at `backend` (the relay carrying requests there): this Mac's apps and, with
     /// network access on, its other devices (with the owner's key) use the one address as
     /// for a model served here; the door judges, watches and counts as it does for one.
+    /// `key`: what the paired Mac's own door asks (empty when it asks nothing).
     pub fn open_routed_door(
         &self,
         model: &Path,
         port: u16,
         backend: std::net::SocketAddr,
         answered_by: &str,
+        key: String,
     ) -> Result<front::Door> {
         let network = self.door_network()?;
         let (listener, _) = bind_door(door_host(&network), Some(port), false)?;
@@ -604,7 +606,7 @@ impl Core {
             model,
             None,
             backend,
-            String::new(),
+            key,
             vec![format!("routed to {answered_by}")],
             "that Mac's".into(),
         );

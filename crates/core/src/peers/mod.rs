@@ -83,6 +83,11 @@ pub struct Answer {
     /// Why it said no, in a sentence for the other Mac's owner.
     #[serde(default)]
     pub refused: Option<String>,
+    /// The key its model server's front door asks of other devices, when it lends that
+    /// server and its owner allows other devices: routed requests carry it (the door
+    /// judges them as it would any caller; only a paired Mac, over the tunnel, hears it).
+    #[serde(default)]
+    pub door_key: Option<String>,
 }
 
 /// What a helper lends, as its owner allowed.

@@ -204,6 +204,7 @@ pub async fn answer(mut stream: TcpStream, code: &str, me: &Me<'_>) -> Result<Pe
                 build: me.build,
                 offer: None,
                 refused: None,
+                door_key: None,
             })
             .await?;
         Ok(Some((hello, ch.remote)))

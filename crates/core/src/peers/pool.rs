@@ -436,7 +436,8 @@ impl Core {
         )
         .await?;
         let backend = std::net::SocketAddr::from(([127, 0, 0, 1], relay.port));
-        relay.keep_door(self.open_routed_door(model, port, backend, &reached.peer.name)?);
+        let key = reached.door_key.clone().unwrap_or_default();
+        relay.keep_door(self.open_routed_door(model, port, backend, &reached.peer.name, key)?);
         Ok(Some(relay))
     }
 

@@ -24,6 +24,8 @@ pub struct Reached {
     pub offer: Offer,
     /// One request's round trip over the tunnel.
     pub rtt: Duration,
+    /// The key its model server's door asks of other devices (see [`Answer::door_key`]).
+    pub door_key: Option<String>,
 }
 
 /// Who this Mac is on a tunnel.
@@ -172,6 +174,7 @@ async fn reach_at(peer: &Peer, me: &Caller) -> Result<Reached, PeerError> {
         peer: peer.clone(),
         offer,
         rtt,
+        door_key: answer.door_key,
     })
 }
 

@@ -55,6 +55,19 @@ pub struct ShareOptions {
     /// How long a model started for a paired Mac serves once none uses it
     /// ([`on_ask::STOP_UNUSED_AFTER`]).
     pub stop_unused_after: Duration,
+    /// The key the lent model server's door asks of other devices now (network access
+    /// on), told to a paired Mac that routes there.
+    pub door_key: Option<DoorKey>,
+}
+
+/// Reads the key this Mac's front door asks of other devices, when it asks one.
+#[derive(Clone)]
+pub struct DoorKey(pub Arc<dyn Fn() -> Option<String> + Send + Sync>);
+
+impl std::fmt::Debug for DoorKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DoorKey")
+    }
 }
 
 /// How often a lending Mac looks again at its power source and lid while it lends.
@@ -424,6 +437,7 @@ async fn tunnel(stream: TcpStream, arc: Arc<Ctx>) {
         build: ctx.lender.build,
         offer: Some(ctx.lender.offer.clone()),
         refused: None,
+        door_key: None,
     };
     if let Some(sentence) = super::build_mismatch(ctx.lender.build, &hello.name, hello.build) {
         return refuse(&mut ch, answer, sentence).await;
@@ -432,7 +446,8 @@ async fn tunnel(stream: TcpStream, arc: Arc<Ctx>) {
         return refuse(&mut ch, answer, why).await;
     }
     if let (Some(offer), Some(port)) = (answer.offer.as_mut(), ctx.opts.serve_port) {
-        offer.serves = served_models(port).await;
+        answer.door_key = ctx.opts.door_key.as_ref().and_then(|k| (k.0)());
+        offer.serves = served_models(port, answer.door_key.as_deref()).await;
         if let (true, Some(on_ask)) = (offer.serves.is_empty(), &ctx.opts.on_ask) {
             offer.can_serve = on_ask
                 .0
@@ -660,9 +675,10 @@ async fn reach_door(ctx: &Ctx) -> Result<TcpStream, String> {
         .map_err(|_| "its model server is not running".to_string())
 }
 
-/// The models this Mac's front door on `port` answers for now (none when it is not
-/// running, or does not answer within two seconds).
-async fn served_models(port: u16) -> Vec<String> {
+/// The models this Mac's front door on `port` answers for now, asked with its `key`
+/// when it asks one (none when it is not running, or does not answer within two
+/// seconds).
+async fn served_models(port: u16, key: Option<&str>) -> Vec<String> {
     #[derive(serde::Deserialize)]
     struct Listed {
         data: Vec<Model>,
@@ -671,11 +687,13 @@ async fn served_models(port: u16) -> Vec<String> {
     struct Model {
         id: String,
     }
-    let asked = crate::server::http_client()
+    let mut ask = crate::server::http_client()
         .get(format!("http://127.0.0.1:{port}/v1/models"))
-        .timeout(Duration::from_secs(2))
-        .send()
-        .await;
+        .timeout(Duration::from_secs(2));
+    if let Some(key) = key {
+        ask = ask.bearer_auth(key);
+    }
+    let asked = ask.send().await;
     match asked {
         Ok(r) if r.status().is_success() => r
             .json::<Listed>()
