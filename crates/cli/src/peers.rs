@@ -324,6 +324,17 @@ pub async fn list(core: &Core, json: bool, name: Option<String>) -> Result<()> {
                         .map_or("on the processor".to_string(), |g| format!("on its {g}")),
                     o.runtime
                 );
+                if !o.serves.is_empty() {
+                    println!(
+                        "  serves {} (requests for it can be routed there)",
+                        o.serves.join(", ")
+                    );
+                } else if !o.can_serve.is_empty() {
+                    println!(
+                        "  serves nothing now; would start {} if asked",
+                        o.can_serve.join(", ")
+                    );
+                }
                 println!("  reachable, {:.1} ms away", r.rtt_ms.unwrap_or(0.0));
             }
             (None, Some(p)) => println!("  not reachable now: {p}"),

@@ -652,6 +652,11 @@ fn a_model_a_paired_mac_has_is_started_there_routed_and_stopped_once_unused() {
         helper.text()
     );
     assert!(!healthy(delta_port), "Delta serves nothing yet");
+    let listed = macs::succeeds(kindling(serving.path()).args(["peers", "--name", "Server"]));
+    assert!(
+        listed.contains("serves nothing now; would start gemma-3-270m-q4_k_m if asked"),
+        "{listed}"
+    );
 
     let plan = plan_with(serving.path(), "Delta");
     assert!(
