@@ -57,6 +57,7 @@ pub const COMMANDS: &[&str] = &[
     "serve_with_plan",
     "serve_with",
     "serve_without",
+    "serve_alone",
     "open_chat",
     "settings_get",
     "settings_set",

@@ -92,6 +92,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         crate::other_macs::serve_with_plan,
         crate::other_macs::serve_with,
         crate::other_macs::serve_without,
+        crate::other_macs::serve_alone,
         open_chat,
         settings_get,
         settings_set,

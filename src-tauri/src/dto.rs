@@ -49,6 +49,9 @@ pub struct ServerStatus {
     pub measured_tok_s: Option<f64>,
     /// The Mac that stopped answering and took the model down with it, until the next start.
     pub lost: Option<LostMac>,
+    /// The paired Macs the owner chose to serve the model with ("Use another Mac"): each
+    /// start serves it with them when it does not fit here. Empty: this Mac alone.
+    pub serves_with: Vec<String>,
 }
 
 /// One Mac's share of a model served with other Macs, and whether it answers now.
@@ -111,6 +114,7 @@ impl Default for ServerStatus {
             predicted_tok_s: None,
             measured_tok_s: None,
             lost: None,
+            serves_with: Vec::new(),
         }
     }
 }

@@ -75,7 +75,8 @@ pub async fn pair_with(state: State<'_, AppState>, code: String, address: String
     Ok(peer.name)
 }
 
-/// Forgets a paired Mac: neither can reach the other any more.
+/// Forgets a paired Mac: neither can reach the other any more, and the server is no
+/// longer served with it.
 #[tauri::command]
 pub fn unpair(state: State<'_, AppState>, name: String) -> Reply<String> {
     let peer = state
@@ -83,6 +84,7 @@ pub fn unpair(state: State<'_, AppState>, name: String) -> Reply<String> {
         .book()
         .remove(&name)
         .map_err(|e| report(PeerError::from(e)))?;
+    crate::server_control::forget_with(&state.core, &peer.name);
     Ok(peer.name)
 }
 
@@ -231,6 +233,13 @@ pub async fn serve_with(
 #[tauri::command]
 pub async fn serve_without(app: tauri::AppHandle) -> Reply<ServerStatus> {
     crate::server_control::start_without_lost(&app).await
+}
+
+/// Serves the model on this Mac alone from now on: the Macs it was served with are
+/// forgotten (they stay paired), and it starts here in place of what runs.
+#[tauri::command]
+pub async fn serve_alone(app: tauri::AppHandle) -> Reply<ServerStatus> {
+    crate::server_control::start_alone(&app).await
 }
 
 async fn choice(

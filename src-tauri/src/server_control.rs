@@ -44,6 +44,17 @@ impl Choice {
         Ok((me, planned))
     }
 
+    /// `model` with the paired Macs the owner last chose to serve with (Settings'
+    /// `serve_with`; none: alone).
+    pub fn remembered(model: PathBuf, settings: &kindling_core::Settings) -> Choice {
+        Choice {
+            model,
+            with: settings.serve_with.clone(),
+            local_memory: Some(settings.serve_with_local_memory_bytes).filter(|&b| b > 0),
+            asked_by: None,
+        }
+    }
+
     /// `model` on this Mac alone.
     pub fn alone(model: PathBuf) -> Choice {
         Choice {
@@ -118,24 +129,55 @@ impl Which {
     }
 }
 
-/// Starts the chosen model (or the preferred one) unless the menu-bar server already runs.
+/// Starts the chosen model (or the preferred one) unless the menu-bar server already runs,
+/// with the paired Macs the owner last chose to serve with (Stop and Start, the tray's
+/// item, a relaunch: all serve it as before).
 pub async fn start(app: &AppHandle, model: Option<PathBuf>) -> Result<ServerStatus, ErrorReport> {
     let state = app.state::<AppState>();
     refuse_while_measuring(&state)?;
     if state.server.running.lock().await.is_none() {
         let model = state.model_or_preferred(model, "serve").await?;
-        start_in(app, Which::Served, Choice::alone(model)).await?;
+        start_remembered(app, Choice::remembered(model, &state.core.settings())).await?;
     }
     Ok(status(app).await)
 }
 
+/// Starts `choice`, the owner's standing one. A model that fits this Mac where it runs
+/// fast starts here without asking any Mac (it would not be split, and a Mac asleep must
+/// not keep it from starting); one that does not is served with the Macs, and when they
+/// cannot serve it the error says how to serve it here alone.
+async fn start_remembered(app: &AppHandle, choice: Choice) -> Result<(), ErrorReport> {
+    if choice.with.is_empty() {
+        return start_in(app, Which::Served, choice).await;
+    }
+    let core = app.state::<AppState>().core.clone();
+    let here = Choice {
+        with: Vec::new(),
+        ..choice.clone()
+    };
+    if matches!(here.plan(&core).await, Ok((_, p)) if matches!(p.plan, kindling_core::peers::plan::Plan::Alone { .. }))
+    {
+        return start_in(app, Which::Served, Choice::alone(choice.model)).await;
+    }
+    let macs = kindling_core::words::and_list(&choice.with);
+    start_in(app, Which::Served, choice).await.map_err(|mut e| {
+        e.message.push_str(&format!(
+            " You chose to serve this model with {macs}; it does not fit this {machine} alone where it runs fast. To serve it here by itself (slower), choose \"Serve on this {machine} alone\" in Kindling's Server screen.",
+            machine = kindling_core::words::MACHINE
+        ));
+        e
+    })
+}
+
 /// Serves `choice` as the menu-bar server: with the paired Macs it names, split as
 /// planned (alone when the model fits here). A server running with another choice is
-/// stopped first, and serves again when this one cannot start: nothing is lost.
+/// stopped first, and serves again when this one cannot start: nothing is lost. The
+/// owner's choice (not a Mac's request) is remembered for the next start.
 pub async fn start_with(app: &AppHandle, choice: Choice) -> Result<ServerStatus, ErrorReport> {
     let state = app.state::<AppState>();
     refuse_while_measuring(&state)?;
     let before = pause(app, Which::Served).await;
+    let remember = choice.asked_by.is_none().then(|| choice.clone());
     if let Err(mut e) = start_in(app, Which::Served, choice).await {
         if let Some(before) = before {
             match start_in(app, Which::Served, before).await {
@@ -147,7 +189,60 @@ pub async fn start_with(app: &AppHandle, choice: Choice) -> Result<ServerStatus,
         }
         return Err(e);
     }
+    if let Some(choice) = remember {
+        remember_with(&state.core, &choice.with, choice.local_memory);
+    }
     Ok(status(app).await)
+}
+
+/// Keeps the Macs the menu-bar server is served with for its next start.
+fn remember_with(core: &kindling_core::Core, with: &[String], local_memory: Option<u64>) {
+    let kept = core.update_settings(|s| {
+        s.serve_with = with.to_vec();
+        s.serve_with_local_memory_bytes = if with.is_empty() {
+            0
+        } else {
+            local_memory.unwrap_or(0)
+        };
+    });
+    if let Err(e) = kept {
+        tracing::warn!(error = %e, "could not remember the Macs the server is served with");
+    }
+}
+
+/// Serves the model on this Mac alone from now on (what "Serve on this Mac alone" does):
+/// forgets the Macs it was served with and starts it here, in place of what runs.
+pub async fn start_alone(app: &AppHandle) -> Result<ServerStatus, ErrorReport> {
+    let state = app.state::<AppState>();
+    let running = state
+        .server
+        .running
+        .lock()
+        .await
+        .as_ref()
+        .map(|r| r.choice.model.clone());
+    let lost = state
+        .server
+        .lost
+        .lock()
+        .expect("lock")
+        .as_ref()
+        .map(|l| l.left.model.clone());
+    let model = state.model_or_preferred(running.or(lost), "serve").await?;
+    start_with(app, Choice::alone(model)).await
+}
+
+/// Forgets `name` among the Macs the server is served with (it was unpaired).
+pub fn forget_with(core: &kindling_core::Core, name: &str) {
+    let settings = core.settings();
+    let left = pool::without(&settings.serve_with, name);
+    if left.len() != settings.serve_with.len() {
+        remember_with(
+            core,
+            &left,
+            Some(settings.serve_with_local_memory_bytes).filter(|&b| b > 0),
+        );
+    }
 }
 
 /// Serves the model again without the Mac that stopped answering (what the Server
@@ -585,6 +680,7 @@ pub async fn status_of(app: &AppHandle, which: Which) -> ServerStatus {
     if which == Which::Second {
         s.model_path = settings.second_model.map(|p| p.display().to_string());
     } else {
+        s.serves_with = settings.serve_with.clone();
         let today = kindling_core::front::today();
         s.went_wrong_today = match state.core.db().served_faults(&today).await {
             Ok(f) => u32::try_from(f.len()).unwrap_or(u32::MAX),

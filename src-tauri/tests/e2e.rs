@@ -622,6 +622,25 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     assert!(!answer(&url).is_empty(), "the split model said nothing");
     app.js("document.querySelector('[data-testid=server-state]').scrollIntoView()");
     app.screenshot("server-split");
+    // The choice stands: Stop and Start (as the tray's item does) serves it split
+    // again with the same Mac, not alone.
+    app.click("[data-testid=server-toggle]");
+    app.wait_server("stopped", secs(30));
+    let standing = app.wait_text("[data-testid=server-serves-with]", secs(10));
+    assert!(standing.contains("Served with Attic Mac"), "{standing}");
+    app.click("[data-testid=server-toggle]");
+    app.wait("the split model to be ready again", secs(180), || {
+        (app.server_is("ready") && app.text("[data-testid=server-shares]").is_some()).then_some(())
+    });
+    let again = servers();
+    assert_eq!(
+        again
+            .iter()
+            .filter(|a| a.iter().any(|x| x == "--rpc"))
+            .count(),
+        1,
+        "started again without the other Mac: {again:?}"
+    );
     attic.quit();
     let lost = app.wait_text("[data-testid=server-lost]", secs(60));
     assert!(lost.contains("Attic Mac stopped answering"), "{lost}");
@@ -638,6 +657,10 @@ fn a_user_benchmarks_serves_and_cleans_up() {
     app.wait("the unpaired Mac gone", secs(30), || {
         app.text("[data-testid=macs-none]")
     });
+    assert!(
+        app.text("[data-testid=server-serves-with]").is_none(),
+        "still served with an unpaired Mac"
+    );
 
     // Route first: a paired Mac that serves the model already gets this computer's apps'
     // requests whole, on the same address; no llama-server runs here for it. When it
@@ -681,12 +704,30 @@ fn a_user_benchmarks_serves_and_cleans_up() {
         !app.server_is("ready"),
         "the screen says running over a lost route"
     );
-    app.click("[data-testid=mac-unpair]");
-
-    // Started again as usual, on this computer alone.
+    // Started again while the Mac it was served with is gone (it does not fit here under
+    // the memory the owner gave): refused, naming the Mac and the way to serve alone.
     app.click("[data-testid=server-toggle]");
+    let refused = app.wait_text("[role=alert]", secs(120));
+    assert!(refused.contains("Den Mac"), "{refused}");
+    assert!(refused.contains("alone"), "{refused}");
+    assert!(!app.server_is("ready"));
+    // "Serve on this computer alone": served here, the Mac forgotten for the server but
+    // still paired.
+    app.click("[data-testid=serve-alone]");
     app.wait_server("ready", secs(120));
     assert!(app.text("[data-testid=server-lost]").is_none());
+    assert!(app.text("[data-testid=server-routed]").is_none());
+    assert!(app.text("[data-testid=server-serves-with]").is_none());
+    assert!(
+        app.text("[data-testid=macs-none]").is_none(),
+        "unpaired by Serve alone"
+    );
+    assert_eq!(app.wait_text("[data-testid=api-url]", secs(10)), url);
+    assert!(
+        !answer(&url).is_empty(),
+        "the model served alone said nothing"
+    );
+    app.click("[data-testid=mac-unpair]");
 
     // A Mac that goes away between the plan and the start: the start fails saying so,
     // and the server that ran serves again, on the same address, alone.

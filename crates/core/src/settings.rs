@@ -62,6 +62,13 @@ pub struct Settings {
     pub lend_memory_bytes: u64,
     /// Lend its GPU too (else only its processor and main memory).
     pub lend_gpu: bool,
+    /// The paired Macs the menu-bar server is served with, as the owner last chose in
+    /// "Use another Mac" (split or routed when the model does not fit here; empty: this
+    /// Mac alone). Kept so that the next start, after a Stop or a relaunch, is the same.
+    pub serve_with: Vec<String>,
+    /// With `serve_with`: the most of this Mac's memory the model may take, in bytes;
+    /// 0: all but what the system and other apps keep.
+    pub serve_with_local_memory_bytes: u64,
     /// Fields this version does not know, kept verbatim.
     #[serde(flatten)]
     #[cfg_attr(feature = "ts", ts(skip))]
@@ -90,6 +97,8 @@ impl Default for Settings {
             lend_lid_open_only: false,
             lend_memory_bytes: 0,
             lend_gpu: true,
+            serve_with: Vec::new(),
+            serve_with_local_memory_bytes: 0,
             extra: toml::Table::new(),
         }
     }

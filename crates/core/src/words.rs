@@ -25,9 +25,29 @@ pub fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// "A", "A and B", "A, B and C": a list as a person writes it.
+pub fn and_list<S: AsRef<str>>(items: &[S]) -> String {
+    match items.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.as_ref().to_string(),
+        Some((last, first)) => {
+            let first: Vec<&str> = first.iter().map(AsRef::as_ref).collect();
+            format!("{} and {}", first.join(", "), last.as_ref())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_list_reads_as_a_person_writes_it() {
+        assert_eq!(and_list::<&str>(&[]), "");
+        assert_eq!(and_list(&["Attic Mac"]), "Attic Mac");
+        assert_eq!(and_list(&["A", "B"]), "A and B");
+        assert_eq!(and_list(&["A", "B", "C"]), "A, B and C");
+    }
 
     #[test]
     fn counts_read_as_written() {

@@ -103,6 +103,8 @@ export const api = {
     invoke<ServerStatus>("serve_with", { model, with: withMacs, localMemory }),
   /** Serves the model again without the Mac that stopped answering. */
   serveWithout: () => invoke<ServerStatus>("serve_without"),
+  /** Serves the model on this Mac alone from now on (the Macs stay paired). */
+  serveAlone: () => invoke<ServerStatus>("serve_alone"),
   models: () => invoke<Inventory>("models"),
   servableModels: () => invoke<InstalledModel[]>("servable_models"),
   pullModel: (id: string) => invoke<Pulled>("pull_model", { id }),

@@ -10,6 +10,7 @@ import {
   progressFraction,
   serverLight,
   timeLeft,
+  andList,
   tps,
   wordsPerSecond,
 } from "./format";
@@ -150,5 +151,14 @@ describe("runtimeLine", () => {
     expect(
       runtimeLine({ ...base, runtime_info: null, runtime_problem: { code: "runtime_not_found", message: "Not found.", hint: null } }),
     ).toBe("Not found.");
+  });
+});
+
+describe("andList", () => {
+  it("reads as a person writes a list, as the core's and_list does", () => {
+    expect(andList([])).toBe("");
+    expect(andList(["Attic Mac"])).toBe("Attic Mac");
+    expect(andList(["A", "B"])).toBe("A and B");
+    expect(andList(["A", "B", "C"])).toBe("A, B and C");
   });
 });

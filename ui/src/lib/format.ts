@@ -167,3 +167,9 @@ export function runtimeLine(d: Detection): string {
     : "";
   return `llama-server ${info.version}${built}`;
 }
+
+/** "A", "A and B", "A, B and C": a list as a person writes it (the core's `and_list`). */
+export function andList(items: string[]): string {
+  if (items.length < 2) return items.join("");
+  return `${items.slice(0, -1).join(", ")} and ${items[items.length - 1]}`;
+}

@@ -26,12 +26,7 @@ pub const OPEN_WITHOUT_KEY: [&str; 2] = ["/health", "/v1/health"];
 /// What other devices reach without the key, in the owner's words: the one sentence the
 /// Server screen and docs/ARCHITECTURE.md give, made from [`OPEN_WITHOUT_KEY`].
 pub fn open_without_key_sentence() -> String {
-    let (last, first) = OPEN_WITHOUT_KEY.split_last().expect("the list has entries");
-    let list = if first.is_empty() {
-        last.to_string()
-    } else {
-        format!("{} and {last}", first.join(", "))
-    };
+    let list = crate::words::and_list(&OPEN_WITHOUT_KEY);
     format!(
         "Without the key, other devices reach only {list} (whether the server is up) and the server's chat page, which cannot answer without the key either."
     )

@@ -65,4 +65,9 @@ measured_tok_s: number | null,
 /**
  * The Mac that stopped answering and took the model down with it, until the next start.
  */
-lost: LostMac | null, };
+lost: LostMac | null, 
+/**
+ * The paired Macs the owner chose to serve the model with ("Use another Mac"): each
+ * start serves it with them when it does not fit here. Empty: this Mac alone.
+ */
+serves_with: Array<string>, };

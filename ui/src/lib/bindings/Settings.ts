@@ -86,4 +86,15 @@ lend_memory_bytes: number,
 /**
  * Lend its GPU too (else only its processor and main memory).
  */
-lend_gpu: boolean, };
+lend_gpu: boolean, 
+/**
+ * The paired Macs the menu-bar server is served with, as the owner last chose in
+ * "Use another Mac" (split or routed when the model does not fit here; empty: this
+ * Mac alone). Kept so that the next start, after a Stop or a relaunch, is the same.
+ */
+serve_with: Array<string>, 
+/**
+ * With `serve_with`: the most of this Mac's memory the model may take, in bytes;
+ * 0: all but what the system and other apps keep.
+ */
+serve_with_local_memory_bytes: number, };
