@@ -155,16 +155,26 @@ async fn start_remembered(app: &AppHandle, choice: Choice) -> Result<(), ErrorRe
         with: Vec::new(),
         ..choice.clone()
     };
-    if matches!(here.plan(&core).await, Ok((_, p)) if matches!(p.plan, kindling_core::peers::plan::Plan::Alone { .. }))
-    {
+    // Known not to fit here alone only when planned: a file that cannot be planned is
+    // started with the Macs all the same, and its own error says what is wrong with it.
+    let fits_here = match here.plan(&core).await {
+        Ok((_, p)) => Some(matches!(
+            p.plan,
+            kindling_core::peers::plan::Plan::Alone { .. }
+        )),
+        Err(_) => None,
+    };
+    if fits_here == Some(true) {
         return start_in(app, Which::Served, Choice::alone(choice.model)).await;
     }
     let macs = kindling_core::words::and_list(&choice.with);
     start_in(app, Which::Served, choice).await.map_err(|mut e| {
-        e.message.push_str(&format!(
-            " You chose to serve this model with {macs}; it does not fit this {machine} alone where it runs fast. To serve it here by itself (slower), choose \"Serve on this {machine} alone\" in Kindling's Server screen.",
-            machine = kindling_core::words::MACHINE
-        ));
+        if fits_here == Some(false) {
+            e.message.push_str(&format!(
+                " You chose to serve this model with {macs}; it does not fit this {machine} alone where it runs fast. To serve it here by itself (slower), choose \"Serve on this {machine} alone\" in Kindling's Server screen.",
+                machine = kindling_core::words::MACHINE
+            ));
+        }
         e
     })
 }
@@ -221,13 +231,7 @@ pub async fn start_alone(app: &AppHandle) -> Result<ServerStatus, ErrorReport> {
         .await
         .as_ref()
         .map(|r| r.choice.model.clone());
-    let lost = state
-        .server
-        .lost
-        .lock()
-        .expect("lock")
-        .as_ref()
-        .map(|l| l.left.model.clone());
+    let lost = state.server.lost_left().map(|left| left.model);
     let model = state.model_or_preferred(running.or(lost), "serve").await?;
     start_with(app, Choice::alone(model)).await
 }
@@ -249,14 +253,7 @@ pub fn forget_with(core: &kindling_core::Core, name: &str) {
 /// screen offers after a loss).
 pub async fn start_without_lost(app: &AppHandle) -> Result<ServerStatus, ErrorReport> {
     let state = app.state::<AppState>();
-    let left = state
-        .server
-        .lost
-        .lock()
-        .expect("lock")
-        .as_ref()
-        .map(|l| l.left.clone())
-        .ok_or_else(|| ErrorReport {
+    let left = state.server.lost_left().ok_or_else(|| ErrorReport {
             code: ErrorCode::ServerNotRunning,
             hint: None,
             message: "No Mac stopped answering: there is nothing to serve without. Start the server as usual.".into(),

@@ -35,6 +35,16 @@ impl ServerSlot {
         }
     }
 
+    /// What serves without the Mac that stopped answering ("Serve without it"), while a
+    /// loss is shown.
+    pub fn lost_left(&self) -> Option<crate::server_control::Choice> {
+        self.lost
+            .lock()
+            .expect("lock")
+            .as_ref()
+            .map(|l| l.left.clone())
+    }
+
     pub fn state(&self) -> ServerState {
         self.state.lock().expect("lock").clone()
     }
